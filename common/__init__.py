@@ -1,0 +1,71 @@
+"""facility_common: one client for the REST APIs of HPC facilities.
+
+The same job, file and status model and the same client methods work against the DOE IRI Facility
+API and, through their backends, the other facility APIs::
+
+    from facility_common import FacilityClient, JobSpec
+    client = FacilityClient.connect("iri", base_url="https://api.alcf.anl.gov/api/v1", auth=token)
+    job = client.submit("polaris", JobSpec(executable="/bin/echo", arguments=["hi"]))
+    client.wait("polaris", job.id)
+"""
+
+from .client import AsyncFacilityClient, FacilityClient
+from .errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    FacilityError,
+    InvalidJobSpec,
+    JobSubmissionError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    UnsupportedOperation,
+    WaitTimeout,
+)
+from .http import RetryPolicy
+from .models import (
+    FileEntry,
+    Job,
+    JobAttributes,
+    JobSpec,
+    JobState,
+    Outage,
+    ResourceSpec,
+    ResourceState,
+    ResourceStatus,
+)
+from .poller import StatusPoller
+from .registry import available_backends, get_backend_class, register_backend
+
+__all__ = [
+    "APIError",
+    "AsyncFacilityClient",
+    "AuthenticationError",
+    "ConfigurationError",
+    "FacilityClient",
+    "FacilityError",
+    "FileEntry",
+    "InvalidJobSpec",
+    "Job",
+    "JobAttributes",
+    "JobSpec",
+    "JobState",
+    "JobSubmissionError",
+    "NotFoundError",
+    "Outage",
+    "RateLimitedError",
+    "ResourceSpec",
+    "ResourceState",
+    "ResourceStatus",
+    "RetryPolicy",
+    "ServerError",
+    "StatusPoller",
+    "TransportError",
+    "UnsupportedOperation",
+    "WaitTimeout",
+    "available_backends",
+    "get_backend_class",
+    "register_backend",
+]

@@ -1,0 +1,171 @@
+"""The contract every facility backend implements.
+
+A backend is an async class bound to one API deployment (base URL plus credentials). It speaks
+that API's REST calls and returns the shared models of :mod:`facility_common.models`. Methods it
+cannot offer keep the default implementation, which raises :class:`UnsupportedOperation` naming
+what the API offers instead (``unsupported_hint``).
+
+``resource`` arguments accept a resource's name or its id; backends resolve names once and cache.
+Constructors make no network call.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from ..errors import UnsupportedOperation
+from ..models import FileEntry, Job, JobSpec, Outage, ResourceStatus
+
+__all__ = ["Capability", "FacilityBackend", "ProgressCallback"]
+
+ProgressCallback = Callable[[int, int | None], None]
+"""Called as ``progress(bytes_done, bytes_total_or_None)`` while a transfer runs."""
+
+
+class Capability:
+    """Names of the capability groups a backend declares in ``capabilities``."""
+
+    STATUS = "status"
+    OUTAGES = "outages"
+    JOBS = "jobs"
+    JOB_OUTPUT = "job_output"
+    FILES = "files"
+    TRANSFER = "transfer"
+
+    ALL: ClassVar[frozenset[str]] = frozenset({STATUS, OUTAGES, JOBS, JOB_OUTPUT, FILES, TRANSFER})
+
+
+class FacilityBackend(abc.ABC):
+    """Base class of the backends: one API deployment, async, stateless apart from caches."""
+
+    name: ClassVar[str]
+    """The registry name (``"iri"``, ``"sfapi"``...)."""
+    facility_label: ClassVar[str] = ""
+    """A human label used in messages (``"IRI Facility API"``)."""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    unsupported_hint: ClassVar[str] = ""
+    """Appended to UnsupportedOperation messages: what the API offers instead."""
+
+    #: label of this deployment in messages and errors, e.g. "iri"
+    facility: str
+
+    def __init__(self, *, base_url: str, auth: httpx.Auth | None = None, **options: Any) -> None:
+        """Bind the backend to one deployment; subclasses declare the options they accept and
+        must not make a network call here."""
+        self.facility = self.name
+
+    def _unsupported(self, operation: str) -> UnsupportedOperation:
+        hint = f" {self.unsupported_hint}" if self.unsupported_hint else ""
+        return UnsupportedOperation(
+            f"{operation} is not offered by the {self.facility_label or self.name}.{hint}",
+            facility=self.name,
+        )
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    # -- status ---------------------------------------------------------------------------------
+
+    async def resources(self) -> list[ResourceStatus]:
+        raise self._unsupported("resources")
+
+    async def resource(self, name_or_id: str) -> ResourceStatus:
+        raise self._unsupported("resource")
+
+    async def outages(
+        self, resource: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Outage]:
+        raise self._unsupported("outages")
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    async def submit(self, resource: str, spec: JobSpec) -> Job:
+        raise self._unsupported("submit")
+
+    async def get_job(self, resource: str, job_id: str) -> Job:
+        raise self._unsupported("get_job")
+
+    async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
+        """All visible jobs of ``resource``, or those of ``job_ids`` (one batched call where the
+        API allows). Ids the API does not report are simply absent from the answer."""
+        raise self._unsupported("list_jobs")
+
+    async def cancel(self, resource: str, job_id: str) -> None:
+        raise self._unsupported("cancel")
+
+    async def job_output(
+        self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None
+    ) -> str:
+        """The job's stdout or stderr text; only its last ``tail`` lines when given."""
+        raise self._unsupported("job_output")
+
+    # -- files ----------------------------------------------------------------------------------
+
+    async def ls(self, resource: str, path: str, *, show_hidden: bool = False) -> list[FileEntry]:
+        raise self._unsupported("ls")
+
+    async def stat(self, resource: str, path: str) -> FileEntry:
+        raise self._unsupported("stat")
+
+    async def mkdir(self, resource: str, path: str, parents: bool = False) -> None:
+        raise self._unsupported("mkdir")
+
+    async def rm(self, resource: str, path: str) -> None:
+        raise self._unsupported("rm")
+
+    async def mv(self, resource: str, source: str, target: str) -> None:
+        raise self._unsupported("mv")
+
+    async def cp(self, resource: str, source: str, target: str) -> None:
+        raise self._unsupported("cp")
+
+    async def chmod(self, resource: str, path: str, mode: str) -> None:
+        raise self._unsupported("chmod")
+
+    async def chown(
+        self, resource: str, path: str, owner: str | None = None, group: str | None = None
+    ) -> None:
+        raise self._unsupported("chown")
+
+    async def view(self, resource: str, path: str, offset: int = 0, size: int | None = None) -> str:
+        raise self._unsupported("view")
+
+    async def head(
+        self, resource: str, path: str, lines: int | None = None, nbytes: int | None = None
+    ) -> str:
+        raise self._unsupported("head")
+
+    async def tail(
+        self, resource: str, path: str, lines: int | None = None, nbytes: int | None = None
+    ) -> str:
+        raise self._unsupported("tail")
+
+    async def upload(
+        self,
+        resource: str,
+        local_path: str | os.PathLike[str],
+        remote_path: str,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        raise self._unsupported("upload")
+
+    async def download(
+        self,
+        resource: str,
+        remote_path: str,
+        local_path: str | os.PathLike[str],
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        raise self._unsupported("download")
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """Connection facts safe to show (no credentials)."""
+        return {"backend": self.name, "facility": self.facility}

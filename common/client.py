@@ -1,0 +1,428 @@
+"""The facility client: one async implementation and a synchronous facade with the same methods.
+
+:class:`AsyncFacilityClient` wraps one backend (one API deployment) and adds what every API shares:
+availability checks, waiting through the shared poller, argument validation. :class:`FacilityClient`
+exposes the same method names synchronously by running the async client on one background
+event-loop thread per process (an anyio blocking portal), recreated after a fork. Parsl and Airflow
+operators use the facade; Airflow triggers and the poller use the async client directly.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+import anyio
+import anyio.from_thread
+
+from .auth import resolve_auth
+from .backends.base import FacilityBackend, ProgressCallback
+from .errors import ConfigurationError, InvalidJobSpec
+from .models import FileEntry, Job, JobSpec, Outage, ResourceStatus
+from .poller import StatusPoller
+from .registry import get_backend_class
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["AsyncFacilityClient", "FacilityClient"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+OUTAGE_STATUSES_OVER = frozenset({"completed", "cancelled", "resolved"})
+STREAMS = ("stdout", "stderr")
+
+
+def _check_path(field: str, value: object, facility: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidJobSpec(f"{field}: a non-empty path string is required", field=field, facility=facility)
+    if "\x00" in value or "\n" in value or "\r" in value:
+        raise InvalidJobSpec(
+            f"{field}: must not contain NUL or newline characters", field=field, facility=facility
+        )
+    return value
+
+
+def _build_backend(facility: str, base_url: str, auth: Any, options: dict[str, Any]) -> FacilityBackend:
+    backend_class = get_backend_class(facility)
+    resolved_auth = resolve_auth(auth, facility=facility, verify=options.get("verify", True))
+    try:
+        return backend_class(base_url=base_url, auth=resolved_auth, **options)
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"bad option for the {facility!r} backend: {exc}", facility=facility
+        ) from None
+
+
+class AsyncFacilityClient:
+    """Async client of one facility API deployment.
+
+    Build it with :meth:`connect` (``AsyncFacilityClient.connect("iri", base_url=..., auth=...)``)
+    or around a ready backend. ``resource`` arguments take a resource's name or id.
+    """
+
+    def __init__(self, backend: FacilityBackend) -> None:
+        self.backend = backend
+        self._pollers: dict[str, StatusPoller] = {}
+
+    @classmethod
+    def connect(
+        cls, facility: str, *, base_url: str, auth: Any = None, **options: Any
+    ) -> AsyncFacilityClient:
+        """Create a client for the API ``facility`` (a registry name such as ``"iri"``).
+
+        ``auth`` is a token string, a token source from :mod:`facility_common.auth`, an
+        ``httpx.Auth``, or a mapping describing one. Other options go to the backend.
+        No network call is made here.
+        """
+        return cls(_build_backend(facility, base_url, auth, options))
+
+    @property
+    def facility(self) -> str:
+        """The backend's registry name (``"iri"``...)."""
+        return self.backend.name
+
+    def __repr__(self) -> str:
+        return f"AsyncFacilityClient({self.backend.describe()})"
+
+    async def aclose(self) -> None:
+        """Close the connections of this client."""
+        await self.backend.aclose()
+
+    async def __aenter__(self) -> AsyncFacilityClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- status ---------------------------------------------------------------------------------
+
+    async def resources(self) -> list[ResourceStatus]:
+        """Every resource the facility reports, with its current status."""
+        return await self.backend.resources()
+
+    async def resource(self, name_or_id: str) -> ResourceStatus:
+        """One resource by name or id."""
+        return await self.backend.resource(name_or_id)
+
+    async def outages(
+        self, resource: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Outage]:
+        """Planned and current outages, optionally of one resource and overlapping start..end."""
+        return await self.backend.outages(resource, start, end)
+
+    async def is_available(self, resource: str, duration: timedelta = timedelta(hours=1)) -> bool:
+        """True when ``resource`` is up or degraded and no outage overlaps now..now+duration."""
+        status = await self.backend.resource(resource)
+        if not status.state.is_usable:
+            return False
+        now = datetime.now(UTC)
+        window_end = now + duration
+        for outage in await self.backend.outages(resource, now, window_end):
+            if outage.status and outage.status.lower() in OUTAGE_STATUSES_OVER:
+                continue
+            if outage.resources and not {status.name, status.id} & set(outage.resources):
+                continue
+            if outage.overlaps(now, window_end):
+                return False
+        return True
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    async def submit(self, resource: str, spec: JobSpec) -> Job:
+        """Submit ``spec`` to ``resource``; returns the job as the facility first reports it.
+
+        A submit is never sent twice blindly: backends use the API's idempotency key or look up
+        their unique tag after an ambiguous failure.
+        """
+        if not isinstance(spec, JobSpec):
+            raise InvalidJobSpec("spec: a JobSpec is required", field="spec", facility=self.facility)
+        job = await self.backend.submit(resource, spec)
+        StatusPoller.shared(self, resource).watch([job.id])
+        return job
+
+    async def get_job(self, resource: str, job_id: str) -> Job:
+        """The current state of one job."""
+        return await self.backend.get_job(resource, job_id)
+
+    async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
+        """Jobs of ``resource`` (all visible, or those of ``job_ids``) in one batched call."""
+        return await self.backend.list_jobs(resource, list(job_ids) if job_ids is not None else None)
+
+    async def cancel(self, resource: str, job_id: str) -> None:
+        """Cancel a job (its processes are killed by the facility's scheduler)."""
+        await self.backend.cancel(resource, job_id)
+
+    async def wait(
+        self,
+        resource: str,
+        job_id: str,
+        timeout: float | None = None,
+        poll_interval: float = 5.0,
+        on_update: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Wait until the job is terminal and return it.
+
+        Polls through the shared :class:`StatusPoller`, so concurrent waits on one resource share
+        one request per interval. ``on_update`` is called on every state change. Raises
+        :class:`~facility_common.errors.WaitTimeout` after ``timeout`` seconds.
+        """
+        poller = StatusPoller.shared(self, resource, interval=poll_interval)
+        return await poller.wait(job_id, timeout=timeout, interval=poll_interval, on_update=on_update)
+
+    async def job_output(
+        self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None
+    ) -> str:
+        """The job's stdout or stderr, or only its last ``tail`` lines."""
+        if stream not in STREAMS:
+            raise InvalidJobSpec(
+                f"stream: must be 'stdout' or 'stderr', got {stream!r}",
+                field="stream",
+                facility=self.facility,
+            )
+        if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail <= 0):
+            raise InvalidJobSpec("tail: must be a positive integer", field="tail", facility=self.facility)
+        return await self.backend.job_output(resource, job_id, stream, tail)
+
+    # -- files ----------------------------------------------------------------------------------
+
+    async def ls(self, resource: str, path: str, show_hidden: bool = False) -> list[FileEntry]:
+        """The entries of a remote directory (or the file itself)."""
+        return await self.backend.ls(
+            resource, _check_path("path", path, self.facility), show_hidden=show_hidden
+        )
+
+    async def stat(self, resource: str, path: str) -> FileEntry:
+        """Facts about one remote path."""
+        return await self.backend.stat(resource, _check_path("path", path, self.facility))
+
+    async def mkdir(self, resource: str, path: str, parents: bool = False) -> None:
+        """Create a remote directory (and its parents with ``parents=True``)."""
+        await self.backend.mkdir(resource, _check_path("path", path, self.facility), parents)
+
+    async def rm(self, resource: str, path: str) -> None:
+        """Remove a remote file or directory tree."""
+        await self.backend.rm(resource, _check_path("path", path, self.facility))
+
+    async def mv(self, resource: str, source: str, target: str) -> None:
+        """Move or rename a remote path."""
+        await self.backend.mv(
+            resource,
+            _check_path("source", source, self.facility),
+            _check_path("target", target, self.facility),
+        )
+
+    async def cp(self, resource: str, source: str, target: str) -> None:
+        """Copy a remote path."""
+        await self.backend.cp(
+            resource,
+            _check_path("source", source, self.facility),
+            _check_path("target", target, self.facility),
+        )
+
+    async def chmod(self, resource: str, path: str, mode: str | int) -> None:
+        """Change a remote path's mode; ``mode`` is octal text (``"750"``) or an int (``0o750``)."""
+        text = format(mode, "o") if isinstance(mode, int) and not isinstance(mode, bool) else mode
+        if (
+            not isinstance(text, str)
+            or not text.isdigit()
+            or any(c not in "01234567" for c in text)
+            or len(text) > 4
+        ):
+            raise InvalidJobSpec(f"mode: {mode!r} is not an octal mode", field="mode", facility=self.facility)
+        await self.backend.chmod(resource, _check_path("path", path, self.facility), text)
+
+    async def chown(
+        self, resource: str, path: str, owner: str | None = None, group: str | None = None
+    ) -> None:
+        """Change a remote path's owner and/or group."""
+        if owner is None and group is None:
+            raise InvalidJobSpec(
+                "owner: give an owner, a group or both", field="owner", facility=self.facility
+            )
+        await self.backend.chown(resource, _check_path("path", path, self.facility), owner, group)
+
+    async def view(self, resource: str, path: str, offset: int = 0, size: int | None = None) -> str:
+        """Text of a remote file from ``offset``, at most ``size`` bytes."""
+        return await self.backend.view(resource, _check_path("path", path, self.facility), offset, size)
+
+    async def head(
+        self, resource: str, path: str, lines: int | None = None, nbytes: int | None = None
+    ) -> str:
+        """The first lines (default 10) or bytes of a remote file."""
+        return await self.backend.head(resource, _check_path("path", path, self.facility), lines, nbytes)
+
+    async def tail(
+        self, resource: str, path: str, lines: int | None = None, nbytes: int | None = None
+    ) -> str:
+        """The last lines (default 10) or bytes of a remote file."""
+        return await self.backend.tail(resource, _check_path("path", path, self.facility), lines, nbytes)
+
+    async def upload(
+        self,
+        resource: str,
+        local_path: str | os.PathLike[str],
+        remote_path: str,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Upload a local file to ``remote_path``."""
+        if not await anyio.Path(local_path).is_file():
+            raise InvalidJobSpec(
+                f"local_path: {os.fspath(local_path)!r} is not a readable file",
+                field="local_path",
+                facility=self.facility,
+            )
+        await self.backend.upload(
+            resource, local_path, _check_path("remote_path", remote_path, self.facility), progress
+        )
+
+    async def download(
+        self,
+        resource: str,
+        remote_path: str,
+        local_path: str | os.PathLike[str],
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Download ``remote_path`` to a local file, written whole or not at all."""
+        await self.backend.download(
+            resource, _check_path("remote_path", remote_path, self.facility), local_path, progress
+        )
+
+
+class _LoopThread:
+    """One event loop on a daemon thread per process, shared by every sync client."""
+
+    _lock = threading.Lock()
+    _portal: anyio.from_thread.BlockingPortal | None = None
+    _stack: contextlib.ExitStack | None = None
+    _pid: int | None = None
+
+    @classmethod
+    def portal(cls) -> anyio.from_thread.BlockingPortal:
+        with cls._lock:
+            if cls._portal is None or cls._pid != os.getpid():
+                # After a fork the parent's loop thread does not exist here: start a fresh one.
+                stack = contextlib.ExitStack()
+                cls._portal = stack.enter_context(anyio.from_thread.start_blocking_portal())
+                cls._stack, cls._pid = stack, os.getpid()
+            return cls._portal
+
+    @classmethod
+    def shutdown(cls) -> None:
+        with cls._lock:
+            if cls._stack is not None and cls._pid == os.getpid():
+                cls._stack.close()
+            cls._portal = cls._stack = cls._pid = None
+
+
+atexit.register(_LoopThread.shutdown)
+
+
+def _sync(
+    method: Callable[Concatenate[AsyncFacilityClient, P], Awaitable[R]],
+) -> Callable[Concatenate[FacilityClient, P], R]:
+    """Make a blocking twin of an :class:`AsyncFacilityClient` method."""
+
+    def blocking(self: FacilityClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        async def call() -> R:
+            return await method(self._client_for_this_process(), *args, **kwargs)
+
+        return self._run(call)
+
+    functools.update_wrapper(blocking, method)
+    return blocking
+
+
+class FacilityClient:
+    """Synchronous client with the same methods as :class:`AsyncFacilityClient`.
+
+    Calls run on a background event-loop thread shared by all sync clients of the process. After
+    a fork, a client built with :meth:`connect` rebuilds its connections in the child.
+    """
+
+    def __init__(
+        self,
+        client: AsyncFacilityClient,
+        _factory: Callable[[], AsyncFacilityClient] | None = None,
+    ) -> None:
+        self._client = client
+        self._factory = _factory
+        self._pid = os.getpid()
+
+    @classmethod
+    def connect(cls, facility: str, *, base_url: str, auth: Any = None, **options: Any) -> FacilityClient:
+        """Create a client for the API ``facility``; see :meth:`AsyncFacilityClient.connect`."""
+        client = AsyncFacilityClient.connect(facility, base_url=base_url, auth=auth, **options)
+
+        def factory() -> AsyncFacilityClient:
+            return AsyncFacilityClient.connect(facility, base_url=base_url, auth=auth, **options)
+
+        return cls(client, factory)
+
+    @property
+    def facility(self) -> str:
+        return self._client.facility
+
+    @property
+    def async_client(self) -> AsyncFacilityClient:
+        """The async client behind this facade (for use on its own event loop only)."""
+        return self._client_for_this_process()
+
+    def __repr__(self) -> str:
+        return f"FacilityClient({self._client.backend.describe()})"
+
+    def _client_for_this_process(self) -> AsyncFacilityClient:
+        if self._pid != os.getpid() and self._factory is not None:
+            self._client, self._pid = self._factory(), os.getpid()
+        return self._client
+
+    def _run(self, call: Callable[[], Coroutine[Any, Any, R]]) -> R:
+        result: R = _LoopThread.portal().call(call)
+        return result
+
+    def close(self) -> None:
+        """Close the connections of this client."""
+        client = self._client_for_this_process()
+        self._run(client.aclose)
+
+    def __enter__(self) -> FacilityClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    resources = _sync(AsyncFacilityClient.resources)
+    resource = _sync(AsyncFacilityClient.resource)
+    outages = _sync(AsyncFacilityClient.outages)
+    is_available = _sync(AsyncFacilityClient.is_available)
+    submit = _sync(AsyncFacilityClient.submit)
+    get_job = _sync(AsyncFacilityClient.get_job)
+    list_jobs = _sync(AsyncFacilityClient.list_jobs)
+    cancel = _sync(AsyncFacilityClient.cancel)
+    wait = _sync(AsyncFacilityClient.wait)
+    job_output = _sync(AsyncFacilityClient.job_output)
+    ls = _sync(AsyncFacilityClient.ls)
+    stat = _sync(AsyncFacilityClient.stat)
+    mkdir = _sync(AsyncFacilityClient.mkdir)
+    rm = _sync(AsyncFacilityClient.rm)
+    mv = _sync(AsyncFacilityClient.mv)
+    cp = _sync(AsyncFacilityClient.cp)
+    chmod = _sync(AsyncFacilityClient.chmod)
+    chown = _sync(AsyncFacilityClient.chown)
+    view = _sync(AsyncFacilityClient.view)
+    head = _sync(AsyncFacilityClient.head)
+    tail = _sync(AsyncFacilityClient.tail)
+    upload = _sync(AsyncFacilityClient.upload)
+    download = _sync(AsyncFacilityClient.download)

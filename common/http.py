@@ -1,0 +1,377 @@
+"""One pooled HTTP session per client: retries, error mapping, body limits, transport safety.
+
+Backends never call ``httpx`` directly; they call :meth:`ApiSession.request` (or
+:meth:`ApiSession.stream`) with a path relative to the API's base URL. The session
+
+* retries idempotent calls on connect errors, timeouts, dropped connections, 429, 502, 503 and 504
+  with capped exponential backoff and jitter, honouring ``Retry-After``;
+* retries a non-idempotent call (a submit) only when the request provably did not reach the
+  server's application (connect errors, 429, 503); anything ambiguous is raised for the caller to
+  resolve (backends look their job up by tag before sending again);
+* turns every failure into the :mod:`facility_common.errors` tree with facility, resource, HTTP
+  status and a body excerpt, never a header or token;
+* refuses to send credentials over plain HTTP to anything but loopback unless allowed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import email.utils
+import ipaddress
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+
+from .errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    FacilityError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    body_excerpt,
+)
+
+__all__ = ["ApiSession", "RetryPolicy", "check_base_url"]
+
+logger = logging.getLogger("facility_common.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a failed call.
+
+    ``attempts`` counts the first try. The delay before retry ``n`` (1-based) is
+    ``min(max_backoff, backoff * 2**(n-1))`` plus up to ``jitter`` of it at random, or the server's
+    ``Retry-After`` when it sends one (capped by ``max_retry_after``).
+    """
+
+    attempts: int = 6
+    backoff: float = 0.25
+    max_backoff: float = 20.0
+    jitter: float = 0.25
+    retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    max_retry_after: float = 120.0
+
+    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
+        """Seconds to sleep before retry ``retry_number`` (1 for the first retry)."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.max_retry_after))
+        base = min(self.max_backoff, self.backoff * 2.0 ** (retry_number - 1))
+        return base + random.uniform(0, base * self.jitter)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Read a ``Retry-After`` header given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses."""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(
+    base_url: str, *, facility: str, sends_credentials: bool, allow_insecure_http: bool = False
+) -> str:
+    """Validate ``base_url`` and return it without a trailing slash.
+
+    Raises :class:`ConfigurationError` for anything but an absolute http(s) URL, and for plain
+    HTTP to a non-loopback host when credentials would be sent, unless ``allow_insecure_http``.
+    """
+    if not isinstance(base_url, str) or not base_url:
+        raise ConfigurationError("base_url: a base URL is required", facility=facility)
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"base_url: {base_url!r} is not an absolute http(s) URL", facility=facility)
+    if parts.username or parts.password:
+        raise ConfigurationError(
+            "base_url: credentials in the URL are not accepted; pass them as auth", facility=facility
+        )
+    if (
+        parts.scheme == "http"
+        and sends_credentials
+        and not allow_insecure_http
+        and not is_loopback(parts.hostname)
+    ):
+        raise ConfigurationError(
+            f"base_url: refusing to send credentials over plain HTTP to {parts.hostname}; "
+            "use https or pass allow_insecure_http=True",
+            facility=facility,
+        )
+    return base_url.rstrip("/")
+
+
+def _problem_detail(response: httpx.Response) -> str | None:
+    """Pull the human message out of the error bodies the facility APIs use."""
+    try:
+        data = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return body_excerpt(response.text) if response.content else None
+    if isinstance(data, dict):
+        for key in ("detail", "message", "error", "title", "Message", "description"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, list | dict) and value:
+                return body_excerpt(json.dumps(value))
+    return body_excerpt(json.dumps(data))
+
+
+class ApiSession:
+    """A pooled ``httpx.AsyncClient`` bound to one API's base URL, with retries and error mapping."""
+
+    def __init__(
+        self,
+        *,
+        facility: str,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        verify: bool | str = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        self.facility = facility
+        self.base_url = check_base_url(
+            base_url,
+            facility=facility,
+            sends_credentials=auth is not None,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self.retry = retry or RetryPolicy()
+        self.max_body_bytes = max_body_bytes
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            auth=auth,
+            timeout=timeout,
+            verify=verify,
+            transport=transport,
+            headers=dict(headers or {}),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+
+    def __repr__(self) -> str:
+        return f"ApiSession(facility={self.facility!r}, base_url={self.base_url!r})"
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The underlying client, for libraries that need one."""
+        return self._client
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _url(self, path: str) -> str:
+        return path.lstrip("/")
+
+    def _error_for(
+        self, method: str, path: str, response: httpx.Response, resource: str | None
+    ) -> FacilityError:
+        status = response.status_code
+        detail = _problem_detail(response)
+        message = f"{method} {path} answered {status}" + (f": {detail}" if detail else "")
+        context: dict[str, Any] = {
+            "facility": self.facility,
+            "resource": resource,
+            "status_code": status,
+            "body": detail,
+        }
+        if status in (401, 403):
+            return AuthenticationError(message, **context)
+        if status == 404:
+            return NotFoundError(message, **context)
+        if status == 429:
+            return RateLimitedError(
+                message, retry_after=parse_retry_after(response.headers.get("Retry-After")), **context
+            )
+        if status >= 500:
+            return ServerError(message, **context)
+        return APIError(message, **context)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        resource: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        ok: tuple[int, ...] = (200, 201, 202, 204),
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """Send one API call, retrying per the policy, and return the successful response.
+
+        ``ok`` lists the statuses that count as success; any other status raises the matching
+        :class:`APIError`. ``idempotent`` defaults from the method (POST is not).
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = timeout
+        retry_number = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response = await self._client.request(
+                    method,
+                    self._url(path),
+                    params=_clean_params(params),
+                    json=json,
+                    data=data,
+                    files=files,
+                    content=content,
+                    headers=headers,
+                    **extra,
+                )
+            except httpx.TransportError as exc:
+                safe_to_retry = idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                logger.debug("%s %s: %s (%s)", method, path, type(exc).__name__, self.facility)
+                if safe_to_retry and retry_number + 1 < self.retry.attempts:
+                    retry_number += 1
+                    await anyio.sleep(self.retry.delay(retry_number))
+                    continue
+                raise TransportError(
+                    f"{method} {path} got no answer: {type(exc).__name__}",
+                    facility=self.facility,
+                    resource=resource,
+                ) from None
+            logger.debug(
+                "%s %s -> %s in %.3fs (%s)",
+                method,
+                path,
+                response.status_code,
+                time.monotonic() - started,
+                self.facility,
+            )
+            if response.status_code in ok:
+                self._check_size(method, path, response, resource)
+                return response
+            retryable = response.status_code in self.retry.retry_statuses and (
+                idempotent or response.status_code in (429, 503)
+            )
+            if retryable and retry_number + 1 < self.retry.attempts:
+                retry_number += 1
+                await anyio.sleep(
+                    self.retry.delay(retry_number, parse_retry_after(response.headers.get("Retry-After")))
+                )
+                continue
+            raise self._error_for(method, path, response, resource)
+
+    def _check_size(self, method: str, path: str, response: httpx.Response, resource: str | None) -> None:
+        if len(response.content) > self.max_body_bytes:
+            raise APIError(
+                f"{method} {path} answered a body of {len(response.content)} bytes, "
+                f"over the limit of {self.max_body_bytes}",
+                facility=self.facility,
+                resource=resource,
+                status_code=response.status_code,
+            )
+
+    def json(self, response: httpx.Response, *, resource: str | None = None) -> Any:
+        """Decode a JSON body, raising a clear :class:`APIError` for anything else."""
+        try:
+            return response.json()
+        except (ValueError, UnicodeDecodeError):
+            raise APIError(
+                f"{response.request.method} {response.request.url.path} answered a body that is not JSON",
+                facility=self.facility,
+                resource=resource,
+                status_code=response.status_code,
+                body=response.text,
+            ) from None
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        resource: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        content: Any = None,
+        files: Any = None,
+        ok: tuple[int, ...] = (200, 201, 204),
+    ) -> AsyncIterator[httpx.Response]:
+        """Open a streamed call (large downloads and uploads). Not retried: callers retry whole
+        transfers, since a half-read stream cannot be resumed blindly."""
+        method = method.upper()
+        try:
+            request = self._client.build_request(
+                method,
+                self._url(path),
+                params=_clean_params(params),
+                headers=headers,
+                content=content,
+                files=files,
+            )
+            response = await self._client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise TransportError(
+                f"{method} {path} got no answer: {type(exc).__name__}",
+                facility=self.facility,
+                resource=resource,
+            ) from None
+        try:
+            if response.status_code not in ok:
+                await response.aread()
+                raise self._error_for(method, path, response, resource)
+            yield response
+        finally:
+            await response.aclose()
+
+
+def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Drop ``None`` values and render booleans the way the APIs expect (``true``/``false``)."""
+    if params is None:
+        return None
+    cleaned: dict[str, Any] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        cleaned[key] = ("true" if value else "false") if isinstance(value, bool) else value
+    return cleaned
