@@ -1,0 +1,23 @@
+"""Suite-wide fixtures: one facility emulator on loopback, shared by the integration suites."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Anything that reads proxy settings must not route loopback traffic elsewhere.
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One emulator for the session (faults off, hour-long tokens)."""
+    from facility_emulator import EmulatorConfig, EmulatorServer
+
+    root: Path = tmp_path_factory.mktemp("facility")
+    with EmulatorServer(EmulatorConfig(root=root, queue_delay=0.1, task_delay=0.01)) as server:
+        yield server

@@ -1,0 +1,82 @@
+"""The public surface is explicit, and the sync facade mirrors the async client exactly."""
+
+from __future__ import annotations
+
+import inspect
+
+import facility_common
+from facility_common import AsyncFacilityClient, FacilityClient
+
+REQUIRED = {
+    "FacilityClient",
+    "AsyncFacilityClient",
+    "JobSpec",
+    "ResourceSpec",
+    "JobAttributes",
+    "Job",
+    "JobState",
+    "ResourceStatus",
+    "ResourceState",
+    "Outage",
+    "FileEntry",
+    "StatusPoller",
+}
+
+
+def test_exports_are_sorted_and_complete() -> None:
+    exported = facility_common.__all__
+    assert exported == sorted(exported)
+    assert set(exported) >= REQUIRED
+    for name in exported:
+        assert hasattr(facility_common, name), name
+
+
+def _public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in vars(cls).items()
+        if callable(member) and not name.startswith("_")
+    }
+
+
+def test_sync_and_async_clients_have_the_same_methods_and_signatures() -> None:
+    async_methods = _public_methods(AsyncFacilityClient)
+    sync_methods = _public_methods(FacilityClient)
+    lifecycle = {"aclose", "close", "connect"}
+    assert set(async_methods) - lifecycle == set(sync_methods) - lifecycle
+    for name in set(async_methods) - lifecycle:
+        async_params = list(async_methods[name].parameters)[1:]
+        sync_params = list(sync_methods[name].parameters)[1:]
+        assert async_params == sync_params, name
+        assert inspect.iscoroutinefunction(getattr(AsyncFacilityClient, name)), name
+        assert not inspect.iscoroutinefunction(getattr(FacilityClient, name)), name
+        assert getattr(FacilityClient, name).__doc__ == getattr(AsyncFacilityClient, name).__doc__
+
+
+def test_the_issue_surface_exists() -> None:
+    for name in [
+        "resources",
+        "resource",
+        "outages",
+        "is_available",
+        "submit",
+        "get_job",
+        "list_jobs",
+        "cancel",
+        "wait",
+        "job_output",
+        "ls",
+        "stat",
+        "mkdir",
+        "rm",
+        "mv",
+        "cp",
+        "chmod",
+        "chown",
+        "view",
+        "head",
+        "tail",
+        "upload",
+        "download",
+    ]:
+        assert callable(getattr(FacilityClient, name)), name
