@@ -1,0 +1,865 @@
+"""IRI backend: parsers on recorded payloads, request builders, and flows over a mock transport."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from facility_common.backends import iri, states
+from facility_common.backends.iri import (
+    IRI_FILE_LIMIT,
+    SUBMIT_TAG_VARIABLE,
+    IRIBackend,
+    _build_fs,
+    _build_get_job,
+    _build_list_jobs,
+    _build_submit,
+    _find_tagged,
+    _parse_content,
+    _parse_download,
+    _parse_job,
+    _parse_jobs,
+    _parse_ls,
+    _parse_outages,
+    _parse_resources,
+    _parse_stat,
+    _parse_task_submit,
+    _pick_output_file,
+    _task_failure,
+)
+from facility_common.errors import (
+    APIError,
+    ConfigurationError,
+    InvalidJobSpec,
+    JobSubmissionError,
+    NotFoundError,
+    UnsupportedOperation,
+    WaitTimeout,
+)
+from facility_common.http import RetryPolicy, _problem_detail
+from facility_common.models import JobAttributes, JobSpec, JobState, ResourceSpec, ResourceState
+
+PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "iri"
+POLARIS = "55c1c993-1124-47f9-b823-514ba3849a9a"
+EAGLE = "0f7cbb6a-3f0e-4a53-9f3e-8c8c3f6b1d20"
+HOME = "a3e1b5d2-7c44-4f0b-9b1e-2d6f0c9e8a11"
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+def load(name: str) -> Any:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def fresh_state_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(states, "_warned", set())
+
+
+def echo_spec(**changes: Any) -> JobSpec:
+    base = JobSpec(
+        executable="/bin/echo",
+        arguments=["hello"],
+        name="echo",
+        resources=ResourceSpec(node_count=1, memory=2 * 1024**3),
+        attributes=JobAttributes(duration=timedelta(minutes=5), queue_name="debug", account="proj"),
+    )
+    return base.replace(**changes) if changes else base
+
+
+# -- parsers on recorded payloads ------------------------------------------------------------
+
+
+def test_parse_resources_v1() -> None:
+    resources = _parse_resources(load("resources.json"))
+    by_name = {r.name: r for r in resources}
+    assert by_name["polaris"].id == POLARIS
+    assert by_name["polaris"].state is ResourceState.UP
+    assert by_name["polaris"].resource_type == "compute"
+    assert by_name["eagle"].state is ResourceState.DEGRADED
+    assert by_name["home"].state is ResourceState.DOWN
+    assert by_name["website"].state is ResourceState.UNKNOWN  # current_status null
+    assert by_name["polaris"].updated_at == datetime(2026, 2, 21, 12, tzinfo=UTC)
+
+
+def test_parse_resources_v2_urn_types() -> None:
+    resources = _parse_resources(load("resources_v2.json"))
+    assert [r.resource_type for r in resources] == ["compute", "service"]
+    assert resources[1].state is ResourceState.UNKNOWN
+
+
+def test_parse_resources_accepts_items_envelope() -> None:
+    assert len(_parse_resources({"items": load("resources.json")})) == 4
+
+
+def test_incidents_to_outages() -> None:
+    names = {POLARIS: "polaris", EAGLE: "eagle", HOME: "home"}
+    now = datetime(2026, 2, 21, 12, tzinfo=UTC)
+    outages = _parse_outages(load("incidents.json"), names=names, start=now)
+    by_id = {o.id: o for o in outages}
+    # cancelled never happened; finished ones are before the window
+    assert set(by_id) == {"inc-planned-maint", "inc-eagle-degraded", "inc-reservation"}
+    assert by_id["inc-planned-maint"].planned is True
+    assert by_id["inc-planned-maint"].resources == ("polaris",)
+    assert by_id["inc-planned-maint"].status == "down"
+    assert by_id["inc-reservation"].planned is True
+    ongoing = by_id["inc-eagle-degraded"]
+    assert ongoing.planned is False and ongoing.end is None
+    assert ongoing.overlaps(now, now + timedelta(hours=1))
+
+
+def test_outages_resource_filter_and_window() -> None:
+    names = {POLARIS: "polaris", EAGLE: "eagle", HOME: "home"}
+    start = datetime(2026, 1, 5, 11, tzinfo=UTC)
+    outages = _parse_outages(
+        load("incidents.json"), names=names, resource_id=HOME, start=start, end=start + timedelta(hours=1)
+    )
+    assert [o.id for o in outages] == ["inc-resolved-no-end"]
+    # a completed incident without an end ends at its last_modified
+    assert outages[0].end == datetime(2026, 1, 5, 12, 30, tzinfo=UTC)
+    later = start + timedelta(hours=3)
+    assert _parse_outages(load("incidents.json"), names=names, resource_id=HOME, start=later, end=later) == []
+
+
+def test_polaris_job_example() -> None:
+    job = _parse_job(load("job_polaris_queued.json"), "polaris")
+    assert job.id == "4012345.polaris-pbs-01.hsn.cm.polaris.alcf.anl.gov"
+    assert job.resource == "polaris"
+    assert job.state is JobState.PENDING
+    assert job.native_state == "queued"
+    assert job.name == "my_job"
+    assert job.stdout_path == "/home/user/logs"
+    assert job.message == "Job is waiting in queue"
+    assert job.updated_at == datetime.fromtimestamp(1771675200.0, tz=UTC)
+    assert job.raw["job_spec"]["attributes"]["custom_attributes"] == {"filesystems": "eagle"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "state"),
+    [
+        ("job_completed.json", JobState.COMPLETED),
+        ("job_completed_nonzero.json", JobState.FAILED),
+        ("job_failed.json", JobState.FAILED),
+        ("job_failed_walltime_reason.json", JobState.TIMEOUT),
+        ("job_failed_walltime_message.json", JobState.TIMEOUT),
+        ("job_completed_slurm_timeout.json", JobState.TIMEOUT),
+        ("job_held.json", JobState.HELD),
+        ("job_canceled.json", JobState.CANCELLED),
+        ("job_active_no_spec.json", JobState.RUNNING),
+    ],
+)
+def test_job_states(payload: str, state: JobState) -> None:
+    assert _parse_job(load(payload), "polaris").state is state
+
+
+def test_job_timestamps_and_exit_code() -> None:
+    job = _parse_job(load("job_completed.json"), "polaris")
+    assert job.exit_code == 0
+    assert job.submitted_at == datetime.fromtimestamp(1771675200.0, tz=UTC)
+    assert job.started_at == datetime(2026, 2, 21, 12, 5, tzinfo=UTC)
+    assert job.finished_at == datetime.fromtimestamp(1771675800.0, tz=UTC)
+    assert job.stdout_path == "/home/user/echo.out" and job.stderr_path == "/home/user/echo.err"
+    assert type(job).from_dict(json.loads(json.dumps(job.to_dict()))) == job
+
+
+def test_unknown_job_state_is_unknown_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    for _ in range(3):
+        job = _parse_job(load("job_unknown_state.json"), "polaris")
+        assert job.state is JobState.UNKNOWN
+        assert job.native_state == "suspended_for_maintenance"
+    warned = [r for r in caplog.records if "suspended_for_maintenance" in r.getMessage()]
+    assert len(warned) == 1
+
+
+def test_job_list_and_tag_lookup() -> None:
+    listing = load("jobs_list.json")
+    assert [j.state for j in _parse_jobs(listing, "polaris")] == [
+        JobState.PENDING,
+        JobState.COMPLETED,
+        JobState.HELD,
+    ]
+    found = _find_tagged(listing, "4b3f0c2a9e8d4f6b8a7c1d2e3f405162")
+    assert found is not None and found["id"] == "1001"
+    assert _find_tagged(listing, "no-such-tag") is None
+
+
+def test_parse_ls_entries() -> None:
+    entries = _parse_ls(load("task_ls_completed.json")["result"], "/home/user")
+    assert [(e.name, e.type, e.path) for e in entries] == [
+        ("logs", "directory", "/home/user/logs"),
+        ("run.sh", "file", "/home/user/run.sh"),
+        ("data", "symlink", "/home/user/data"),
+    ]
+    assert entries[1].size == 182 and entries[1].permissions == "rwxr--r--"
+    assert entries[2].link_target == "/eagle/myproject/data"
+    assert entries[0].is_dir and entries[0].modified_at == datetime(2026, 2, 21, 12, tzinfo=UTC)
+
+
+def test_parse_stat() -> None:
+    entry = _parse_stat(load("task_stat_completed.json")["result"], "/home/user/run.sh")
+    assert entry.name == "run.sh" and entry.type == "file"
+    assert entry.size == 182 and entry.permissions == "rw-r--r--"
+    assert entry.user == "1001" and entry.modified_at == datetime.fromtimestamp(1771588200, tz=UTC)
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        ("task_head_completed.json", "line 1\nline 2\n"),
+        ("task_tail_completed.json", "line 9\nline 10\n"),
+        ("task_view_completed.json", "hello world\n"),
+    ],
+)
+def test_parse_head_tail_view(payload: str, text: str) -> None:
+    assert _parse_content(load(payload)["result"]) == text
+
+
+def test_parse_download_plain_string_and_base64() -> None:
+    assert _parse_download(load("task_download_string.json")["result"]) == b"hello world\n"
+    assert _parse_download(load("task_download_base64.json")["result"]) == b"\x00\x01binary\xff\n"
+    assert _parse_download({"output": {"content_base64": base64.b64encode(b"abc").decode()}}) == b"abc"
+    assert _parse_download({"output": {"content": "plain"}}) == b"plain"
+
+
+def test_task_failures_map_to_errors() -> None:
+    missing = _task_failure(
+        load("task_failed_not_found.json"), op="ls", path="/home/user/nope", resource="eagle"
+    )
+    assert isinstance(missing, NotFoundError)
+    assert "/home/user/nope" in str(missing) and "eagle" in str(missing)
+    denied = _task_failure(load("task_failed_permission.json"), op="rm", path="/etc/passwd", resource="home")
+    assert type(denied) is APIError and "Permission denied" in str(denied)
+
+
+def test_task_submit_response() -> None:
+    assert _parse_task_submit(load("task_submit.json")) == "task-123"
+    with pytest.raises(ValueError):
+        _parse_task_submit({"nothing": 1})
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        ("problem_400_account.json", "Exactly one of attributes.account"),
+        ("problem_404_job.json", "Job 999 not found"),
+        ("problem_422_invalid_params.json", "Invalid job specification"),
+    ],
+)
+def test_problem_json_details(payload: str, detail: str) -> None:
+    response = httpx.Response(
+        load(payload)["status"],
+        content=(PAYLOADS / payload).read_bytes(),
+        headers={"content-type": "application/problem+json"},
+    )
+    assert (_problem_detail(response) or "").startswith(detail)
+
+
+def test_pick_output_file_in_directory() -> None:
+    entries = _parse_ls(
+        {
+            "output": [
+                {"name": "my_job.o4012345", "type": "-"},
+                {"name": "my_job.e4012345", "type": "-"},
+                {"name": "other.o1", "type": "-"},
+            ]
+        },
+        "/home/user/logs",
+    )
+    job_id = "4012345.polaris-pbs-01.hsn.cm.polaris.alcf.anl.gov"
+    stdout = _pick_output_file(entries, job_id, "stdout")
+    stderr = _pick_output_file(entries, job_id, "stderr")
+    assert stdout is not None and stdout.path == "/home/user/logs/my_job.o4012345"
+    assert stderr is not None and stderr.name == "my_job.e4012345"
+    assert _pick_output_file(entries, "77", "stdout") is None
+
+
+# -- request builders ------------------------------------------------------------------------
+
+
+def test_submit_body_v1() -> None:
+    request = _build_submit(POLARIS, echo_spec(), tag="t" * 32, api_version="v1")
+    body = request.json
+    assert request.method == "POST" and request.path == f"compute/job/{POLARIS}"
+    assert body["executable"] == "/bin/echo" and body["arguments"] == ["hello"]
+    assert body["attributes"] == {"duration": 300, "queue_name": "debug", "account": "proj"}
+    assert isinstance(body["attributes"]["duration"], int)
+    assert body["resources"] == {"node_count": 1, "memory": 2 * 1024**3}
+    assert body["environment"][SUBMIT_TAG_VARIABLE] == "t" * 32
+    assert "stdout_path" not in body and "stderr_path" not in body
+    assert request.headers is None
+    assert 409 not in request.ok
+
+
+def test_submit_body_keeps_only_jobspec_fields() -> None:
+    allowed = set(load("job_polaris_queued.json")["job_spec"]) | {"environment", "directory", "stdin_path"}
+    request = _build_submit(
+        POLARIS, echo_spec(directory="/home/u", stdout_path="/home/u/o"), tag="x", api_version="v1"
+    )
+    assert set(request.json) <= allowed | {"stdout_path"}
+
+
+def test_submit_v1_project_fills_account() -> None:
+    spec = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=90)))
+    body = _build_submit(POLARIS, spec, tag="x", api_version="v1", project="myproj").json
+    assert body["attributes"] == {"duration": 90, "account": "myproj"}
+
+
+def test_submit_v2_headers() -> None:
+    tag = uuid.uuid4().hex
+    with_account = _build_submit(POLARIS, echo_spec(), tag=tag, api_version="v2", project="ignored")
+    assert with_account.headers == {"Idempotency-Key": str(uuid.UUID(tag))}
+    assert with_account.json["attributes"]["account"] == "proj"
+    no_account = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
+    request = _build_submit(POLARIS, no_account, tag=tag, api_version="v2", project="myproj")
+    assert request.headers is not None and request.headers["X-IRI-Facility-Project"] == "myproj"
+    assert "account" not in request.json["attributes"]
+    assert 409 in request.ok
+    with pytest.raises(InvalidJobSpec) as refused:
+        _build_submit(POLARIS, no_account, tag=tag, api_version="v2")
+    assert refused.value.field == "attributes.account"
+
+
+def test_submit_refuses_scripts() -> None:
+    with pytest.raises(InvalidJobSpec) as refused:
+        _build_submit(POLARIS, JobSpec(script="#!/bin/bash\necho hi\n"), tag="x", api_version="v1")
+    assert refused.value.field == "script"
+    assert 'executable="/bin/bash"' in str(refused.value)
+
+
+def test_job_status_builders() -> None:
+    get = _build_get_job(POLARIS, "4012345.polaris-pbs-01")
+    assert get.method == "GET" and get.path == f"compute/status/{POLARIS}/4012345.polaris-pbs-01"
+    assert get.params == {"historical": True, "include_spec": True}
+    listing = _build_list_jobs(POLARIS, ["1", "2"])
+    assert listing.method == "POST" and listing.json == {"job_ids": ["1", "2"]}
+    assert listing.params is not None and listing.params["limit"] == 1000 and listing.idempotent is True
+
+
+def test_fs_builders_v1_and_v2() -> None:
+    ls1 = _build_fs("v1", "ls", POLARIS, {"path": "/home", "showHidden": True})
+    assert (ls1.method, ls1.params, ls1.json) == ("GET", {"path": "/home", "showHidden": True}, None)
+    ls2 = _build_fs("v2", "ls", POLARIS, {"path": "/home", "showHidden": True})
+    assert (ls2.method, ls2.params, ls2.json) == ("POST", None, {"path": "/home", "showHidden": True})
+    assert ls2.idempotent is True
+    rm1 = _build_fs("v1", "rm", POLARIS, {"path": "/x"})
+    assert (rm1.method, rm1.params) == ("DELETE", {"path": "/x"})
+    chmod1 = _build_fs("v1", "chmod", POLARIS, {"path": "/x", "mode": "755"})
+    assert (chmod1.method, chmod1.json) == ("PUT", {"path": "/x", "mode": "755"})
+    mkdir1 = _build_fs("v1", "mkdir", POLARIS, {"path": "/x", "parent": True})
+    assert (mkdir1.method, mkdir1.json, mkdir1.idempotent) == ("POST", {"path": "/x", "parent": True}, True)
+    head2 = _build_fs("v2", "head", POLARIS, {"path": "/x", "lines": 5, "bytes": None})
+    assert head2.json == {"path": "/x", "lines": 5}
+    up = _build_fs("v2", "upload", POLARIS, {"path": "/x"})
+    assert (up.method, up.params, up.path) == ("POST", {"path": "/x"}, f"filesystem/upload/{POLARIS}")
+
+
+def test_api_version_from_url() -> None:
+    assert IRIBackend(base_url="https://api.alcf.anl.gov/api/v1").api_version == "v1"
+    assert IRIBackend(base_url="https://api.iri.nersc.gov/api/v2/").api_version == "v2"
+    assert IRIBackend(base_url="http://127.0.0.1:8000/iri/api/v2").api_version == "v2"
+    assert IRIBackend(base_url="https://example.org/iri").api_version == "v1"
+    assert IRIBackend(base_url="https://example.org/iri", api_version="2").api_version == "v2"
+    with pytest.raises(ConfigurationError):
+        IRIBackend(base_url="https://example.org/api/v1", api_version="v9")
+
+
+def test_describe_has_no_secrets() -> None:
+    backend = IRIBackend(base_url="https://api.alcf.anl.gov/api/v1", auth=httpx.BasicAuth("u", "secret"))
+    text = json.dumps(backend.describe()) + repr(backend)
+    assert "secret" not in text
+    assert backend.describe()["capabilities"] == ["files", "job_output", "jobs", "outages", "status"]
+
+
+# -- flows over a mock transport -------------------------------------------------------------
+
+
+class FakeIRI:
+    """A small IRI facility with real job and task state, for httpx.MockTransport."""
+
+    prefix = "/api/v1"
+
+    def __init__(self, version: str = "v1") -> None:
+        self.prefix = f"/api/{version}"
+        self.resources = load("resources.json")
+        self.incidents = load("incidents.json")
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.calls: Counter[str] = Counter()
+        self.log: list[httpx.Request] = []
+        self.drop_submits_after_recording = 0
+        self.drop_submits_before_recording = 0
+        self.conflicts = 0
+        self.refuse_submit: tuple[int, str] | None = None
+        self.honour_job_filter = True
+        self.task_polls_before_done = 1
+        self.task_results: dict[str, Any] = {}  # op -> (status, result), or a list used in turn
+        self.no_idempotency_store = False
+        self.gateway_error_after_recording = 0
+        self.uploads: dict[str, bytes] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.log.append(request)
+        parts = request.url.path[len(self.prefix) :].strip("/").split("/")
+        if parts[0] == "filesystem":
+            self.calls[f"{request.method} /filesystem/{parts[1]}"] += 1
+            return self._fs(request, parts[1])
+        if parts[0] == "task":
+            self.calls[f"{request.method} /task"] += 1
+            return self._get_task(request, parts[1:])
+        route = f"{request.method} /{parts[0]}/{parts[1]}"
+        rest = parts[2:]
+        self.calls[route + ("/{id}" if rest and parts[0] == "status" else "")] += 1
+        handler = getattr(self, "_" + route.lower().replace(" /", "_").replace("/", "_"))
+        response: httpx.Response = handler(request, rest)
+        return response
+
+    @staticmethod
+    def _query(request: httpx.Request) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(request.url.query.decode()).items()}
+
+    def _get_status_resources(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        if rest:
+            found = [r for r in self.resources if r["id"] == rest[0]]
+            return httpx.Response(200, json=found[0]) if found else self._problem(404, "no such resource")
+        query = self._query(request)
+        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
+        return httpx.Response(200, json=self.resources[offset : offset + limit])
+
+    def _get_status_incidents(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        query = self._query(request)
+        offset = int(query.get("offset", 0))
+        return httpx.Response(200, json=self.incidents[offset:])
+
+    def _post_compute_job(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        if self.refuse_submit is not None:
+            return self._problem(*self.refuse_submit)
+        if self.conflicts:
+            self.conflicts -= 1
+            return self._problem(409, "in flight", headers={"Retry-After": "0"})
+        if self.no_idempotency_store and "Idempotency-Key" in request.headers:
+            return self._problem(501, "idempotency store not configured")
+        if self.drop_submits_before_recording:
+            self.drop_submits_before_recording -= 1
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        spec = json.loads(request.content)
+        job_id = str(len(self.jobs) + 1001)
+        spec.setdefault("stdout_path", f"/home/user/job-{job_id}.out")
+        spec.setdefault("stderr_path", f"/home/user/job-{job_id}.err")
+        self.jobs[job_id] = {
+            "id": job_id,
+            "status": {"state": "queued", "time": 1771675200.0},
+            "job_spec": spec,
+        }
+        if self.drop_submits_after_recording:
+            self.drop_submits_after_recording -= 1
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        if self.gateway_error_after_recording:
+            self.gateway_error_after_recording -= 1
+            return self._problem(504, "upstream timed out")
+        return httpx.Response(200, json={"id": job_id, "status": {"state": "new"}})
+
+    def _post_compute_status(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        jobs = list(self.jobs.values())
+        if self.honour_job_filter and body and "job_ids" in body:
+            jobs = [j for j in jobs if j["id"] in body["job_ids"]]
+        query = self._query(request)
+        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
+        return httpx.Response(200, json=jobs[offset : offset + limit])
+
+    def _get_compute_status(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        job = self.jobs.get(rest[1])
+        return httpx.Response(200, json=job) if job else self._problem(404, f"Job {rest[1]} not found")
+
+    def _delete_compute_cancel(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        job = self.jobs.get(rest[1])
+        if job is None:
+            return self._problem(404, "no such job")
+        job["status"]["state"] = "canceled"
+        return httpx.Response(204)
+
+    def _fs(self, request: httpx.Request, op: str) -> httpx.Response:
+        task_id = f"task-{len(self.tasks) + 1}"
+        planned = self.task_results.get(op, ("completed", {"output": None}))
+        status, result = planned.pop(0) if isinstance(planned, list) else planned
+        if op == "upload":
+            self.uploads[self._query(request)["path"]] = request.content
+        args = json.loads(request.content) if request.content and op != "upload" else self._query(request)
+        self.tasks[task_id] = {
+            "id": task_id,
+            "status": "pending",
+            "polls": 0,
+            "final": status,
+            "result": result,
+            "command": {"router": "filesystem", "command": op, "args": args},
+        }
+        return httpx.Response(200, json={"task_id": task_id, "task_uri": f"{self.prefix}/task/{task_id}"})
+
+    def _get_task(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        task = self.tasks[rest[0]] if rest else None
+        if task is None:
+            return self._problem(404, "no such task")
+        task["polls"] += 1
+        done = task["polls"] > self.task_polls_before_done
+        body = {
+            "id": task["id"],
+            "status": task["final"] if done else "active",
+            "result": task["result"] if done else None,
+            "command": task["command"],
+        }
+        return httpx.Response(200, json=body)
+
+    @staticmethod
+    def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        body = {"type": "about:blank", "status": status, "title": "error", "detail": detail, "instance": "x"}
+        return httpx.Response(
+            status, json=body, headers={"content-type": "application/problem+json", **(headers or {})}
+        )
+
+    def requests_to(self, method: str, fragment: str) -> list[httpx.Request]:
+        return [r for r in self.log if r.method == method and fragment in r.url.path]
+
+
+def make_backend(fake: FakeIRI, **options: Any) -> IRIBackend:
+    backend = IRIBackend(
+        base_url=f"http://127.0.0.1:9{fake.prefix}",
+        transport=httpx.MockTransport(fake),
+        retry=RetryPolicy(attempts=2, backoff=0.0, jitter=0.0),
+        task_poll_interval=0.0,
+        task_timeout=5.0,
+        **options,
+    )
+    backend.submit_lookup_delays = (0.0,)
+    return backend
+
+
+@pytest.mark.anyio
+async def test_submit_happy_path() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    assert job.id == "1001" and job.resource == "polaris"
+    assert job.state is JobState.PENDING and job.native_state == "new"
+    assert job.name == "echo"
+    sent = json.loads(fake.requests_to("POST", "/compute/job/")[0].content)
+    assert fake.requests_to("POST", "/compute/job/")[0].url.path.endswith(POLARIS)
+    assert sent["attributes"]["duration"] == 300
+    assert len(sent["environment"][SUBMIT_TAG_VARIABLE]) == 32
+    assert "Idempotency-Key" not in fake.requests_to("POST", "/compute/job/")[0].headers
+    assert fake.calls["POST /compute/job"] == 1
+
+
+@pytest.mark.anyio
+async def test_submit_after_dropped_answer_finds_job_by_tag() -> None:
+    fake = FakeIRI()
+    fake.drop_submits_after_recording = 1
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    assert fake.calls["POST /compute/job"] == 1  # never sent twice
+    assert len(fake.jobs) == 1 and job.id == "1001"
+    assert job.state is JobState.PENDING and job.stdout_path == "/home/user/job-1001.out"
+    lookup = fake.requests_to("POST", "/compute/status/")[0]
+    assert "historical=true" in str(lookup.url) and "include_spec=true" in str(lookup.url)
+
+
+@pytest.mark.anyio
+async def test_submit_resends_when_lost_request_created_nothing() -> None:
+    fake = FakeIRI()
+    fake.drop_submits_before_recording = 1
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    assert fake.calls["POST /compute/job"] == 2 and len(fake.jobs) == 1
+    tags = {
+        json.loads(r.content)["environment"][SUBMIT_TAG_VARIABLE]
+        for r in fake.requests_to("POST", "/compute/job/")
+    }
+    assert len(tags) == 1 and job.id == "1001"
+
+
+@pytest.mark.anyio
+async def test_submit_gives_up_after_bounded_attempts() -> None:
+    fake = FakeIRI()
+    fake.drop_submits_before_recording = 10
+    backend = make_backend(fake)
+    with pytest.raises(JobSubmissionError, match="3 attempts"):
+        await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    assert fake.calls["POST /compute/job"] == iri.SUBMIT_ATTEMPTS
+
+
+@pytest.mark.anyio
+async def test_submit_keeps_callers_tag() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    await backend.submit("polaris", echo_spec(environment={SUBMIT_TAG_VARIABLE: "airflow-run-7"}))
+    await backend.aclose()
+    assert fake.jobs["1001"]["job_spec"]["environment"][SUBMIT_TAG_VARIABLE] == "airflow-run-7"
+
+
+@pytest.mark.anyio
+async def test_submit_refusal_is_job_submission_error() -> None:
+    fake = FakeIRI()
+    fake.refuse_submit = (422, "queue 'debug' does not accept jobs over 1 hour")
+    backend = make_backend(fake)
+    with pytest.raises(JobSubmissionError) as refused:
+        await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    assert refused.value.resource == "polaris" and refused.value.status_code == 422
+    assert "does not accept jobs over 1 hour" in str(refused.value)
+
+
+@pytest.mark.anyio
+async def test_submit_v2_idempotency_project_header_and_conflict() -> None:
+    fake = FakeIRI("v2")
+    fake.conflicts = 1
+    backend = make_backend(fake, project="myproj")
+    spec = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
+    job = await backend.submit("polaris", spec)
+    await backend.aclose()
+    sent = fake.requests_to("POST", "/compute/job/")
+    assert len(sent) == 2 and len(fake.jobs) == 1 and job.id == "1001"
+    keys = {r.headers["Idempotency-Key"] for r in sent}
+    assert len(keys) == 1
+    tag = json.loads(sent[0].content)["environment"][SUBMIT_TAG_VARIABLE]
+    assert keys == {str(uuid.UUID(tag))}
+    assert all(r.headers["X-IRI-Facility-Project"] == "myproj" for r in sent)
+
+
+@pytest.mark.anyio
+async def test_submit_v2_without_account_fails_before_any_request() -> None:
+    fake = FakeIRI("v2")
+    backend = make_backend(fake)
+    with pytest.raises(InvalidJobSpec, match=r"attributes\.account"):
+        await backend.submit("polaris", echo_spec(attributes=JobAttributes()))
+    with pytest.raises(InvalidJobSpec, match="script"):
+        await backend.submit("polaris", JobSpec(script="echo hi"))
+    await backend.aclose()
+    assert fake.log == []
+
+
+@pytest.mark.anyio
+async def test_resource_names_resolved_once_and_cached() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    for _ in range(3):
+        assert (await backend.get_job("polaris", job.id)).id == job.id
+    assert (await backend.get_job(POLARIS, job.id)).resource == "polaris"
+    assert (await backend.get_job("Polaris", job.id)).resource == "polaris"
+    assert fake.calls["GET /status/resources"] == 1
+    with pytest.raises(NotFoundError) as unknown:
+        await backend.get_job("aurora", "1")
+    assert "polaris" in str(unknown.value) and "eagle" in str(unknown.value)
+    passthrough = str(uuid.uuid4())
+    with pytest.raises(NotFoundError):  # the fake knows no job there; the id itself is passed on
+        await backend.get_job(passthrough, "1")
+    assert fake.requests_to("GET", f"/compute/status/{passthrough}/1")
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_list_jobs_one_call_and_client_side_filter() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    for _ in range(3):
+        await backend.submit("polaris", echo_spec())
+    fake.honour_job_filter = False
+    before = fake.calls["POST /compute/status"]
+    jobs = await backend.list_jobs("polaris", ["1001", "1003", "9999"])
+    assert fake.calls["POST /compute/status"] == before + 1
+    assert sorted(j.id for j in jobs) == ["1001", "1003"]
+    body = json.loads(fake.requests_to("POST", "/compute/status/")[-1].content)
+    assert body == {"job_ids": ["1001", "1003", "9999"]}
+    assert await backend.list_jobs("polaris", []) == []
+    assert fake.calls["POST /compute/status"] == before + 1
+    assert len(await backend.list_jobs("polaris")) == 3
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_cancel_and_job_output() -> None:
+    fake = FakeIRI()
+    fake.task_results["tail"] = ("completed", load("task_tail_completed.json")["result"])
+    fake.task_results["view"] = ("completed", load("task_view_completed.json")["result"])
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    assert await backend.job_output("polaris", job.id, "stdout", tail=2) == "line 9\nline 10\n"
+    tail_call = fake.requests_to("GET", "/filesystem/tail/")[0]
+    assert FakeIRI._query(tail_call) == {"path": "/home/user/job-1001.out", "lines": "2"}
+    assert await backend.job_output("polaris", job.id, "stderr") == "hello world\n"
+    await backend.cancel("polaris", job.id)
+    assert (await backend.get_job("polaris", job.id)).state is JobState.CANCELLED
+    fake.jobs[job.id]["job_spec"].pop("stdout_path")
+    with pytest.raises(NotFoundError, match="no known stdout path"):
+        await backend.job_output("polaris", job.id)
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_task_polling_to_completion() -> None:
+    fake = FakeIRI()
+    fake.task_polls_before_done = 3
+    fake.task_results["ls"] = ("completed", load("task_ls_completed.json")["result"])
+    backend = make_backend(fake)
+    entries = await backend.ls("eagle", "/home/user")
+    await backend.aclose()
+    assert [e.name for e in entries] == ["logs", "run.sh", "data"]
+    assert len(fake.requests_to("GET", "/task/task-1")) == 4
+    assert fake.requests_to("GET", f"/filesystem/ls/{EAGLE}")
+
+
+@pytest.mark.anyio
+async def test_task_failure_and_timeout() -> None:
+    fake = FakeIRI()
+    fake.task_results["stat"] = ("failed", load("task_failed_not_found.json")["result"])
+    fake.task_results["rm"] = ("failed", load("task_failed_permission.json")["result"])
+    backend = make_backend(fake)
+    with pytest.raises(NotFoundError, match="/home/user/nope"):
+        await backend.stat("eagle", "/home/user/nope")
+    with pytest.raises(APIError, match="Permission denied") as denied:
+        await backend.rm("home", "/etc/passwd")
+    assert not isinstance(denied.value, NotFoundError) and denied.value.resource == "home"
+    fake.task_polls_before_done = 10**6
+    backend.task_timeout = 0.05
+    backend.task_poll_interval = 0.01
+    with pytest.raises(WaitTimeout, match="still active"):
+        await backend.mkdir("eagle", "/home/user/new", parents=True)
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_v2_filesystem_uses_json_posts() -> None:
+    fake = FakeIRI("v2")
+    fake.task_results["head"] = ("completed", load("task_head_completed.json")["result"])
+    backend = make_backend(fake)
+    assert await backend.head("eagle", "/home/user/echo.out", lines=2) == "line 1\nline 2\n"
+    await backend.chmod("eagle", "/home/user/echo.out", "755")
+    await backend.aclose()
+    head = fake.requests_to("POST", "/filesystem/head/")[0]
+    assert json.loads(head.content) == {"path": "/home/user/echo.out", "lines": 2}
+    chmod = fake.requests_to("POST", "/filesystem/chmod/")[0]
+    assert json.loads(chmod.content) == {"path": "/home/user/echo.out", "mode": "755"}
+
+
+@pytest.mark.anyio
+async def test_download_writes_whole_file_only(tmp_path: Path) -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    fake.task_results["download"] = ("completed", load("task_download_base64.json")["result"])
+    target = tmp_path / "data.bin"
+    await backend.download("eagle", "/home/user/data.bin", target)
+    assert target.read_bytes() == b"\x00\x01binary\xff\n"
+    fake.task_results["download"] = ("completed", load("task_download_string.json")["result"])
+    await backend.download("eagle", "/home/user/echo.out", tmp_path / "echo.out")
+    assert (tmp_path / "echo.out").read_text() == "hello world\n"
+    fake.task_results["download"] = ("completed", {"output": {"content": "!!!", "encoding": "base64"}})
+    with pytest.raises(APIError):
+        await backend.download("eagle", "/home/user/broken", tmp_path / "broken")
+    await backend.aclose()
+    assert sorted(os.listdir(tmp_path)) == ["data.bin", "echo.out"]
+
+
+@pytest.mark.anyio
+async def test_upload_small_and_too_large(tmp_path: Path) -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"payload")
+    seen: list[tuple[int, int | None]] = []
+    await backend.upload("eagle", small, "/home/user/small.txt", progress=lambda d, t: seen.append((d, t)))
+    assert b"payload" in fake.uploads["/home/user/small.txt"]
+    assert b'name="file"' in fake.uploads["/home/user/small.txt"]
+    assert seen[-1] == (7, 7)
+    big = tmp_path / "big.bin"
+    with big.open("wb") as handle:
+        handle.truncate(IRI_FILE_LIMIT + 1)
+    calls = len(fake.log)
+    with pytest.raises(UnsupportedOperation, match="Globus"):
+        await backend.upload("eagle", big, "/home/user/big.bin")
+    assert len(fake.log) == calls
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_status_flows() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    names = [r.name for r in await backend.resources()]
+    assert names == ["polaris", "eagle", "home", "website"]
+    polaris = await backend.resource("polaris")
+    assert polaris.id == POLARIS and polaris.state is ResourceState.UP
+    outages = await backend.outages(
+        "polaris", datetime(2030, 3, 10, tzinfo=UTC), datetime(2030, 3, 12, tzinfo=UTC)
+    )
+    assert [o.id for o in outages] == ["inc-planned-maint"]
+    assert outages[0].resources == ("polaris",)
+    incident_call = fake.requests_to("GET", "/status/incidents")[0]
+    assert FakeIRI._query(incident_call)["resource_id"] == POLARIS
+    everything = await backend.outages()
+    assert {o.id for o in everything} >= {"inc-planned-maint", "inc-eagle-degraded", "inc-reservation"}
+    await backend.aclose()
+    assert fake.calls["GET /status/resources"] == 1
+    assert fake.calls["GET /status/resources/{id}"] == 1
+
+
+@pytest.mark.anyio
+async def test_submit_after_gateway_timeout_finds_job_by_tag() -> None:
+    fake = FakeIRI()
+    fake.gateway_error_after_recording = 1
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    assert fake.calls["POST /compute/job"] == 1 and len(fake.jobs) == 1 and job.id == "1001"
+
+
+@pytest.mark.anyio
+async def test_submit_v2_without_idempotency_store_falls_back_to_tag() -> None:
+    fake = FakeIRI("v2")
+    fake.no_idempotency_store = True
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    job2 = await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    sent = fake.requests_to("POST", "/compute/job/")
+    assert [("Idempotency-Key" in r.headers) for r in sent] == [True, False, False]
+    assert (job.id, job2.id) == ("1001", "1002")
+
+
+@pytest.mark.anyio
+async def test_job_output_in_directory_path() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    spec = echo_spec(stdout_path="/home/user/logs", stderr_path="/home/user/logs", name="my_job")
+    job = await backend.submit("polaris", spec)
+    fake.task_results["tail"] = [
+        ("failed", {"error": "tail: error reading '/home/user/logs': Is a directory"}),
+        ("completed", {"output": {"content": "End\n"}}),
+    ]
+    fake.task_results["ls"] = (
+        "completed",
+        {"output": [{"name": f"my_job.o{job.id}", "type": "-"}, {"name": f"my_job.e{job.id}", "type": "-"}]},
+    )
+    assert await backend.job_output("polaris", job.id, tail=5) == "End\n"
+    await backend.aclose()
+    second_tail = fake.requests_to("GET", "/filesystem/tail/")[1]
+    assert FakeIRI._query(second_tail)["path"] == f"/home/user/logs/my_job.o{job.id}"
