@@ -21,3 +21,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     root: Path = tmp_path_factory.mktemp("facility")
     with EmulatorServer(EmulatorConfig(root=root, queue_delay=0.1, task_delay=0.01)) as server:
         yield server
+
+
+def resource_id(server: object, name: str) -> str:
+    """The IRI id of an emulated resource, as a client would learn it."""
+    import httpx
+
+    answer = httpx.get(f"{server.iri_url('v1')}/status/resources", params={"name": name})  # type: ignore[attr-defined]
+    answer.raise_for_status()
+    return str(answer.json()[0]["id"])

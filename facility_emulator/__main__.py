@@ -1,0 +1,7 @@
+"""``python -m facility_emulator``."""
+
+import sys
+
+from facility_emulator.cli import main
+
+sys.exit(main())

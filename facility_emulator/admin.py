@@ -1,0 +1,136 @@
+"""Admin routes under ``/_emulator`` for tests and demos (never faulted, never counted).
+
+* ``GET /_emulator/credentials``
+* ``GET|DELETE /_emulator/stats``
+* ``GET|PUT|DELETE /_emulator/faults`` (JSON form, see :mod:`facility_emulator.faults`)
+* ``PUT /_emulator/resources/{name}/status`` ``{"current_status": "down"}``
+* ``POST /_emulator/incidents`` ``{"name", "type", "start", "end", "resources", "description"?,
+  "status"?}``; ``DELETE /_emulator/incidents/{id}``
+* ``GET /_emulator/jobs`` -- all job records and submit counts
+* ``PUT /_emulator/config`` ``{"queue_delay": s, "task_delay": s}`` -- change timings at runtime
+* ``POST /_emulator/tokens/revoke`` -- forget every issued token
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from facility_emulator.facility import parse_time
+from facility_emulator.faults import FaultSpecError, parse_json
+from facility_emulator.problems import ProblemError
+from facility_emulator.state import EmulatorState
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise ProblemError(422, f"invalid JSON: {exc}") from exc
+
+
+class AdminRoutes:
+    """The ``/_emulator`` routes."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/_emulator/credentials", self.credentials, methods=["GET"]),
+            Route("/_emulator/stats", self.stats, methods=["GET", "DELETE"]),
+            Route("/_emulator/faults", self.faults, methods=["GET", "PUT", "DELETE"]),
+            Route("/_emulator/resources/{name}/status", self.resource_status, methods=["PUT"]),
+            Route("/_emulator/incidents", self.add_incident, methods=["POST"]),
+            Route("/_emulator/incidents/{incident_id}", self.delete_incident, methods=["DELETE"]),
+            Route("/_emulator/jobs", self.jobs, methods=["GET"]),
+            Route("/_emulator/config", self.config, methods=["PUT"]),
+            Route("/_emulator/tokens/revoke", self.revoke, methods=["POST"]),
+        ]
+
+    async def credentials(self, request: Request) -> Response:
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        return JSONResponse(self.state.credentials(base))
+
+    async def stats(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.state.stats.reset()
+        return JSONResponse(self.state.stats.snapshot())
+
+    async def faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.state.faults.clear()
+        elif request.method == "PUT":
+            try:
+                faults = parse_json(await _body(request))
+                incidents = self.state.install_faults(faults)
+            except (FaultSpecError, ValueError) as exc:
+                raise ProblemError(422, str(exc)) from exc
+            return JSONResponse({**faults.to_json(), "incident_ids": incidents})
+        return JSONResponse(self.state.faults.faults.to_json())
+
+    async def resource_status(self, request: Request) -> Response:
+        body = await _body(request)
+        name = request.path_params["name"]
+        resource = self.state.facility.find(name)
+        if resource is None:
+            raise ProblemError(404, f"resource {name!r} not found")
+        try:
+            self.state.facility.set_status(resource.name, str((body or {}).get("current_status")))
+        except ValueError as exc:
+            raise ProblemError(422, str(exc)) from exc
+        return JSONResponse({"name": resource.name, "id": resource.id, "current_status": resource.status})
+
+    async def add_incident(self, request: Request) -> Response:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise ProblemError(422, "incident must be a JSON object")
+        try:
+            incident = self.state.facility.add_incident(
+                name=str(body.get("name") or "incident"),
+                type_=str(body.get("type", "unplanned")),
+                start=parse_time(body["start"]),
+                end=parse_time(body["end"]) if body.get("end") else None,
+                resources=list(body.get("resources", [])),
+                description=str(body.get("description", "")),
+                status=str(body.get("status", "down")),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ProblemError(422, f"invalid incident: {exc}") from exc
+        return JSONResponse({"id": incident.id, "name": incident.name, "resources": incident.resources}, 201)
+
+    async def delete_incident(self, request: Request) -> Response:
+        if not self.state.facility.remove_incident(request.path_params["incident_id"]):
+            raise ProblemError(404, "incident not found")
+        return Response(status_code=204)
+
+    async def jobs(self, request: Request) -> Response:
+        scheduler = self.state.scheduler
+        jobs = []
+        for job in scheduler.jobs():
+            snap = scheduler.snapshot(job)
+            jobs.append({"id": job.id, "resource": job.resource, **snap})
+        per_resource: dict[str, int] = {}
+        for entry in jobs:
+            per_resource[entry["resource"]] = per_resource.get(entry["resource"], 0) + 1
+        return JSONResponse(
+            {"submit_count": scheduler.submit_count, "per_resource": per_resource, "jobs": jobs}
+        )
+
+    async def config(self, request: Request) -> Response:
+        body = await _body(request) or {}
+        if "queue_delay" in body:
+            self.state.scheduler.queue_delay = float(body["queue_delay"])
+        if "task_delay" in body:
+            self.state.tasks.delay = float(body["task_delay"])
+        return JSONResponse(
+            {"queue_delay": self.state.scheduler.queue_delay, "task_delay": self.state.tasks.delay}
+        )
+
+    async def revoke(self, request: Request) -> Response:
+        self.state.tokens.revoke_all()
+        return Response(status_code=204)

@@ -1,0 +1,155 @@
+"""ASGI middleware shared by all flavours: observation (stats, exchange log) and faults.
+
+Observation is outermost so faulted requests are counted too; fault injection sits between it
+and the application. Both work at the raw ASGI level because dropped connections need control
+over exactly which bytes reach the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from facility_emulator.faults import FaultInjector, FaultRule
+from facility_emulator.problems import PROBLEM_CONTENT_TYPE, problem_body
+from facility_emulator.stats import Exchange, ExchangeLog, RequestStats
+
+TemplateLookup = Callable[[Scope], str | None]
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+
+
+class ObservationMiddleware:
+    """Counts requests per route template and records ``/iri`` exchanges."""
+
+    def __init__(self, app: ASGIApp, template: TemplateLookup, stats: RequestStats, log: ExchangeLog) -> None:
+        self.app = app
+        self.template = template
+        self.stats = stats
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        observed = not path.startswith("/_emulator")
+        record = observed and self.log.enabled and path.startswith("/iri/")
+        template = self.template(scope) if observed else None
+        request_body = bytearray()
+        response_body = bytearray()
+        response_headers: list[tuple[bytes, bytes]] = []
+        status = 0
+
+        async def tapped_receive() -> Message:
+            message = await receive()
+            if record and message["type"] == "http.request":
+                request_body.extend(message.get("body", b""))
+            return message
+
+        async def tapped_send(message: Message) -> None:
+            nonlocal status, response_headers
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                response_headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body" and record:
+                response_body.extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, tapped_receive if record else receive, tapped_send)
+        finally:
+            if observed:
+                key = f"{scope['method']} {template}" if template else None
+                self.stats.record(key, status)
+            if record:
+                req_headers = _headers(list(scope.get("headers", [])))
+                resp_headers = _headers(response_headers)
+                self.log.add(
+                    Exchange(
+                        method=scope["method"],
+                        path=path,
+                        query=scope.get("query_string", b"").decode("latin-1"),
+                        route=template,
+                        request_content_type=req_headers.get("content-type"),
+                        request_headers=req_headers,
+                        request_body=bytes(request_body),
+                        status=status,
+                        response_content_type=resp_headers.get("content-type"),
+                        response_headers=resp_headers,
+                        response_body=bytes(response_body),
+                    )
+                )
+
+
+class FaultMiddleware:
+    """Applies the decisions of a :class:`FaultInjector` to each request."""
+
+    def __init__(self, app: ASGIApp, injector: FaultInjector) -> None:
+        self.app = app
+        self.injector = injector
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        decision = self.injector.decide(scope["method"], scope["path"])
+        if decision.delay > 0:
+            await asyncio.sleep(decision.delay)
+        rule = decision.rule
+        if rule is None:
+            await self.app(scope, receive, send)
+        elif rule.kind == "drop_before":
+            await _send_truncated(send, 200, [(b"content-type", b"application/json")], b'{"dropped": true}')
+        elif rule.kind == "drop_after":
+            await self._drop_after(scope, receive, send)
+        else:
+            await _send_error(scope, send, rule)
+
+    async def _drop_after(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app to completion, then deliver only part of its response."""
+        status = 200
+        headers: list[tuple[bytes, bytes]] = []
+        body = bytearray()
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        if status in (204, 304) or status < 200:
+            status = 200
+        await _send_truncated(send, status, headers, bytes(body) or b'{"dropped": true}')
+
+
+async def _send_truncated(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """Announce the full length, send half of the body and stop: the connection is cut."""
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+
+
+async def _send_error(scope: Scope, send: Send, rule: FaultRule) -> None:
+    """Answer an injected 429/5xx as problem+json."""
+    status = rule.status
+    instance = scope["path"]
+    detail = "rate limit exceeded (injected fault)" if status == 429 else f"injected fault {status}"
+    payload = json.dumps(problem_body(status, detail, instance)).encode()
+    headers = [
+        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if rule.retry_after is not None:
+        headers.append((b"retry-after", str(math.ceil(rule.retry_after)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

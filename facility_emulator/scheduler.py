@@ -1,0 +1,303 @@
+"""Local process scheduler: jobs really run as processes on this host.
+
+Each job gets a runner thread: it waits ``queue_delay`` (state ``queued``), starts the process in
+its own session/process group (state ``active``), enforces the walltime and records the end
+state. Cancel and walltime kill the whole process group (SIGTERM, then SIGKILL after a grace
+period). Job records are kept for the emulator's whole life so tests can count submissions.
+All state changes happen under one lock, and nothing here blocks the event loop: callers on the
+loop run :meth:`LocalScheduler.cancel` in a worker thread.
+
+States follow the IRI ``JobState`` enum: new -> queued -> active -> completed | failed | canceled.
+A walltime kill ends ``failed`` with ``meta_data.reason == "walltime"`` and
+``meta_data.native_state == "TIMEOUT"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+_now = time.time
+TERMINAL_STATES = frozenset({"completed", "failed", "canceled"})
+NATIVE_STATES = {
+    "new": "PENDING",
+    "queued": "PENDING",
+    "active": "RUNNING",
+    "completed": "COMPLETED",
+    "failed": "FAILED",
+    "canceled": "CANCELLED",
+}
+
+
+class JobStateError(Exception):
+    """An operation is not allowed in the job's current state."""
+
+
+@dataclass
+class LaunchPlan:
+    """Everything needed to start a job's process."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    stdout: Path
+    stderr: Path
+    stdin: Path | None = None
+    walltime: float | None = None
+
+
+@dataclass
+class JobRecord:
+    """One job and its life so far."""
+
+    id: str
+    resource: str
+    plan: LaunchPlan
+    spec: dict[str, Any]
+    state: str = "new"
+    time: float = field(default_factory=_now)
+    message: str = "job submitted"
+    exit_code: int | None = None
+    submitted: float = field(default_factory=_now)
+    started: float | None = None
+    finished: float | None = None
+    reason: str | None = None
+    native_state: str | None = None
+    pid: int | None = None
+    visible_after: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    wake: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def visible(self, now: float | None = None) -> bool:
+        """False while the 'invisible after submit' fault hides the job."""
+        return (now or time.time()) >= self.visible_after
+
+    def meta_data(self) -> dict[str, Any]:
+        """Scheduler-side details reported in ``status.meta_data``."""
+        data: dict[str, Any] = {
+            "native_state": self.native_state or NATIVE_STATES[self.state],
+            "submitted": self.submitted,
+            "started": self.started,
+            "finished": self.finished,
+            "resource": self.resource,
+        }
+        if self.pid is not None:
+            data["pid"] = self.pid
+        if self.reason:
+            data["reason"] = self.reason
+        data.update(self.extra)
+        return data
+
+
+def _exit_code(returncode: int) -> int:
+    """Shell convention: a signal death N reports 128+N."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+class LocalScheduler:
+    """Runs jobs as local processes; thread safe."""
+
+    def __init__(self, queue_delay: float, kill_grace: float = 1.0) -> None:
+        self.queue_delay = queue_delay
+        self.kill_grace = kill_grace
+        self._lock = threading.RLock()
+        self._jobs: dict[str, JobRecord] = {}
+        self._next_id = 1000
+        self.submit_count = 0
+        self._closed = False
+
+    # -- queries -------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """A job by id (visible or not)."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def jobs(self) -> list[JobRecord]:
+        """All jobs in submission order."""
+        with self._lock:
+            return list(self._jobs.values())
+
+    def snapshot(self, job: JobRecord) -> dict[str, Any]:
+        """A consistent copy of a job's status fields."""
+        with self._lock:
+            return {
+                "state": job.state,
+                "time": job.time,
+                "message": job.message,
+                "exit_code": job.exit_code,
+                "meta_data": job.meta_data(),
+                "spec": dict(job.spec),
+            }
+
+    # -- commands ------------------------------------------------------------------------
+
+    def allocate_id(self) -> str:
+        """Reserve a fresh job id (output file names need it before the job exists)."""
+        with self._lock:
+            job_id = str(self._next_id)
+            self._next_id += 1
+            return job_id
+
+    def submit(
+        self,
+        resource: str,
+        plan: LaunchPlan,
+        spec: dict[str, Any],
+        invisible_for: float = 0.0,
+        job_id: str | None = None,
+        start: bool = True,
+    ) -> JobRecord:
+        """Create a job (state ``new``) and, unless ``start`` is False, start its runner thread."""
+        job_id = job_id or self.allocate_id()
+        with self._lock:
+            if self._closed:
+                raise JobStateError("scheduler is shut down")
+            self.submit_count += 1
+            job = JobRecord(id=job_id, resource=resource, plan=plan, spec=spec)
+            job.visible_after = job.submitted + invisible_for
+            self._jobs[job_id] = job
+        if start:
+            self.start(job)
+        return job
+
+    def start(self, job: JobRecord) -> None:
+        """Start the runner thread of a job created with ``start=False``."""
+        threading.Thread(target=self._run, args=(job,), name=f"job-{job.id}", daemon=True).start()
+
+    def update(self, job: JobRecord, plan: LaunchPlan, spec: dict[str, Any]) -> None:
+        """Replace a job's spec; only while it has not started."""
+        with self._lock:
+            if job.state not in ("new", "queued"):
+                raise JobStateError(f"job {job.id} is {job.state}; only new or queued jobs can be updated")
+            job.plan = plan
+            job.spec = spec
+            job.message = "job updated"
+
+    def cancel(self, job: JobRecord) -> None:
+        """Cancel a job, killing its process group if it runs. Blocks up to the kill grace."""
+        with self._lock:
+            if job.terminal:
+                raise JobStateError(f"job {job.id} is already {job.state}")
+            self._finish(job, "canceled", "job canceled by user", None)
+            process = job.process
+            job.wake.set()
+        if process is not None:
+            self._kill_group(process)
+
+    def shutdown(self) -> None:
+        """Kill every running job and cancel queued ones."""
+        with self._lock:
+            self._closed = True
+            pending = [job for job in self._jobs.values() if not job.terminal]
+        for job in pending:
+            with contextlib.suppress(JobStateError):
+                self.cancel(job)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _transition(self, job: JobRecord, state: str, message: str) -> None:
+        job.state = state
+        job.time = time.time()
+        job.message = message
+
+    def _finish(self, job: JobRecord, state: str, message: str, exit_code: int | None) -> None:
+        self._transition(job, state, message)
+        job.finished = job.time
+        job.exit_code = exit_code
+
+    def _run(self, job: JobRecord) -> None:
+        """Runner thread body: queue, launch, wait, record the outcome."""
+        with self._lock:
+            if job.terminal:
+                return
+            self._transition(job, "queued", "job queued")
+        if job.wake.wait(self.queue_delay):
+            return
+        with self._lock:
+            if job.terminal:
+                return
+            try:
+                process = self._launch(job.plan)
+            except OSError as exc:
+                self._finish(job, "failed", f"launch failed: {exc}", None)
+                return
+            job.process = process
+            job.pid = process.pid
+            self._transition(job, "active", "job running")
+            job.started = job.time
+            walltime = job.plan.walltime
+        try:
+            returncode = process.wait(timeout=walltime)
+        except subprocess.TimeoutExpired:
+            with self._lock:
+                if not job.terminal:
+                    self._finish(job, "failed", f"walltime exceeded ({walltime:g} s); job killed", None)
+                    job.reason = "walltime"
+                    job.native_state = "TIMEOUT"
+            self._kill_group(process)
+            return
+        with self._lock:
+            if job.terminal:
+                return
+            code = _exit_code(returncode)
+            if code == 0:
+                self._finish(job, "completed", "job completed", 0)
+            else:
+                self._finish(job, "failed", f"job exited with code {code}", code)
+
+    @staticmethod
+    def _launch(plan: LaunchPlan) -> subprocess.Popen[bytes]:
+        """Start the process in a new session with its files opened."""
+        opened: list[IO[bytes]] = []
+        try:
+            stdout = open(plan.stdout, "wb")  # noqa: SIM115 - handed to the child, closed below
+            opened.append(stdout)
+            if plan.stderr == plan.stdout:
+                stderr = stdout
+            else:
+                stderr = open(plan.stderr, "wb")  # noqa: SIM115
+                opened.append(stderr)
+            stdin: IO[bytes] | int = subprocess.DEVNULL
+            if plan.stdin is not None:
+                stdin = open(plan.stdin, "rb")  # noqa: SIM115
+                opened.append(stdin)
+            return subprocess.Popen(
+                plan.argv,
+                cwd=plan.cwd,
+                env=plan.env,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            for handle in opened:
+                handle.close()
+
+    def _kill_group(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the process group, wait the grace period, then SIGKILL it."""
+        pgid = process.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=self.kill_grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
