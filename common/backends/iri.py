@@ -785,6 +785,7 @@ class IRIBackend(FacilityBackend):
         transport: httpx.AsyncBaseTransport | None = None,
         task_timeout: float = 300.0,
         task_poll_interval: float = 0.2,
+        submit_lookup_delays: Sequence[float] = (0.0, 1.0),
         allow_insecure_http: bool = False,
     ) -> None:
         self.facility = FACILITY
@@ -793,7 +794,7 @@ class IRIBackend(FacilityBackend):
         self.task_timeout = task_timeout
         self.task_poll_interval = task_poll_interval
         # Pauses before each look-up of a submit whose answer was lost (a job may show up late).
-        self.submit_lookup_delays: tuple[float, ...] = (0.0, 1.0)
+        self.submit_lookup_delays = tuple(submit_lookup_delays)
         self._session = ApiSession(
             facility=FACILITY,
             base_url=base_url,

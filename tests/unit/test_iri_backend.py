@@ -544,9 +544,9 @@ def make_backend(fake: FakeIRI, **options: Any) -> IRIBackend:
         retry=RetryPolicy(attempts=2, backoff=0.0, jitter=0.0),
         task_poll_interval=0.0,
         task_timeout=5.0,
+        submit_lookup_delays=(0.0,),
         **options,
     )
-    backend.submit_lookup_delays = (0.0,)
     return backend
 
 

@@ -1,0 +1,115 @@
+"""The demo: a small experiment run at an emulated facility through the IRI Facility API.
+
+It starts the local facility emulator, shows the resources' status, stages an input file, submits
+a job that reads it, waits with visible progress, prints the job's output and the facility's view
+of the result files, then stops the emulator. Everything runs on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from facility_common import FacilityClient, Job, JobAttributes, JobSpec, ResourceSpec
+from facility_emulator import EmulatorConfig, EmulatorServer
+
+RESOURCE = "polaris"
+INPUT_TEXT = "the quick brown fox jumps over the lazy dog\n" * 3
+
+JOB_SCRIPT = """\
+echo "job $FACILITY_JOB_LABEL on $(hostname) reading input.txt"
+words=$(wc -w < input.txt)
+echo "input has $words words"
+sleep 2
+tr 'a-z' 'A-Z' < input.txt > result.txt
+echo "wrote result.txt"
+"""
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def show_progress(started: float) -> Callable[[Job], None]:
+    def on_update(job: Job) -> None:
+        print(
+            f"  {time.monotonic() - started:5.1f}s  job {job.id}: {job.state.value} ({job.native_state})",
+            flush=True,
+        )
+
+    return on_update
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="facility-demo-") as scratch:
+        config = EmulatorConfig(root=Path(scratch) / "facility")
+        with EmulatorServer(config) as server:
+            credentials = server.credentials
+            base_url = server.iri_url("v1")
+            print(f"facility emulator serving the IRI Facility API at {base_url}")
+            auth = {
+                "type": "oidc_client_credentials",
+                "token_url": credentials["token_url"],
+                "client_id": credentials["client_id"],
+                "client_secret": credentials["client_secret"],
+            }
+            with FacilityClient.connect("iri", base_url=base_url, auth=auth) as client:
+                section("resource status")
+                for status in client.resources():
+                    print(f"  {status.name:<10} {status.resource_type or '':<9} {status.state.value}")
+                print(
+                    f"  {RESOURCE} available for the next hour: {client.is_available(RESOURCE, timedelta(hours=1))}"
+                )
+
+                section("stage input")
+                home = credentials["home"]
+                workdir = f"{home}/demo-run"
+                local_input = Path(scratch) / "input.txt"
+                local_input.write_text(INPUT_TEXT)
+                client.mkdir(RESOURCE, workdir, parents=True)
+                client.upload(RESOURCE, local_input, f"{workdir}/input.txt")
+                print(f"  uploaded {local_input.stat().st_size} bytes to {workdir}/input.txt")
+
+                section("submit")
+                spec = JobSpec(
+                    executable="/bin/bash",
+                    arguments=["-c", JOB_SCRIPT],
+                    name="demo",
+                    directory=workdir,
+                    environment={"FACILITY_JOB_LABEL": "demo"},
+                    resources=ResourceSpec(node_count=1),
+                    attributes=JobAttributes(
+                        duration=timedelta(minutes=5), queue_name="debug", account="demo"
+                    ),
+                )
+                job = client.submit(RESOURCE, spec)
+                print(f"  submitted job {job.id} ({job.state.value})")
+
+                section("wait")
+                job = client.wait(
+                    RESOURCE,
+                    job.id,
+                    timeout=120,
+                    poll_interval=0.5,
+                    on_update=show_progress(time.monotonic()),
+                )  # type: ignore[arg-type]
+                print(f"  job {job.id} ended {job.state.value} with exit code {job.exit_code}")
+
+                section("job output")
+                for line in client.job_output(RESOURCE, job.id).splitlines():
+                    print(f"  | {line}")
+
+                section("result files at the facility")
+                for entry in client.ls(RESOURCE, workdir):
+                    print(f"  {entry.permissions or '':<10} {entry.size or 0:>6}  {entry.name}")
+                print("  result.txt begins:", client.head(RESOURCE, f"{workdir}/result.txt", lines=1).strip())
+        print("\nemulator stopped; demo finished")
+        return 0 if job.state.value == "COMPLETED" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
