@@ -160,6 +160,17 @@ class AsyncFacilityClient:
         """Cancel a job (its processes are killed by the facility's scheduler)."""
         await self.backend.cancel(resource, job_id)
 
+    async def poll_jobs(self, resource: str, job_ids: Sequence[str], max_age: float = 0.0) -> list[Job]:
+        """The jobs' current states, in the order of ``job_ids``, through the shared poller.
+
+        One batched request answers for every watched job of ``resource`` (none if the last one
+        is younger than ``max_age`` seconds); terminal jobs are not asked about again. A job not
+        yet visible right after submit is PENDING during a grace period; a failed round keeps
+        each job's last known state (UNKNOWN if it has none). Never raises for one job's sake.
+        """
+        views = await StatusPoller.shared(self, resource).refresh(list(job_ids), max_age=max_age)
+        return [views[job_id] for job_id in job_ids]
+
     async def wait(
         self,
         resource: str,
@@ -411,6 +422,7 @@ class FacilityClient:
     get_job = _sync(AsyncFacilityClient.get_job)
     list_jobs = _sync(AsyncFacilityClient.list_jobs)
     cancel = _sync(AsyncFacilityClient.cancel)
+    poll_jobs = _sync(AsyncFacilityClient.poll_jobs)
     wait = _sync(AsyncFacilityClient.wait)
     job_output = _sync(AsyncFacilityClient.job_output)
     ls = _sync(AsyncFacilityClient.ls)
