@@ -50,6 +50,18 @@ def _check_path(field: str, value: object, facility: str) -> str:
     return value
 
 
+COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
+
+
+def _check_compression(compression: object, facility: str) -> None:
+    if compression not in COMPRESSIONS:
+        raise InvalidJobSpec(
+            f"compression: must be one of {', '.join(COMPRESSIONS)}, got {compression!r}",
+            field="compression",
+            facility=facility,
+        )
+
+
 def _build_backend(facility: str, base_url: str, auth: Any, options: dict[str, Any]) -> FacilityBackend:
     backend_class = get_backend_class(facility)
     resolved_auth = resolve_auth(auth, facility=facility, verify=options.get("verify", True))
@@ -171,6 +183,12 @@ class AsyncFacilityClient:
         views = await StatusPoller.shared(self, resource).refresh(list(job_ids), max_age=max_age)
         return [views[job_id] for job_id in job_ids]
 
+    async def update_job(self, resource: str, job_id: str, spec: JobSpec) -> Job:
+        """Replace the description of a job that has not started yet (walltime, queue, ...)."""
+        if not isinstance(spec, JobSpec):
+            raise InvalidJobSpec("spec: a JobSpec is required", field="spec", facility=self.facility)
+        return await self.backend.update_job(resource, job_id, spec)
+
     async def wait(
         self,
         resource: str,
@@ -259,6 +277,42 @@ class AsyncFacilityClient:
                 "owner: give an owner, a group or both", field="owner", facility=self.facility
             )
         await self.backend.chown(resource, _check_path("path", path, self.facility), owner, group)
+
+    async def symlink(self, resource: str, target: str, link_path: str) -> None:
+        """Create the symbolic link ``link_path`` pointing at ``target``."""
+        await self.backend.symlink(
+            resource,
+            _check_path("target", target, self.facility),
+            _check_path("link_path", link_path, self.facility),
+        )
+
+    async def checksum(self, resource: str, path: str) -> str:
+        """The remote file's checksum as ``"<algorithm>:<hex digest>"``."""
+        return await self.backend.checksum(resource, _check_path("path", path, self.facility))
+
+    async def file_type(self, resource: str, path: str) -> str:
+        """What the ``file`` command says of a remote path."""
+        return await self.backend.file_type(resource, _check_path("path", path, self.facility))
+
+    async def compress(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
+        """Pack ``source`` into the archive ``target`` at the facility."""
+        _check_compression(compression, self.facility)
+        await self.backend.compress(
+            resource,
+            _check_path("source", source, self.facility),
+            _check_path("target", target, self.facility),
+            compression,
+        )
+
+    async def extract(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
+        """Unpack the archive ``source`` into the directory ``target`` at the facility."""
+        _check_compression(compression, self.facility)
+        await self.backend.extract(
+            resource,
+            _check_path("source", source, self.facility),
+            _check_path("target", target, self.facility),
+            compression,
+        )
 
     async def view(self, resource: str, path: str, offset: int = 0, size: int | None = None) -> str:
         """Text of a remote file from ``offset``, at most ``size`` bytes."""
@@ -422,6 +476,7 @@ class FacilityClient:
     get_job = _sync(AsyncFacilityClient.get_job)
     list_jobs = _sync(AsyncFacilityClient.list_jobs)
     cancel = _sync(AsyncFacilityClient.cancel)
+    update_job = _sync(AsyncFacilityClient.update_job)
     poll_jobs = _sync(AsyncFacilityClient.poll_jobs)
     wait = _sync(AsyncFacilityClient.wait)
     job_output = _sync(AsyncFacilityClient.job_output)
@@ -433,6 +488,11 @@ class FacilityClient:
     cp = _sync(AsyncFacilityClient.cp)
     chmod = _sync(AsyncFacilityClient.chmod)
     chown = _sync(AsyncFacilityClient.chown)
+    symlink = _sync(AsyncFacilityClient.symlink)
+    checksum = _sync(AsyncFacilityClient.checksum)
+    file_type = _sync(AsyncFacilityClient.file_type)
+    compress = _sync(AsyncFacilityClient.compress)
+    extract = _sync(AsyncFacilityClient.extract)
     view = _sync(AsyncFacilityClient.view)
     head = _sync(AsyncFacilityClient.head)
     tail = _sync(AsyncFacilityClient.tail)

@@ -99,6 +99,10 @@ class FacilityBackend(abc.ABC):
     async def cancel(self, resource: str, job_id: str) -> None:
         raise self._unsupported("cancel")
 
+    async def update_job(self, resource: str, job_id: str, spec: JobSpec) -> Job:
+        """Change a job that has not started yet (walltime, queue, ...)."""
+        raise self._unsupported("update_job")
+
     async def job_output(
         self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None
     ) -> str:
@@ -132,6 +136,25 @@ class FacilityBackend(abc.ABC):
         self, resource: str, path: str, owner: str | None = None, group: str | None = None
     ) -> None:
         raise self._unsupported("chown")
+
+    async def symlink(self, resource: str, target: str, link_path: str) -> None:
+        raise self._unsupported("symlink")
+
+    async def checksum(self, resource: str, path: str) -> str:
+        """The file's checksum as ``"<algorithm>:<hex digest>"`` (e.g. ``sha256:ab12...``)."""
+        raise self._unsupported("checksum")
+
+    async def file_type(self, resource: str, path: str) -> str:
+        """What ``file`` says of the path (``"ASCII text"``...)."""
+        raise self._unsupported("file_type")
+
+    async def compress(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
+        """Pack ``source`` into the archive ``target`` (``compression``: none, gzip, bzip2, xz)."""
+        raise self._unsupported("compress")
+
+    async def extract(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
+        """Unpack the archive ``source`` into the directory ``target``."""
+        raise self._unsupported("extract")
 
     async def view(self, resource: str, path: str, offset: int = 0, size: int | None = None) -> str:
         raise self._unsupported("view")
