@@ -9,8 +9,8 @@ operators use the facade; Airflow triggers and the poller use the async client d
 
 from __future__ import annotations
 
+import asyncio
 import atexit
-import contextlib
 import functools
 import os
 import threading
@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
-import anyio.from_thread
 
 from .auth import resolve_auth
 from .backends.base import FacilityBackend, ProgressCallback
@@ -362,32 +361,52 @@ class AsyncFacilityClient:
 
 
 class _LoopThread:
-    """One event loop on a daemon thread per process, shared by every sync client."""
+    """One asyncio event loop on a daemon thread per process, shared by every sync client.
+
+    A forked child does not inherit the parent's loop thread; ``os.register_at_fork`` drops the
+    inherited reference so the child starts a loop of its own on first use.
+    """
 
     _lock = threading.Lock()
-    _portal: anyio.from_thread.BlockingPortal | None = None
-    _stack: contextlib.ExitStack | None = None
-    _pid: int | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
 
     @classmethod
-    def portal(cls) -> anyio.from_thread.BlockingPortal:
+    def loop(cls) -> asyncio.AbstractEventLoop:
         with cls._lock:
-            if cls._portal is None or cls._pid != os.getpid():
-                # After a fork the parent's loop thread does not exist here: start a fresh one.
-                stack = contextlib.ExitStack()
-                cls._portal = stack.enter_context(anyio.from_thread.start_blocking_portal())
-                cls._stack, cls._pid = stack, os.getpid()
-            return cls._portal
+            if cls._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="facility-client-loop", daemon=True)
+                thread.start()
+                cls._loop, cls._thread = loop, thread
+            return cls._loop
+
+    @classmethod
+    def forget_after_fork(cls) -> None:
+        cls._lock = threading.Lock()
+        cls._loop = cls._thread = None
 
     @classmethod
     def shutdown(cls) -> None:
         with cls._lock:
-            if cls._stack is not None and cls._pid == os.getpid():
-                cls._stack.close()
-            cls._portal = cls._stack = cls._pid = None
+            loop, thread = cls._loop, cls._thread
+            cls._loop = cls._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+            if not loop.is_running():
+                loop.close()
 
 
 atexit.register(_LoopThread.shutdown)
+os.register_at_fork(after_in_child=_LoopThread.forget_after_fork)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _sync(
@@ -408,7 +427,8 @@ def _sync(
 class FacilityClient:
     """Synchronous client with the same methods as :class:`AsyncFacilityClient`.
 
-    Calls run on a background event-loop thread shared by all sync clients of the process. After
+    Calls run on a background event-loop thread shared by all sync clients of the process, so a
+    sync client may be used from any thread, including inside another event loop. After
     a fork, a client built with :meth:`connect` rebuilds its connections in the child.
     """
 
@@ -449,8 +469,11 @@ class FacilityClient:
         return self._client
 
     def _run(self, call: Callable[[], Coroutine[Any, Any, R]]) -> R:
-        result: R = _LoopThread.portal().call(call)
-        return result
+        if _running_loop() is _LoopThread.loop():
+            raise RuntimeError(
+                "FacilityClient cannot be called from its own event loop; use AsyncFacilityClient"
+            )
+        return asyncio.run_coroutine_threadsafe(call(), _LoopThread.loop()).result()
 
     def close(self) -> None:
         """Close the connections of this client."""
