@@ -28,6 +28,17 @@ How the API's gaps are filled (the spec is silent on these):
   incident without an ``end`` ends at its ``last_modified``.
 * **Filesystem tasks.** Every filesystem call returns a task; the method polls ``GET /task/{id}``
   every ``task_poll_interval`` seconds for at most ``task_timeout`` seconds.
+* **Job updates.** ``update_job`` PUTs the whole new JobSpec (retried like a read, without an
+  ``Idempotency-Key``); a refusal (``409`` once the job has started, or another 4xx) raises
+  :class:`JobSubmissionError` with the facility's message.
+* **Checksums** are returned as ``"<algorithm>:<hex>"`` with the algorithm lowercased and without
+  dashes (the API's ``SHA-256`` becomes ``sha256``). **Compression** is sent as v1's enum name
+  (``gzip``) or v2's URN (``urn:doe-iri:compression:gzip``).
+* **IRI-only calls** (``facility_info``, ``sites``, ``site``, ``events``, ``event``, ``incident``,
+  ``compute_resources``, ``filesystem_resources``, ``tasks``, ``get_task``, ``delete_task``) are
+  methods of :class:`IRIBackend` outside the generic contract. Facility, site, event and task
+  documents have no shared model and are returned as the plain dicts the API serves, after a
+  shape check (an object with an ``id``; a task's ``status`` one of the spec's).
 """
 
 from __future__ import annotations
@@ -169,6 +180,67 @@ def _build_incidents(resource_id: str | None, offset: int = 0, limit: int = PAGE
     )
 
 
+def _build_incident(incident_id: str) -> IRIRequest:
+    """:calls: GET /status/incidents/{incident_id}"""
+    return IRIRequest("GET", f"status/incidents/{_q(incident_id)}")
+
+
+def _build_events(
+    *,
+    resource_id: str | None = None,
+    incident_id: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    offset: int = 0,
+    limit: int = PAGE_LIMIT,
+) -> IRIRequest:
+    """:calls: GET /status/events (``from``/``to`` bound ``occurred_at``; events are instants)"""
+    return IRIRequest(
+        "GET",
+        "status/events",
+        params={
+            "resource_id": resource_id,
+            "incident_id": incident_id,
+            "from": _iso(start) if start is not None else None,
+            "to": _iso(end) if end is not None else None,
+            "offset": offset,
+            "limit": limit,
+        },
+    )
+
+
+def _build_event(event_id: str) -> IRIRequest:
+    """:calls: GET /status/events/{event_id}"""
+    return IRIRequest("GET", f"status/events/{_q(event_id)}")
+
+
+def _build_facility() -> IRIRequest:
+    """:calls: GET /facility"""
+    return IRIRequest("GET", "facility")
+
+
+def _build_sites(offset: int = 0, limit: int = PAGE_LIMIT) -> IRIRequest:
+    """:calls: GET /facility/sites"""
+    return IRIRequest("GET", "facility/sites", params={"offset": offset, "limit": limit})
+
+
+def _build_site(site_id: str) -> IRIRequest:
+    """:calls: GET /facility/sites/{site_id}"""
+    return IRIRequest("GET", f"facility/sites/{_q(site_id)}")
+
+
+def _build_compute_resources() -> IRIRequest:
+    """:calls: GET /compute/resources"""
+    return IRIRequest("GET", "compute/resources")
+
+
+def _build_filesystem_resources(api_version: str) -> IRIRequest:
+    """:calls: GET /filesystem/resources (v1) | POST /filesystem/resources (v2, no body; a read)"""
+    if api_version == "v1":
+        return IRIRequest("GET", "filesystem/resources")
+    return IRIRequest("POST", "filesystem/resources", idempotent=True)
+
+
 def _idempotency_key(tag: str) -> str:
     """The tag as a UUID string (the spec asks for a client-generated UUID)."""
     try:
@@ -191,8 +263,9 @@ def _refuse_script(spec: JobSpec) -> None:
         )
 
 
-def _render_job_spec(spec: JobSpec, *, tag: str, account: str | None) -> dict[str, Any]:
-    """Our JobSpec as the IRI JobSpec body (which allows no extra keys)."""
+def _render_job_spec(spec: JobSpec, *, tag: str | None, account: str | None) -> dict[str, Any]:
+    """Our JobSpec as the IRI JobSpec body (which allows no extra keys); ``tag`` is stamped on
+    the environment as ``FACILITY_SUBMIT_TAG`` when given."""
     _refuse_script(spec)
     body: dict[str, Any] = {"executable": spec.executable}
     if spec.arguments:
@@ -201,7 +274,11 @@ def _render_job_spec(spec: JobSpec, *, tag: str, account: str | None) -> dict[st
         value = getattr(spec, name)
         if value is not None:
             body[name] = value
-    body["environment"] = {**spec.environment, SUBMIT_TAG_VARIABLE: tag}
+    environment = dict(spec.environment)
+    if tag is not None:
+        environment[SUBMIT_TAG_VARIABLE] = tag
+    if environment:
+        body["environment"] = environment
     resources = spec.resources.to_dict()
     if resources:
         body["resources"] = resources
@@ -211,6 +288,29 @@ def _render_job_spec(spec: JobSpec, *, tag: str, account: str | None) -> dict[st
     if attributes:
         body["attributes"] = attributes
     return body
+
+
+def _account_and_headers(
+    spec: JobSpec, api_version: str, project: str | None
+) -> tuple[str | None, dict[str, str]]:
+    """Where the project to charge goes: v1 fills ``attributes.account`` from ``project`` when the
+    spec names none; v2 wants exactly one of ``attributes.account`` and the
+    ``X-IRI-Facility-Project`` header, and with neither the spec is refused before any request."""
+    headers: dict[str, str] = {}
+    account: str | None = None
+    if api_version == "v1":
+        if spec.attributes.account is None and project:
+            account = project
+    elif spec.attributes.account is None:
+        if not project:
+            raise InvalidJobSpec(
+                "attributes.account: IRI v2 needs the project to charge, in attributes.account or "
+                "through the backend's project option (sent as X-IRI-Facility-Project)",
+                field="attributes.account",
+                facility=FACILITY,
+            )
+        headers[PROJECT_HEADER] = project
+    return account, headers
 
 
 def _build_submit(
@@ -229,20 +329,7 @@ def _build_submit(
     ``project``); with neither the spec is refused here, before any request.
     """
     _refuse_script(spec)
-    headers: dict[str, str] = {}
-    account: str | None = None
-    if api_version == "v1":
-        if spec.attributes.account is None and project:
-            account = project
-    elif spec.attributes.account is None:
-        if not project:
-            raise InvalidJobSpec(
-                "attributes.account: IRI v2 needs the project to charge, in attributes.account or "
-                "through the backend's project option (sent as X-IRI-Facility-Project)",
-                field="attributes.account",
-                facility=FACILITY,
-            )
-        headers[PROJECT_HEADER] = project
+    account, headers = _account_and_headers(spec, api_version, project)
     body = _render_job_spec(spec, tag=tag, account=account)
     if api_version == "v2" and idempotency:
         headers[IDEMPOTENCY_HEADER] = _idempotency_key(tag)
@@ -277,9 +364,48 @@ def _build_cancel(resource_id: str, job_id: str) -> IRIRequest:
     return IRIRequest("DELETE", f"compute/cancel/{_q(resource_id)}/{_q(job_id)}")
 
 
+def _build_update_job(
+    resource_id: str,
+    job_id: str,
+    spec: JobSpec,
+    *,
+    api_version: str,
+    project: str | None = None,
+) -> IRIRequest:
+    """:calls: PUT /compute/job/{resource_id}/{job_id}
+
+    The body is the whole new JobSpec (the account rules are those of submit). A PUT replaces the
+    description, so sending it twice is harmless and it is retried like a read. No
+    ``Idempotency-Key`` is sent on v2, so a ``409`` can only mean the job can no longer change.
+    The environment carries ``FACILITY_SUBMIT_TAG`` only when the caller's spec does.
+    """
+    _refuse_script(spec)
+    account, headers = _account_and_headers(spec, api_version, project)
+    tag = spec.environment.get(SUBMIT_TAG_VARIABLE)
+    body = _render_job_spec(spec, tag=tag, account=account)
+    return IRIRequest(
+        "PUT",
+        f"compute/job/{_q(resource_id)}/{_q(job_id)}",
+        json=body,
+        headers=headers or None,
+        idempotent=True,
+        ok=(200, 201, 202),
+    )
+
+
 def _build_task(task_id: str) -> IRIRequest:
     """:calls: GET /task/{task_id}"""
     return IRIRequest("GET", f"task/{_q(task_id)}")
+
+
+def _build_tasks() -> IRIRequest:
+    """:calls: GET /task"""
+    return IRIRequest("GET", "task")
+
+
+def _build_delete_task(task_id: str) -> IRIRequest:
+    """:calls: DELETE /task/{task_id} (answers a confirmation string)"""
+    return IRIRequest("DELETE", f"task/{_q(task_id)}")
 
 
 # v1 passes the arguments of reads (and rm) as query parameters and those of writes as JSON bodies;
@@ -298,15 +424,44 @@ _FS_V1: Mapping[str, tuple[str, str]] = {
     "chmod": ("PUT", "json"),
     "chown": ("PUT", "json"),
     "upload": ("POST", "query"),
+    "file": ("GET", "query"),
+    "checksum": ("GET", "query"),
+    "symlink": ("POST", "json"),
+    "compress": ("POST", "json"),
+    "extract": ("POST", "json"),
 }
-_FS_RETRY_SAFE = frozenset({"ls", "stat", "head", "tail", "view", "download", "chmod", "chown"})
+_FS_RETRY_SAFE = frozenset(
+    {"ls", "stat", "head", "tail", "view", "download", "chmod", "chown", "file", "checksum"}
+)
+COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
+"""Compression names of the ``compress``/``extract`` operations (v1's ``CompressionType`` enum)."""
+_COMPRESSION_URN = "urn:doe-iri:compression:"
+
+
+def _compression_value(api_version: str, compression: str) -> str:
+    """``compression`` as the version's spec wants it: v1 the enum name (``gzip``), v2 the URN
+    (``urn:doe-iri:compression:gzip``). Either form is accepted."""
+    text = str(compression).strip().lower()
+    name = text[len(_COMPRESSION_URN) :] if text.startswith(_COMPRESSION_URN) else text
+    if name not in COMPRESSIONS:
+        raise InvalidJobSpec(
+            f"compression: must be one of {', '.join(COMPRESSIONS)}, got {compression!r}",
+            field="compression",
+            facility=FACILITY,
+        )
+    return name if api_version == "v1" else _COMPRESSION_URN + name
 
 
 def _build_fs(api_version: str, op: str, resource_id: str, args: Mapping[str, Any]) -> IRIRequest:
-    """:calls: GET|PUT|POST|DELETE /filesystem/{op}/{resource_id} (v1), POST ... (v2)"""
+    """:calls: GET|PUT|POST|DELETE /filesystem/{op}/{resource_id} (v1), POST ... (v2)
+
+    A ``compression`` argument is rendered per version (see :func:`_compression_value`).
+    """
     if op not in _FS_V1:
         raise ValueError(f"unknown filesystem operation {op!r}")
     values = {k: v for k, v in args.items() if v is not None}
+    if "compression" in values:
+        values["compression"] = _compression_value(api_version, values["compression"])
     path = f"filesystem/{op}/{_q(resource_id)}"
     if op == "upload":
         return IRIRequest("POST", path, params=values)
@@ -398,9 +553,12 @@ def _parse_resources(data: Any) -> list[ResourceStatus]:
     return [_parse_resource(item) for item in _items(data)]
 
 
-def _parse_incident(data: Mapping[str, Any], names: Mapping[str, str]) -> Outage | None:
-    """One incident as an Outage, or None for an incident whose resolution is ``cancelled``."""
-    if data.get("resolution") == "cancelled":
+def _parse_incident(
+    data: Mapping[str, Any], names: Mapping[str, str], *, keep_cancelled: bool = False
+) -> Outage | None:
+    """One incident as an Outage, or None for an incident whose resolution is ``cancelled``
+    (unless ``keep_cancelled``: asked for by id, it is described like any other)."""
+    if data.get("resolution") == "cancelled" and not keep_cancelled:
         return None
     end = _to_datetime(data.get("end"))
     if end is None and data.get("resolution") == "completed":
@@ -706,6 +864,112 @@ def _parse_download(result: Any) -> bytes:
         if isinstance(content, str):
             return _b64(content) if _is_base64(output) else content.encode("utf-8")
     raise ValueError("the download result holds no content")
+
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+
+
+def _algorithm_name(value: str) -> str:
+    """``SHA-256`` -> ``sha256``, ``sha_512`` -> ``sha512``: lowercase, no dashes or underscores."""
+    return re.sub(r"[-_\s]", "", value).lower()
+
+
+def _parse_checksum(result: Any) -> str:
+    """A checksum result as ``"<algorithm>:<hex digest>"``. The spec's operation computes SHA-256;
+    answers come as ``{algorithm, checksum}`` (also ``hash``/``digest``/``value``), as a bare
+    digest, as ``"<algorithm>:<digest>"`` or as ``sha256sum`` output (``"<digest>  <path>"``)."""
+    output = _task_output(result)
+    algorithm = "sha256"
+    digest: Any = None
+    if isinstance(output, dict):
+        for key in ("algorithm", "algo", "hash_type", "type"):
+            if isinstance(output.get(key), str) and output[key].strip():
+                algorithm = _algorithm_name(output[key])
+                break
+        for key in ("checksum", "hash", "digest", "value"):
+            if isinstance(output.get(key), str):
+                digest = output[key]
+                break
+    elif isinstance(output, str):
+        digest = output
+    if not isinstance(digest, str) or not digest.strip():
+        raise ValueError("the checksum result holds no digest")
+    text = digest.strip().split()[0]
+    if ":" in text:
+        named, text = text.split(":", 1)
+        algorithm = _algorithm_name(named)
+    if not algorithm or not _HEX.match(text):
+        raise ValueError(f"the checksum result {digest!r} is not a hex digest")
+    return f"{algorithm}:{text.lower()}"
+
+
+def _parse_file_type(result: Any, path: str) -> str:
+    """What ``file`` says of ``path``: the result's text (or its ``type``/``file_type``/
+    ``description`` field) without the ``"<path>: "`` prefix the ``file`` command prints."""
+    output = _task_output(result)
+    if isinstance(output, dict):
+        output = next(
+            (output[key] for key in ("type", "file_type", "description", "content") if key in output),
+            None,
+        )
+    if not isinstance(output, str) or not output.strip():
+        raise ValueError("the file result holds no type description")
+    text = output.strip()
+    prefix = f"{path}: "
+    return text[len(prefix) :].strip() if text.startswith(prefix) else text
+
+
+def _parse_object(data: Any, what: str) -> dict[str, Any]:
+    """One IRI object (facility, site, event, task...) as a plain dict; it must carry an ``id``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a {what} object, got {type(data).__name__}")
+    if data.get("id") in (None, ""):
+        raise ValueError(f"the {what} has no id")
+    return dict(data)
+
+
+def _parse_objects(data: Any, what: str) -> list[dict[str, Any]]:
+    """A collection of IRI objects as plain dicts (every element must be an object with an id)."""
+    if isinstance(data, dict) and isinstance(data.get("items"), list):
+        data = data["items"]
+    if not isinstance(data, list):
+        raise ValueError(f"expected a JSON array of {what} objects")
+    return [_parse_object(item, what) for item in data]
+
+
+_TASK_STATUSES = frozenset({"pending", "active", "completed", "failed", "canceled"})
+
+
+def _parse_task(data: Any) -> dict[str, Any]:
+    """A Task as a plain dict ``{id, status, result, command}``; ``status`` must be one of the
+    spec's (pending, active, completed, failed, canceled)."""
+    task = _parse_object(data, "task")
+    status = task.get("status", "pending")
+    if status not in _TASK_STATUSES:
+        raise ValueError(f"task {task['id']} has an unknown status {status!r}")
+    task["id"] = str(task["id"])
+    task["status"] = status
+    return task
+
+
+def _parse_events(
+    data: Any, *, start: datetime | None = None, end: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Events as plain dicts, keeping those whose ``occurred_at`` lies in ``start..end`` (applied
+    here too, for servers that ignore ``from``/``to``), oldest first."""
+    events = _parse_objects(data, "event")
+    low = _aware(start) if start is not None else None
+    high = _aware(end) if end is not None else None
+    kept: list[tuple[datetime, dict[str, Any]]] = []
+    for event in events:
+        occurred = _to_datetime(event.get("occurred_at"))
+        if occurred is not None and (
+            (low is not None and occurred < low) or (high is not None and occurred > high)
+        ):
+            continue
+        kept.append((occurred or datetime.min.replace(tzinfo=UTC), event))
+    kept.sort(key=lambda pair: pair[0])
+    return [event for _, event in kept]
 
 
 def _pick_output_file(entries: Sequence[FileEntry], job_id: str, stream: str) -> FileEntry | None:
@@ -1149,6 +1413,41 @@ class IRIBackend(FacilityBackend):
         resource_id, name = await self._resolve(resource)
         await self._send(_build_cancel(resource_id, job_id), resource=name)
 
+    async def update_job(self, resource: str, job_id: str, spec: JobSpec) -> Job:
+        """Replace the description of a job that has not started (walltime, queue, ...).
+
+        Retried like a read (a PUT replaces). A facility that refuses the change, typically
+        with ``409`` because the job already started, raises :class:`JobSubmissionError`
+        carrying its message; an unknown job raises :class:`NotFoundError`.
+
+        :calls: PUT /compute/job/{resource_id}/{job_id}
+        """
+        _build_update_job(
+            "-", job_id, spec, api_version=self.api_version, project=self.project
+        )  # validates the spec before any request
+        resource_id, name = await self._resolve(resource)
+        request = _build_update_job(
+            resource_id, job_id, spec, api_version=self.api_version, project=self.project
+        )
+        try:
+            data = await self._call(request, resource=name)
+        except APIError as exc:
+            status = exc.status_code
+            if type(exc) is APIError and status is not None and 400 <= status < 500:
+                raise JobSubmissionError(
+                    f"the {self.facility_label} refused to update job {job_id} on {name}: "
+                    f"{exc.body or exc.message}",
+                    facility=FACILITY,
+                    resource=name,
+                    status_code=status,
+                    body=exc.body,
+                ) from None
+            raise
+        try:
+            return _parse_job(data, name, sent_spec=request.json)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise self._bad_answer(f"PUT /compute/job/{resource_id}/{job_id}", exc, name) from None
+
     async def job_output(
         self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None
     ) -> str:
@@ -1294,6 +1593,54 @@ class IRIBackend(FacilityBackend):
             raise InvalidJobSpec("chown: give an owner, a group or both", field="owner")
         await self._fs("chown", resource, path, {"path": path, "owner": owner, "group": group})
 
+    async def symlink(self, resource: str, target: str, link_path: str) -> None:
+        """Create the symbolic link ``link_path`` pointing at ``target``.
+
+        :calls: POST /filesystem/symlink/{resource_id} with ``{path, link_path}``,
+            then GET /task/{task_id}
+        """
+        await self._fs("symlink", resource, link_path, {"path": target, "link_path": link_path})
+
+    async def checksum(self, resource: str, path: str) -> str:
+        """The file's SHA-256 as ``"sha256:<hex>"`` (the algorithm name as the facility gives it,
+        lowercased without dashes).
+
+        :calls: GET /filesystem/checksum/{resource_id} (v1) | POST (v2), then GET /task/{task_id}
+        """
+        result = await self._fs("checksum", resource, path, {"path": path})
+        digest: str = self._parsed("checksum", path, resource, _parse_checksum, result)
+        return digest
+
+    async def file_type(self, resource: str, path: str) -> str:
+        """What ``file`` says of the path (``"ASCII text"``, ``"directory"``...).
+
+        :calls: GET /filesystem/file/{resource_id} (v1) | POST (v2), then GET /task/{task_id}
+        """
+        result = await self._fs("file", resource, path, {"path": path})
+        text: str = self._parsed("file", path, resource, _parse_file_type, result, path)
+        return text
+
+    async def compress(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
+        """Pack ``source`` (a file or directory) into the tar archive ``target``; ``compression``
+        is none, gzip, bzip2 or xz (sent as the v1 enum name or the v2 URN).
+
+        :calls: POST /filesystem/compress/{resource_id} with ``{path, target_path, compression}``,
+            then GET /task/{task_id}
+        """
+        args = {"path": source, "target_path": target, "compression": compression}
+        _build_fs(self.api_version, "compress", "-", args)  # validates compression before any request
+        await self._fs("compress", resource, source, args)
+
+    async def extract(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
+        """Unpack the tar archive ``source`` into the directory ``target``.
+
+        :calls: POST /filesystem/extract/{resource_id} with ``{path, target_path, compression}``,
+            then GET /task/{task_id}
+        """
+        args = {"path": source, "target_path": target, "compression": compression}
+        _build_fs(self.api_version, "extract", "-", args)  # validates compression before any request
+        await self._fs("extract", resource, source, args)
+
     async def view(self, resource: str, path: str, offset: int = 0, size: int | None = None) -> str:
         """Up to ``size`` bytes (default and maximum 5 MiB) of a file from ``offset``.
 
@@ -1384,6 +1731,147 @@ class IRIBackend(FacilityBackend):
         await anyio.to_thread.run_sync(_write_atomically, os.fspath(local_path), content)
         if progress is not None:
             progress(len(content), len(content))
+
+    # -- IRI-specific (not in the generic contract) ---------------------------------------------
+
+    async def _object(self, request: IRIRequest, what: str, resource: str | None = None) -> dict[str, Any]:
+        data = await self._call(request, resource=resource)
+        try:
+            return _parse_object(data, what)
+        except ValueError as exc:
+            raise self._bad_answer(f"{request.method} /{request.path}", exc, resource) from None
+
+    async def facility_info(self) -> dict[str, Any]:
+        """The facility's description as served (``id``, ``name``, ``short_name``,
+        ``organization_name``, ``support_uri``, ``site_uris``...), a plain dict. (Not named
+        ``facility``: that is the contract's deployment label attribute, ``"iri"``.)
+
+        :calls: GET /facility
+        """
+        return await self._object(_build_facility(), "facility")
+
+    async def sites(self) -> list[dict[str, Any]]:
+        """The facility's sites (``id``, ``name``, ``short_name``, address and location fields,
+        ``resource_uris``), as plain dicts.
+
+        :calls: GET /facility/sites (paged with offset/limit)
+        """
+        items = await self._pages(lambda offset: _build_sites(offset))
+        try:
+            return _parse_objects(items, "site")
+        except ValueError as exc:
+            raise self._bad_answer("GET /facility/sites", exc, None) from None
+
+    async def site(self, site_id: str) -> dict[str, Any]:
+        """One site by id, a plain dict.
+
+        :calls: GET /facility/sites/{site_id}
+        """
+        return await self._object(_build_site(site_id), "site")
+
+    async def events(
+        self,
+        resource: str | None = None,
+        incident_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Status events (a resource's status changing at ``occurred_at``), oldest first, as plain
+        dicts (``id``, ``name``, ``occurred_at``, ``status``, ``resource_uri``, ``incident_uri``),
+        optionally of one resource (name or id) and/or one incident, occurring in ``start..end``.
+
+        :calls: GET /status/events?resource_id=&incident_id=&from=&to= (paged with offset/limit)
+        """
+        resource_id: str | None = None
+        name: str | None = None
+        if resource is not None:
+            resource_id, name = await self._resolve(resource)
+        items = await self._pages(
+            lambda offset: _build_events(
+                resource_id=resource_id, incident_id=incident_id, start=start, end=end, offset=offset
+            ),
+            resource=name,
+        )
+        try:
+            return _parse_events(items, start=start, end=end)
+        except ValueError as exc:
+            raise self._bad_answer("GET /status/events", exc, name) from None
+
+    async def event(self, event_id: str) -> dict[str, Any]:
+        """One status event by id, a plain dict.
+
+        :calls: GET /status/events/{event_id}
+        """
+        return await self._object(_build_event(event_id), "event")
+
+    async def incident(self, incident_id: str) -> Outage:
+        """One incident by id as an :class:`Outage` (also a cancelled one: ``raw["resolution"]``
+        tells), its resources named where the resource list is known.
+
+        :calls: GET /status/incidents/{incident_id}
+        """
+        data = await self._object(_build_incident(incident_id), "incident")
+        if self._resources_loaded_at is None:
+            with contextlib.suppress(FacilityError):
+                await self._load_resources()  # only to show resource names; ids do otherwise
+        try:
+            outage = _parse_incident(data, self._names_by_id, keep_cancelled=True)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._bad_answer(f"GET /status/incidents/{incident_id}", exc, None) from None
+        assert outage is not None  # keep_cancelled never drops one
+        return outage
+
+    async def compute_resources(self) -> list[ResourceStatus]:
+        """The compute resources the caller may submit to.
+
+        :calls: GET /compute/resources
+        """
+        return await self._typed_resources(_build_compute_resources())
+
+    async def filesystem_resources(self) -> list[ResourceStatus]:
+        """The storage resources the caller may use with the filesystem operations.
+
+        :calls: GET /filesystem/resources (v1) | POST /filesystem/resources (v2)
+        """
+        return await self._typed_resources(_build_filesystem_resources(self.api_version))
+
+    async def _typed_resources(self, request: IRIRequest) -> list[ResourceStatus]:
+        data = await self._call(request)
+        try:
+            resources = _parse_resources(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._bad_answer(f"{request.method} /{request.path}", exc, None) from None
+        self._remember(resources)
+        return resources
+
+    async def tasks(self) -> list[dict[str, Any]]:
+        """The caller's tasks (``id``, ``status``, ``result``, ``command``), as plain dicts.
+
+        :calls: GET /task
+        """
+        data = await self._call(_build_tasks())
+        try:
+            return [_parse_task(item) for item in _parse_objects(data, "task")]
+        except ValueError as exc:
+            raise self._bad_answer("GET /task", exc, None) from None
+
+    async def get_task(self, task_id: str) -> dict[str, Any]:
+        """One task (``id``, ``status``, ``result``, ``command``), a plain dict.
+
+        :calls: GET /task/{task_id}
+        """
+        data = await self._call(_build_task(task_id))
+        try:
+            return _parse_task(data)
+        except ValueError as exc:
+            raise self._bad_answer(f"GET /task/{task_id}", exc, None) from None
+
+    async def delete_task(self, task_id: str) -> None:
+        """Forget a task (a pending one is cancelled first, where the facility does so).
+
+        :calls: DELETE /task/{task_id}
+        """
+        await self._send(_build_delete_task(task_id))
 
 
 def _lines_or_bytes(path: str, lines: int | None, nbytes: int | None) -> dict[str, Any]:

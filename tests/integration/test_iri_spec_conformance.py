@@ -23,7 +23,7 @@ from openapi_core.testing import MockRequest, MockResponse
 from facility_common import FacilityClient, JobAttributes, JobSpec, JobState, NotFoundError
 from facility_emulator import EmulatorConfig, EmulatorServer
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "alcf-iri"
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "alcf-iri"
 SPEC_HOST = "https://api.iri.nersc.gov"
 
 
@@ -43,7 +43,16 @@ def recording_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emu
 
 
 def exercise(server: EmulatorServer, version: str, tmp_path: Path) -> None:
-    """Call every client operation once, the way a user would."""
+    """Call every client operation once, the way a user would, and the IRI backend's extras."""
+    from datetime import UTC, datetime
+
+    import anyio
+    import httpx
+
+    from facility_common import AsyncFacilityClient
+    from facility_common.backends.iri import IRIBackend
+    from facility_common.errors import JobSubmissionError
+
     credentials = server.credentials
     auth = {
         "type": "oidc_client_credentials",
@@ -90,6 +99,52 @@ def exercise(server: EmulatorServer, version: str, tmp_path: Path) -> None:
         client.rm("polaris", f"{work}/sub/moved.txt")
         with pytest.raises(NotFoundError):
             client.stat("polaris", f"{work}/sub/moved.txt")
+        client.symlink("polaris", f"{work}/in.txt", f"{work}/link.txt")
+        client.checksum("polaris", f"{work}/in.txt")
+        client.file_type("polaris", f"{work}/link.txt")
+        client.compress("polaris", f"{work}/sub", f"{work}/sub.tar.xz", compression="xz")
+        client.extract("polaris", f"{work}/sub.tar.xz", f"{work}/unpacked", compression="xz")
+        with pytest.raises(JobSubmissionError):  # the echo job has ended: 409
+            client.update_job("polaris", job.id, spec)
+        httpx.put(f"{server.url}/_emulator/config", json={"queue_delay": 30}).raise_for_status()
+        try:
+            held = client.submit("polaris", spec)
+            client.update_job("polaris", held.id, spec.replace(name="updated"))
+            client.cancel("polaris", held.id)
+        finally:
+            httpx.put(f"{server.url}/_emulator/config", json={"queue_delay": 0.05}).raise_for_status()
+
+    start = datetime.now(UTC) + timedelta(days=10)
+    httpx.post(
+        f"{server.url}/_emulator/incidents",
+        json={
+            "name": f"eagle maintenance {version}",
+            "type": "planned",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=2)).isoformat(),
+            "resources": ["eagle"],
+        },
+    ).raise_for_status()
+
+    async def extras() -> None:
+        async with AsyncFacilityClient.connect(
+            "iri", base_url=server.iri_url(version), auth=auth, **options
+        ) as async_client:
+            backend = async_client.backend
+            assert isinstance(backend, IRIBackend)
+            await backend.facility_info()
+            sites = await backend.sites()
+            await backend.site(sites[0]["id"])
+            events = await backend.events("eagle", start=start - timedelta(days=1))
+            await backend.event(events[0]["id"])
+            await backend.incident(events[0]["incident_uri"].rsplit("/", 1)[-1])
+            await backend.compute_resources()
+            await backend.filesystem_resources()
+            tasks = await backend.tasks()
+            await backend.get_task(tasks[-1]["id"])
+            await backend.delete_task(tasks[-1]["id"])
+
+    anyio.run(extras)
 
 
 def is_binary_part_quirk(exchange: Any, error: Exception) -> bool:

@@ -21,19 +21,37 @@ from facility_common.backends.iri import (
     IRI_FILE_LIMIT,
     SUBMIT_TAG_VARIABLE,
     IRIBackend,
+    _build_delete_task,
+    _build_event,
+    _build_events,
+    _build_facility,
+    _build_filesystem_resources,
     _build_fs,
     _build_get_job,
+    _build_incident,
     _build_list_jobs,
+    _build_site,
+    _build_sites,
     _build_submit,
+    _build_tasks,
+    _build_update_job,
+    _compression_value,
     _find_tagged,
+    _parse_checksum,
     _parse_content,
     _parse_download,
+    _parse_events,
+    _parse_file_type,
+    _parse_incident,
     _parse_job,
     _parse_jobs,
     _parse_ls,
+    _parse_object,
+    _parse_objects,
     _parse_outages,
     _parse_resources,
     _parse_stat,
+    _parse_task,
     _parse_task_submit,
     _pick_output_file,
     _task_failure,
@@ -387,6 +405,177 @@ def test_describe_has_no_secrets() -> None:
     assert backend.describe()["capabilities"] == ["files", "job_output", "jobs", "outages", "status"]
 
 
+def test_update_job_builder_v1_and_v2() -> None:
+    job_id = "4012345.polaris-pbs-01"
+    update = _build_update_job(POLARIS, job_id, echo_spec(), api_version="v1")
+    assert (update.method, update.path) == ("PUT", f"compute/job/{POLARIS}/{job_id}")
+    assert update.idempotent is True and update.headers is None and 409 not in update.ok
+    assert update.json["attributes"] == {"duration": 300, "queue_name": "debug", "account": "proj"}
+    assert "environment" not in update.json  # no tag of our own on an update
+    tagged = echo_spec(environment={SUBMIT_TAG_VARIABLE: "airflow-run-7", "A": "1"})
+    kept = _build_update_job(POLARIS, job_id, tagged, api_version="v1").json
+    assert kept["environment"] == {SUBMIT_TAG_VARIABLE: "airflow-run-7", "A": "1"}
+    filled = _build_update_job(
+        POLARIS, job_id, echo_spec(attributes=JobAttributes()), api_version="v1", project="myproj"
+    )
+    assert filled.json["attributes"] == {"account": "myproj"}
+    no_account = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
+    v2 = _build_update_job(POLARIS, job_id, no_account, api_version="v2", project="myproj")
+    assert v2.method == "PUT" and v2.headers == {"X-IRI-Facility-Project": "myproj"}
+    assert "account" not in v2.json["attributes"]
+    with pytest.raises(InvalidJobSpec, match=r"attributes\.account"):
+        _build_update_job(POLARIS, job_id, no_account, api_version="v2")
+    with pytest.raises(InvalidJobSpec, match="script"):
+        _build_update_job(POLARIS, job_id, JobSpec(script="echo hi"), api_version="v1")
+
+
+def test_new_fs_builders_v1() -> None:
+    checksum = _build_fs("v1", "checksum", POLARIS, {"path": "/x"})
+    assert (checksum.method, checksum.path, checksum.params, checksum.json) == (
+        "GET",
+        f"filesystem/checksum/{POLARIS}",
+        {"path": "/x"},
+        None,
+    )
+    assert checksum.idempotent is True
+    kind = _build_fs("v1", "file", POLARIS, {"path": "/x"})
+    assert (kind.method, kind.params, kind.idempotent) == ("GET", {"path": "/x"}, True)
+    link = _build_fs("v1", "symlink", POLARIS, {"path": "/x", "link_path": "/l"})
+    assert (link.method, link.params, link.json) == ("POST", None, {"path": "/x", "link_path": "/l"})
+    assert link.idempotent is False
+    pack = _build_fs(
+        "v1", "compress", POLARIS, {"path": "/d", "target_path": "/d.tgz", "compression": "gzip"}
+    )
+    assert (pack.method, pack.json) == (
+        "POST",
+        {"path": "/d", "target_path": "/d.tgz", "compression": "gzip"},
+    )
+    unpack = _build_fs(
+        "v1", "extract", POLARIS, {"path": "/d.tbz", "target_path": "/o", "compression": "bzip2"}
+    )
+    assert unpack.json == {"path": "/d.tbz", "target_path": "/o", "compression": "bzip2"}
+
+
+def test_new_fs_builders_v2_post_json_and_urns() -> None:
+    for op in ("checksum", "file"):
+        request = _build_fs("v2", op, POLARIS, {"path": "/x"})
+        assert (request.method, request.params, request.json) == ("POST", None, {"path": "/x"})
+        assert request.idempotent is True
+    link = _build_fs("v2", "symlink", POLARIS, {"path": "/x", "link_path": "/l"})
+    assert (link.method, link.json) == ("POST", {"path": "/x", "link_path": "/l"})
+    pack = _build_fs(
+        "v2", "compress", POLARIS, {"path": "/d", "target_path": "/d.tar", "compression": "none"}
+    )
+    assert pack.json == {"path": "/d", "target_path": "/d.tar", "compression": "urn:doe-iri:compression:none"}
+    unpack = _build_fs("v2", "extract", POLARIS, {"path": "/d.txz", "target_path": "/o", "compression": "xz"})
+    assert unpack.json["compression"] == "urn:doe-iri:compression:xz"
+
+
+def test_compression_values() -> None:
+    assert [_compression_value("v1", c) for c in ("none", "gzip", "bzip2", "xz")] == [
+        "none",
+        "gzip",
+        "bzip2",
+        "xz",
+    ]
+    assert _compression_value("v2", "GZIP") == "urn:doe-iri:compression:gzip"
+    assert _compression_value("v1", "urn:doe-iri:compression:xz") == "xz"
+    with pytest.raises(InvalidJobSpec) as refused:
+        _compression_value("v2", "zip")
+    assert refused.value.field == "compression"
+
+
+def test_status_and_task_builders() -> None:
+    assert (_build_facility().method, _build_facility().path) == ("GET", "facility")
+    sites = _build_sites(1000)
+    assert (sites.path, sites.params) == ("facility/sites", {"offset": 1000, "limit": 1000})
+    assert _build_site("alcf").path == "facility/sites/alcf"
+    start, end = datetime(2026, 2, 21, 9, tzinfo=UTC), datetime(2026, 2, 21, 12, 30, tzinfo=UTC)
+    events = _build_events(resource_id=EAGLE, incident_id="inc-1", start=start, end=end)
+    assert events.path == "status/events"
+    assert events.params == {
+        "resource_id": EAGLE,
+        "incident_id": "inc-1",
+        "from": "2026-02-21T09:00:00Z",
+        "to": "2026-02-21T12:30:00Z",
+        "offset": 0,
+        "limit": 1000,
+    }
+    assert _build_events().params is not None and _build_events().params["from"] is None
+    assert _build_event("evt 1").path == "status/events/evt%201"
+    assert _build_incident("inc-1").path == "status/incidents/inc-1"
+    v1 = _build_filesystem_resources("v1")
+    v2 = _build_filesystem_resources("v2")
+    assert (v1.method, v2.method, v2.json, v2.idempotent) == ("GET", "POST", None, True)
+    assert (_build_tasks().method, _build_tasks().path) == ("GET", "task")
+    assert (_build_delete_task("task-1").method, _build_delete_task("task-1").path) == (
+        "DELETE",
+        "task/task-1",
+    )
+
+
+def test_parse_checksum_shapes() -> None:
+    digest = load("task_checksum_completed.json")["result"]["output"]["checksum"]
+    assert _parse_checksum(load("task_checksum_completed.json")["result"]) == f"sha256:{digest}"
+    assert _parse_checksum({"output": {"algorithm": "SHA-512", "checksum": "AB12"}}) == "sha512:ab12"
+    assert _parse_checksum({"output": {"algorithm": "sha_1", "hash": "ff"}}) == "sha1:ff"
+    assert _parse_checksum({"output": digest.upper()}) == f"sha256:{digest}"
+    assert _parse_checksum({"output": f"{digest}  /home/user/echo.out"}) == f"sha256:{digest}"
+    assert _parse_checksum({"output": "MD5:0a0B"}) == "md5:0a0b"
+    for broken in ({"output": {"algorithm": "SHA-256"}}, {"output": "not hex"}, None, {"output": ""}):
+        with pytest.raises(ValueError):
+            _parse_checksum(broken)
+
+
+def test_parse_file_type_shapes() -> None:
+    assert _parse_file_type(load("task_file_completed.json")["result"], "/home/user/echo.out") == "ASCII text"
+    assert _parse_file_type({"output": "/a/b: directory\n"}, "/a/b") == "directory"
+    assert _parse_file_type({"output": {"type": "symbolic link to /x"}}, "/l") == "symbolic link to /x"
+    assert _parse_file_type("data", "/f") == "data"
+    for broken in ({"output": None}, {"output": "  "}, {"output": {"size": 3}}):
+        with pytest.raises(ValueError):
+            _parse_file_type(broken, "/f")
+
+
+def test_parse_events_window_and_order() -> None:
+    events = _parse_events(load("events.json"))
+    assert [e["id"] for e in events] == ["evt-eagle-down", "evt-eagle-up", "evt-polaris-down"]
+    assert events[0]["status"] == "down" and events[0]["incident_uri"].endswith("inc-eagle-degraded")
+    window = _parse_events(
+        load("events.json"),
+        start=datetime(2026, 2, 21, 10, tzinfo=UTC),
+        end=datetime(2026, 2, 22, tzinfo=UTC),
+    )
+    assert [e["id"] for e in window] == ["evt-eagle-up"]
+    with pytest.raises(ValueError):
+        _parse_events([{"name": "no id"}])
+    with pytest.raises(ValueError):
+        _parse_events({"id": "not a list"})
+
+
+def test_parse_plain_objects_and_tasks() -> None:
+    facility = _parse_object(load("facility.json"), "facility")
+    assert facility["short_name"] == "ALCF" and facility["site_uris"]
+    sites = _parse_objects({"items": load("sites.json")}, "site")
+    assert [site["id"] for site in sites] == ["alcf"]
+    with pytest.raises(ValueError, match="site"):
+        _parse_object(["alcf"], "site")
+    with pytest.raises(ValueError, match="no id"):
+        _parse_object({"name": "x"}, "facility")
+    tasks = [_parse_task(item) for item in load("tasks_list.json")]
+    assert [(t["id"], t["status"]) for t in tasks] == [("task-201", "completed"), ("task-204", "pending")]
+    assert _parse_task({"id": 7})["status"] == "pending"  # the spec's default
+    with pytest.raises(ValueError, match="unknown status"):
+        _parse_task({"id": "t", "status": "exploded"})
+
+
+def test_incident_by_id_keeps_cancelled() -> None:
+    cancelled = next(i for i in load("incidents.json") if i["resolution"] == "cancelled")
+    assert _parse_incident(cancelled, {}) is None
+    outage = _parse_incident(cancelled, {}, keep_cancelled=True)
+    assert outage is not None and outage.id == "inc-cancelled" and outage.raw["resolution"] == "cancelled"
+
+
 # -- flows over a mock transport -------------------------------------------------------------
 
 
@@ -413,16 +602,30 @@ class FakeIRI:
         self.no_idempotency_store = False
         self.gateway_error_after_recording = 0
         self.uploads: dict[str, bytes] = {}
+        self.events = load("events.json")
+        self.task_list: Any = load("tasks_list.json")
+        self.facility_doc: Any = load("facility.json")
+        self.update_refusal: tuple[int, str] | None = None
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.log.append(request)
         parts = request.url.path[len(self.prefix) :].strip("/").split("/")
+        if parts[0] == "filesystem" and parts[1] == "resources":
+            self.calls[f"{request.method} /filesystem/resources"] += 1
+            return httpx.Response(200, json=[r for r in self.resources if r["resource_type"] == "storage"])
         if parts[0] == "filesystem":
             self.calls[f"{request.method} /filesystem/{parts[1]}"] += 1
             return self._fs(request, parts[1])
         if parts[0] == "task":
             self.calls[f"{request.method} /task"] += 1
+            if request.method == "DELETE":
+                return self._delete_task(parts[1])
+            if len(parts) == 1:
+                return httpx.Response(200, json=self.task_list)
             return self._get_task(request, parts[1:])
+        if parts[0] == "facility":
+            self.calls[f"{request.method} /{'/'.join(parts[:2])}"] += 1
+            return self._facility(parts[1:])
         route = f"{request.method} /{parts[0]}/{parts[1]}"
         rest = parts[2:]
         self.calls[route + ("/{id}" if rest and parts[0] == "status" else "")] += 1
@@ -443,9 +646,53 @@ class FakeIRI:
         return httpx.Response(200, json=self.resources[offset : offset + limit])
 
     def _get_status_incidents(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        if rest:
+            found = [i for i in self.incidents if i["id"] == rest[0]]
+            return httpx.Response(200, json=found[0]) if found else self._problem(404, "no such incident")
         query = self._query(request)
         offset = int(query.get("offset", 0))
         return httpx.Response(200, json=self.incidents[offset:])
+
+    def _get_status_events(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        if rest:
+            found = [e for e in self.events if e["id"] == rest[0]]
+            return httpx.Response(200, json=found[0]) if found else self._problem(404, "no such event")
+        query = self._query(request)
+        events = [
+            e
+            for e in self.events
+            if ("resource_id" not in query or e["resource_uri"].endswith(query["resource_id"]))
+            and ("incident_id" not in query or (e["incident_uri"] or "").endswith(query["incident_id"]))
+        ]
+        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
+        return httpx.Response(200, json=events[offset : offset + limit])
+
+    def _get_compute_resources(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        return httpx.Response(200, json=[r for r in self.resources if r["resource_type"] == "compute"])
+
+    def _facility(self, rest: list[str]) -> httpx.Response:
+        sites = load("sites.json")
+        if not rest:
+            return httpx.Response(200, json=self.facility_doc)
+        if len(rest) == 1:
+            return httpx.Response(200, json=sites)
+        found = [site for site in sites if site["id"] == rest[1]]
+        return httpx.Response(200, json=found[0]) if found else self._problem(404, "site not found")
+
+    def _put_compute_job(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        job = self.jobs.get(rest[1])
+        if job is None:
+            return self._problem(404, f"Job {rest[1]} not found")
+        if self.update_refusal is not None:
+            return self._problem(*self.update_refusal)
+        job["job_spec"] = json.loads(request.content)
+        job["status"] = {"state": "queued", "time": 1771675500.0, "message": "job updated"}
+        return httpx.Response(200, json=job)
+
+    def _delete_task(self, task_id: str) -> httpx.Response:
+        if self.tasks.pop(task_id, None) is None:
+            return self._problem(404, f"task {task_id} not found")
+        return httpx.Response(200, json=f"task {task_id} deleted")
 
     def _post_compute_job(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
         if self.refuse_submit is not None:
@@ -513,7 +760,7 @@ class FakeIRI:
         return httpx.Response(200, json={"task_id": task_id, "task_uri": f"{self.prefix}/task/{task_id}"})
 
     def _get_task(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
-        task = self.tasks[rest[0]] if rest else None
+        task = self.tasks.get(rest[0]) if rest else None
         if task is None:
             return self._problem(404, "no such task")
         task["polls"] += 1
@@ -863,3 +1110,127 @@ async def test_job_output_in_directory_path() -> None:
     await backend.aclose()
     second_tail = fake.requests_to("GET", "/filesystem/tail/")[1]
     assert FakeIRI._query(second_tail)["path"] == f"/home/user/logs/my_job.o{job.id}"
+
+
+@pytest.mark.anyio
+async def test_update_job_flow_and_refusals() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    longer = echo_spec(name="echo-longer", attributes=JobAttributes(duration=timedelta(minutes=10)))
+    updated = await backend.update_job("polaris", job.id, longer)
+    assert updated.id == job.id and updated.name == "echo-longer" and updated.state is JobState.PENDING
+    put = fake.requests_to("PUT", f"/compute/job/{POLARIS}/{job.id}")
+    assert len(put) == 1 and json.loads(put[0].content)["attributes"]["duration"] == 600
+    assert "Idempotency-Key" not in put[0].headers
+    conflict = load("problem_409_update_started.json")
+    fake.update_refusal = (409, conflict["detail"])
+    with pytest.raises(JobSubmissionError) as refused:
+        await backend.update_job("polaris", job.id, longer)
+    assert refused.value.status_code == 409 and refused.value.resource == "polaris"
+    assert "only new or queued jobs can be updated" in str(refused.value)
+    assert len(fake.requests_to("PUT", "/compute/job/")) == 2  # a 409 is not retried
+    fake.update_refusal = (422, "duration exceeds the queue limit")
+    with pytest.raises(JobSubmissionError, match="queue limit"):
+        await backend.update_job("polaris", job.id, longer)
+    with pytest.raises(NotFoundError):
+        await backend.update_job("polaris", "999", longer)
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_update_job_v2_project_header_and_no_account() -> None:
+    fake = FakeIRI("v2")
+    backend = make_backend(fake, project="myproj")
+    job = await backend.submit("polaris", echo_spec())
+    spec = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
+    await backend.update_job("polaris", job.id, spec)
+    put = fake.requests_to("PUT", "/compute/job/")[0]
+    assert put.headers["X-IRI-Facility-Project"] == "myproj"
+    assert "account" not in json.loads(put.content)["attributes"]
+    await backend.aclose()
+    bare = make_backend(FakeIRI("v2"))
+    with pytest.raises(InvalidJobSpec):
+        await bare.update_job("polaris", "1001", spec)
+    await bare.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_new_file_operations_flow(version: str) -> None:
+    fake = FakeIRI(version)
+    fake.task_results["checksum"] = ("completed", load("task_checksum_completed.json")["result"])
+    fake.task_results["file"] = ("completed", load("task_file_completed.json")["result"])
+    backend = make_backend(fake)
+    digest = load("task_checksum_completed.json")["result"]["output"]["checksum"]
+    assert await backend.checksum("eagle", "/home/user/echo.out") == f"sha256:{digest}"
+    assert await backend.file_type("eagle", "/home/user/echo.out") == "ASCII text"
+    await backend.symlink("eagle", "/home/user/echo.out", "/home/user/link")
+    await backend.compress("eagle", "/home/user/dir", "/home/user/dir.tar.bz2", compression="bzip2")
+    await backend.extract("eagle", "/home/user/dir.tar.bz2", "/home/user/out", compression="bzip2")
+    with pytest.raises(InvalidJobSpec):
+        await backend.compress("eagle", "/home/user/dir", "/home/user/dir.zip", compression="zip")
+    fake.task_results["extract"] = ("failed", load("task_compress_failed.json")["result"])
+    with pytest.raises(NotFoundError, match="no such file"):
+        await backend.extract("eagle", "/home/user/missing", "/home/user/out")
+    fake.task_results["checksum"] = ("completed", {"output": {"algorithm": "SHA-256"}})
+    with pytest.raises(APIError, match="unusable answer"):
+        await backend.checksum("eagle", "/home/user/echo.out")
+    await backend.aclose()
+    commands = [t["command"] for t in fake.tasks.values()]
+    args = {c["command"]: c["args"] for c in commands}
+    read = "POST" if version == "v2" else "GET"
+    assert fake.calls[f"{read} /filesystem/checksum"] == 2 and fake.calls[f"{read} /filesystem/file"] == 1
+    assert args["checksum"] == {"path": "/home/user/echo.out"}
+    assert args["symlink"] == {"path": "/home/user/echo.out", "link_path": "/home/user/link"}
+    compression = "bzip2" if version == "v1" else "urn:doe-iri:compression:bzip2"
+    assert args["compress"] == {
+        "path": "/home/user/dir",
+        "target_path": "/home/user/dir.tar.bz2",
+        "compression": compression,
+    }
+    assert args["extract"]["compression"] == ("gzip" if version == "v1" else "urn:doe-iri:compression:gzip")
+    assert fake.calls["POST /filesystem/compress"] == 1  # the zip one never left
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_iri_extras_flow(version: str) -> None:
+    fake = FakeIRI(version)
+    backend = make_backend(fake)
+    assert backend.facility == "iri"  # the contract's label is untouched
+    assert (await backend.facility_info())["short_name"] == "ALCF"
+    assert [site["id"] for site in await backend.sites()] == ["alcf"]
+    assert (await backend.site("alcf"))["short_name"] == "ANL"
+    with pytest.raises(NotFoundError):
+        await backend.site("nowhere")
+    events = await backend.events("eagle")
+    assert [e["id"] for e in events] == ["evt-eagle-down", "evt-eagle-up"]
+    assert FakeIRI._query(fake.requests_to("GET", "/status/events")[-1])["resource_id"] == EAGLE
+    since = await backend.events(
+        incident_id="inc-eagle-degraded", start=datetime(2026, 2, 21, 10, tzinfo=UTC)
+    )
+    assert [e["id"] for e in since] == ["evt-eagle-up"]
+    query = FakeIRI._query(fake.requests_to("GET", "/status/events")[-1])
+    assert query["from"] == "2026-02-21T10:00:00Z" and "to" not in query
+    assert (await backend.event("evt-polaris-down"))["incident_uri"] is None
+    outage = await backend.incident("inc-planned-maint")
+    assert outage.planned is True and outage.resources == ("polaris",)
+    assert [r.name for r in await backend.compute_resources()] == ["polaris"]
+    assert [r.name for r in await backend.filesystem_resources()] == ["eagle", "home"]
+    fs_method = "POST" if version == "v2" else "GET"
+    assert fake.calls[f"{fs_method} /filesystem/resources"] == 1
+    assert [t["id"] for t in await backend.tasks()] == ["task-201", "task-204"]
+    await backend.mkdir("eagle", "/home/user/new")
+    task = await backend.get_task("task-1")
+    assert task["status"] == "completed" and task["command"]["command"] == "mkdir"
+    await backend.delete_task("task-1")
+    with pytest.raises(NotFoundError):
+        await backend.get_task("task-1")
+    fake.task_list = {"unexpected": True}
+    with pytest.raises(APIError, match="GET /task"):
+        await backend.tasks()
+    fake.facility_doc = ["not", "an", "object"]
+    with pytest.raises(APIError, match="facility"):
+        await backend.facility_info()
+    await backend.aclose()
