@@ -1,0 +1,67 @@
+"""Provider info for Airflow's provider discovery (the ``apache_airflow_provider`` entry point).
+
+Names every hook, operator, sensor, trigger, extra link and connection type of the distribution.
+Connection forms are declarative (``conn-fields`` and ``ui-field-behaviour``), so Airflow's UI shows
+them with the right labels without importing the hooks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .connections import FACILITY_APIS, connection_type_info
+
+__all__ = ["get_provider_info"]
+
+_INTEGRATION = "HPC facility APIs"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """The provider-info dict Airflow validates against its provider schema."""
+    return {
+        "package-name": "hpc-facility-providers",
+        "name": "HPC facility APIs",
+        "description": (
+            "Run jobs, move files and gate runs on resource status at HPC facilities through their "
+            "REST APIs: DOE IRI Facility API, NERSC Superfacility API, OLCF S3M, Slurm REST, "
+            "Flux RESTful API and FirecREST."
+        ),
+        "versions": ["0.1.0"],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://github.com/doe-iri/iri-facility-api-docs",
+                "tags": ["service"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "airflow_facility.operators.job",
+                    "airflow_facility.operators.files",
+                    "airflow_facility.operators.gate",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_facility.sensors.job", "airflow_facility.sensors.resource"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_facility.hooks.facility"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_facility.triggers.job", "airflow_facility.triggers.resource"],
+            }
+        ],
+        "extra-links": ["airflow_facility.links.FacilityJobLink"],
+        "connection-types": [connection_type_info(api) for api in FACILITY_APIS],
+    }

@@ -1,0 +1,159 @@
+"""Turn an Airflow connection into the arguments of ``FacilityClient.connect``.
+
+Pure functions of the connection's fields, so they are the same in a worker and in the triggerer
+and can be tested without a metadata database. Secrets come only from the connection (its password
+or extras); nothing here reads the process environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from facility_common import ConfigurationError, available_backends
+
+from ..connections import AUTH_TYPES, api_for_conn_type
+
+__all__ = ["ClientSettings", "ConnectionLike", "client_settings"]
+
+BACKEND_OPTIONS = ("project", "api_version", "timeout", "verify", "allow_insecure_http")
+"""Extras passed to the backend as options (when set)."""
+
+
+class ConnectionLike(Protocol):
+    """The part of an Airflow ``Connection`` this module reads."""
+
+    @property
+    def conn_id(self) -> str: ...
+    @property
+    def conn_type(self) -> str | None: ...
+    @property
+    def host(self) -> str | None: ...
+    @property
+    def schema(self) -> str | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def login(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientSettings:
+    """Everything needed to build a client; ``repr`` never shows the credentials."""
+
+    conn_id: str
+    backend: str
+    base_url: str
+    auth: Any = dataclasses.field(repr=False)
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    job_url_template: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the settings (credentials included) that reveals none of them; two
+        connections with the same fingerprint can share one client."""
+        payload = json.dumps(
+            [self.conn_id, self.backend, self.base_url, self.auth, dict(self.options)],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _base_url(conn: ConnectionLike) -> str:
+    host = (conn.host or "").strip()
+    if not host:
+        raise ConfigurationError(f"connection {conn.conn_id!r}: the host (base URL) is empty")
+    if "://" in host:
+        return host.rstrip("/")
+    scheme = (conn.schema or "https").strip() or "https"
+    port = f":{conn.port}" if conn.port else ""
+    host_part, slash, path = host.partition("/")
+    return f"{scheme}://{host_part}{port}{slash}{path}".rstrip("/")
+
+
+def _auth(conn: ConnectionLike, extras: Mapping[str, Any]) -> Any:
+    explicit = extras.get("auth")
+    if explicit:
+        if isinstance(explicit, str):
+            try:
+                explicit = json.loads(explicit)
+            except ValueError:
+                raise ConfigurationError(
+                    f"connection {conn.conn_id!r}: extra 'auth' must be a JSON object"
+                ) from None
+        return explicit
+    auth_type = extras.get("auth_type") or "token"
+    if auth_type not in AUTH_TYPES:
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r}: auth_type {auth_type!r} is not one of {', '.join(AUTH_TYPES)}"
+        )
+    if auth_type == "token":
+        return conn.password or extras.get("token") or None
+    mapping: dict[str, Any] = {"type": auth_type}
+    if auth_type == "token_file":
+        mapping["path"] = extras.get("token_file") or extras.get("path")
+    elif auth_type == "oidc_client_credentials":
+        mapping.update(
+            token_url=extras.get("token_url"),
+            client_id=conn.login or extras.get("client_id"),
+            client_secret=conn.password or extras.get("client_secret"),
+        )
+        if extras.get("scope"):
+            mapping["scope"] = extras["scope"]
+    elif auth_type == "globus_confidential":
+        mapping.update(
+            client_id=conn.login or extras.get("client_id"),
+            client_secret=conn.password or extras.get("client_secret"),
+        )
+        if extras.get("scope"):
+            mapping["scopes"] = str(extras["scope"]).split()
+    else:  # globus_refresh_token
+        mapping["client_id"] = conn.login or extras.get("client_id")
+        refresh_token = conn.password or extras.get("refresh_token")
+        if refresh_token:
+            mapping["refresh_token"] = refresh_token
+        if extras.get("storage_path"):
+            mapping["storage_path"] = extras["storage_path"]
+    if extras.get("resource_server") and auth_type.startswith("globus"):
+        mapping["resource_server"] = extras["resource_server"]
+    return mapping
+
+
+def client_settings(conn: ConnectionLike) -> ClientSettings:
+    """The client settings of ``conn``; raises ConfigurationError naming what is wrong."""
+    api = api_for_conn_type(conn.conn_type)
+    if api is None:
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r} has type {conn.conn_type!r}, which is not a facility "
+            "connection type (use facility_iri, facility_sfapi, facility_s3m, facility_slurmrest, "
+            "facility_flux or facility_firecrest)"
+        )
+    if api.backend not in available_backends():
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r} is a {api.label} connection ({api.conn_type}), but the "
+            f"{api.backend!r} backend is not available in this installation; available backends: "
+            f"{', '.join(available_backends())}",
+            facility=api.backend,
+        )
+    extras = conn.extra_dejson
+    options = {key: extras[key] for key in BACKEND_OPTIONS if extras.get(key) not in (None, "")}
+    if isinstance(options.get("verify"), str):
+        options["verify"] = options["verify"].strip().lower() not in ("false", "0", "no")
+    if "timeout" in options:
+        options["timeout"] = float(options["timeout"])
+    return ClientSettings(
+        conn_id=conn.conn_id,
+        backend=api.backend,
+        base_url=_base_url(conn),
+        auth=_auth(conn, extras),
+        options=options,
+        job_url_template=extras.get("job_url_template") or None,
+    )

@@ -1,0 +1,271 @@
+"""``FacilitySubmitJobOperator``: run one job at a facility and wait for it.
+
+The shape follows Airflow's remote-job operators: submit, push the job's id to XCom before
+waiting, then wait inline or defer to :class:`~airflow_facility.triggers.FacilityJobTrigger`
+(default from ``[operators] default_deferrable``), and resume in ``execute_complete``, which
+checks the event before trusting it. A job that does not complete fails the task with its native
+state and its stderr tail in the task log. ``on_kill`` cancels the job; a triggerer restart does
+not (the trigger only cancels from its ``on_kill``, which Airflow calls for user kills alone).
+A retried try re-attaches to the live job of an earlier try (see :mod:`airflow_facility.attach`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowException
+
+from facility_common import FacilityError, Job, JobSpec, ResourceSpec, WaitTimeout
+
+from ..attach import SUBMIT_TAG_VARIABLE, find_live_job, submit_tag
+from ..hooks.facility import FacilityHook
+from ..links import JOB_URL_XCOM_KEY, FacilityJobLink
+from ..outcome import finish_job
+from ..payloads import job_from_payload
+from ..spec import build_job_spec
+from ..triggers.job import FacilityJobTrigger
+
+__all__ = ["FacilitySubmitJobOperator"]
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class FacilitySubmitJobOperator(BaseOperator):
+    """Submit a job to ``resource`` through the connection's API and wait until it ends.
+
+    Give an ``executable`` with ``arguments``, or a batch ``script``, plus any other JobSpec
+    field; or a whole ``job_spec`` (a ``JobSpec`` or its dict) that the other fields override.
+
+    :param facility_conn_id: a facility connection (its type picks the API).
+    :param resource: the compute resource (``"polaris"``).
+    :param duration: walltime as a timedelta, seconds or ``"HH:MM:SS"``.
+    :param job_resources: the JobSpec's ``resources``: a ``ResourceSpec`` or a dict of its fields
+        (``{"node_count": 2}``); named so because ``resources`` is a BaseOperator argument.
+    :param job_name: the job's name at the facility.
+    :param wait_for_completion: wait for the job; otherwise return once it is submitted.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poll_interval: seconds between status requests.
+    :param timeout: give up waiting (and cancel the job) after this long.
+    :param cancel_on_kill: cancel the job when the task is killed or times out.
+    :param reattach: on a retry, wait for the earlier try's job if it still runs.
+    :param stderr_tail_lines: how much of a failed job's stderr goes to the task log.
+    """
+
+    template_fields: Sequence[str] = (
+        "resource",
+        "job_spec",
+        "executable",
+        "arguments",
+        "script",
+        "job_name",
+        "directory",
+        "environment",
+        "stdin_path",
+        "stdout_path",
+        "stderr_path",
+        "job_resources",
+        "duration",
+        "queue_name",
+        "account",
+        "reservation_id",
+        "custom_attributes",
+    )
+    template_ext: Sequence[str] = (".sh", ".bash")
+    template_fields_renderers = {"script": "bash", "environment": "json", "job_spec": "json"}
+    ui_color = "#c6e2ff"
+    operator_extra_links = (FacilityJobLink(),)
+
+    def __init__(
+        self,
+        *,
+        facility_conn_id: str,
+        resource: str,
+        job_spec: JobSpec | Mapping[str, Any] | None = None,
+        executable: str | None = None,
+        arguments: Sequence[str] | None = None,
+        script: str | None = None,
+        job_name: str | None = None,
+        directory: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        stdin_path: str | None = None,
+        stdout_path: str | None = None,
+        stderr_path: str | None = None,
+        job_resources: ResourceSpec | Mapping[str, Any] | None = None,
+        duration: timedelta | float | str | None = None,
+        queue_name: str | None = None,
+        account: str | None = None,
+        reservation_id: str | None = None,
+        custom_attributes: Mapping[str, str] | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 10.0,
+        timeout: timedelta | float | None = None,
+        cancel_on_kill: bool = True,
+        reattach: bool = True,
+        stderr_tail_lines: int = 20,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.facility_conn_id = facility_conn_id
+        self.resource = resource
+        self.job_spec = job_spec.to_dict() if isinstance(job_spec, JobSpec) else job_spec
+        self.executable = executable
+        self.arguments = arguments
+        self.script = script
+        self.job_name = job_name
+        self.directory = directory
+        self.environment = environment
+        self.stdin_path = stdin_path
+        self.stdout_path = stdout_path
+        self.stderr_path = stderr_path
+        self.job_resources = (
+            job_resources.to_dict() if isinstance(job_resources, ResourceSpec) else job_resources
+        )
+        self.duration = duration
+        self.queue_name = queue_name
+        self.account = account
+        self.reservation_id = reservation_id
+        self.custom_attributes = custom_attributes
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval)
+        self.timeout = _seconds(timeout)
+        self.cancel_on_kill = cancel_on_kill
+        self.reattach = reattach
+        self.stderr_tail_lines = stderr_tail_lines
+        self.job_id: str | None = None
+        self._hook: FacilityHook | None = None
+
+    @property
+    def hook(self) -> FacilityHook:
+        """The hook of ``facility_conn_id`` (one per operator instance)."""
+        if self._hook is None:
+            self._hook = FacilityHook(facility_conn_id=self.facility_conn_id)
+        return self._hook
+
+    def build_spec(self, tag: str) -> JobSpec:
+        """The rendered JobSpec, stamped with this task instance's submit tag."""
+        spec = build_job_spec(
+            job_spec=self.job_spec,
+            executable=self.executable,
+            arguments=self.arguments,
+            script=self.script,
+            name=self.job_name,
+            directory=self.directory,
+            environment=self.environment,
+            stdin_path=self.stdin_path,
+            stdout_path=self.stdout_path,
+            stderr_path=self.stderr_path,
+            resources=self.job_resources,
+            duration=self.duration,
+            queue_name=self.queue_name,
+            account=self.account,
+            reservation_id=self.reservation_id,
+            custom_attributes=self.custom_attributes,
+        )
+        return spec.replace(environment={**spec.environment, SUBMIT_TAG_VARIABLE: tag})
+
+    def _submit_or_reattach(self, context: Context) -> Job:
+        ti = context["ti"]
+        tag = submit_tag(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
+        spec = self.build_spec(tag)
+        client = self.hook.get_conn()
+        if self.reattach:
+            earlier = find_live_job(client.list_jobs(self.resource), tag)
+            if earlier is not None:
+                self.log.info(
+                    "re-attaching to job %s on %s, submitted by an earlier try and still %s",
+                    earlier.id,
+                    self.resource,
+                    earlier.state.value,
+                )
+                return earlier
+        job = client.submit(self.resource, spec)
+        self.log.info("submitted job %s to %s (%s)", job.id, self.resource, job.state.value)
+        return job
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        job = self._submit_or_reattach(context)
+        self.job_id = job.id
+        ti = context["ti"]
+        ti.xcom_push(key="job_id", value=job.id)
+        ti.xcom_push(key="resource", value=self.resource)
+        ti.xcom_push(key="facility", value=self.hook.settings.backend)
+        url = self.hook.job_url(self.resource, job.id)
+        # Pushed even when empty: the extra link reads it, and a missing key is logged as an error.
+        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
+        if url:
+            self.log.info("job page: %s", url)
+        if not self.wait_for_completion:
+            return {"id": job.id, "resource": self.resource, "state": job.state.value}
+        if not job.is_terminal and self.deferrable:
+            deadline = time.time() + self.timeout if self.timeout is not None else None
+            self.defer(
+                trigger=FacilityJobTrigger(
+                    facility_conn_id=self.facility_conn_id,
+                    resource=self.resource,
+                    job_id=job.id,
+                    poll_interval=self.poll_interval,
+                    deadline=deadline,
+                    cancel_on_kill=self.cancel_on_kill,
+                ),
+                method_name="execute_complete",
+            )
+        return self._wait_inline(job)
+
+    def _wait_inline(self, job: Job) -> dict[str, Any]:
+        client = self.hook.get_conn()
+
+        def on_update(update: Job) -> None:
+            self.log.info("job %s: %s (%s)", update.id, update.state.value, update.native_state)
+
+        try:
+            final = client.wait(
+                self.resource,
+                job.id,
+                timeout=self.timeout,
+                poll_interval=self.poll_interval,
+                on_update=on_update,
+            )
+        except WaitTimeout as exc:
+            self._cancel(f"the wait timed out ({exc})")
+            raise AirflowException(f"job {job.id} did not finish within {self.timeout} s") from exc
+        return finish_job(client, final, tail_lines=self.stderr_tail_lines, log=self.log)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: check the event, then succeed or fail on the job."""
+        if not isinstance(event, dict) or event.get("status") not in ("terminal", "timeout", "error"):
+            raise AirflowException(f"unexpected trigger event: {event!r}")
+        if event["status"] == "error":
+            raise AirflowException(f"waiting for the job failed: {event.get('message')}")
+        try:
+            job = job_from_payload(event.get("job"))
+        except ValueError as exc:
+            raise AirflowException(f"unexpected trigger event: {exc}") from exc
+        self.job_id = job.id
+        if event["status"] == "timeout":
+            self._cancel("the wait timed out")
+            raise AirflowException(f"job {job.id} did not finish within {self.timeout} s")
+        return finish_job(self.hook.get_conn(), job, tail_lines=self.stderr_tail_lines, log=self.log)
+
+    def _cancel(self, reason: str) -> None:
+        if not self.cancel_on_kill or self.job_id is None:
+            return
+        self.log.info("cancelling job %s on %s: %s", self.job_id, self.resource, reason)
+        try:
+            self.hook.get_conn().cancel(self.resource, self.job_id)
+        except FacilityError as exc:
+            self.log.warning("cancelling job %s failed: %s", self.job_id, exc)
+
+    def on_kill(self) -> None:
+        """Cancel the remote job (the task was killed while waiting inline)."""
+        self._cancel("the task was killed")

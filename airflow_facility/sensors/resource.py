@@ -1,0 +1,90 @@
+"""``FacilityResourceSensor``: hold a run while a resource is down or an outage is near.
+
+It passes once the resource is up or degraded and no planned or current outage overlaps
+now..now+``duration`` (set ``duration`` to the walltime of the jobs that follow). Deferrable mode
+waits in the triggerer through :class:`~airflow_facility.triggers.FacilityResourceTrigger`.
+For "skip instead of wait", use :class:`~airflow_facility.operators.FacilityResourceGateOperator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowException
+
+from facility_common import FacilityError
+
+from ..hooks.facility import FacilityHook
+from ..triggers.resource import FacilityResourceTrigger
+
+__all__ = ["FacilityResourceSensor"]
+
+
+class FacilityResourceSensor(BaseSensorOperator):
+    """Wait until ``resource`` is usable for the next ``duration``."""
+
+    template_fields: Sequence[str] = ("resource",)
+
+    def __init__(
+        self,
+        *,
+        facility_conn_id: str,
+        resource: str,
+        duration: timedelta | float = timedelta(hours=1),
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.facility_conn_id = facility_conn_id
+        self.resource = resource
+        self.duration = duration if isinstance(duration, timedelta) else timedelta(seconds=float(duration))
+        self.deferrable = deferrable
+        self._hook: FacilityHook | None = None
+
+    @property
+    def hook(self) -> FacilityHook:
+        """The hook of ``facility_conn_id``, kept for the task's lifetime (one client per try)."""
+        if self._hook is None:
+            self._hook = FacilityHook(facility_conn_id=self.facility_conn_id)
+        return self._hook
+
+    def poke(self, context: Context) -> bool:
+        client = self.hook.get_conn()
+        try:
+            available = client.is_available(self.resource, self.duration)
+        except FacilityError as exc:
+            self.log.warning("status of %s could not be read (%s); trying again", self.resource, exc)
+            return False
+        if not available:
+            self.log.info(
+                "%s is down or has an outage within the next %s; waiting", self.resource, self.duration
+            )
+        return available
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):
+            return None
+        self.defer(
+            trigger=FacilityResourceTrigger(
+                facility_conn_id=self.facility_conn_id,
+                resource=self.resource,
+                duration=self.duration.total_seconds(),
+                poll_interval=float(self.poke_interval),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)) if self.timeout else None,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        """Resume after the trigger fired: the resource is available, or the wait failed."""
+        if not isinstance(event, dict) or event.get("status") not in ("available", "error"):
+            raise AirflowException(f"unexpected trigger event: {event!r}")
+        if event["status"] == "error":
+            raise AirflowException(f"waiting for {self.resource} failed: {event.get('message')}")
+        self.log.info("%s is available for the next %s", self.resource, self.duration)

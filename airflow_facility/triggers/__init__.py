@@ -1,0 +1,6 @@
+"""Triggers: waits that run in Airflow's triggerer without holding a worker slot."""
+
+from .job import FacilityJobTrigger
+from .resource import FacilityResourceTrigger
+
+__all__ = ["FacilityJobTrigger", "FacilityResourceTrigger"]

@@ -1,0 +1,80 @@
+"""``FacilityResourceTrigger``: wait in the triggerer until a resource is usable for a while.
+
+"Usable" is :meth:`~facility_common.AsyncFacilityClient.is_available`: the resource is up or
+degraded and no planned or current outage overlaps now..now+duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from facility_common import FacilityError
+
+from ..hooks.facility import shared_async_client
+from ..payloads import event
+
+__all__ = ["FacilityResourceTrigger"]
+
+
+class FacilityResourceTrigger(BaseTrigger):
+    """Yield ``{"status": "available"}`` once ``resource`` is usable for ``duration`` seconds.
+
+    A failed status call is logged and retried at the next interval: a blip of the status API
+    must not fail a gate. A configuration error (bad connection) ends with ``{"status": "error"}``.
+    """
+
+    def __init__(
+        self,
+        facility_conn_id: str,
+        resource: str,
+        duration: float = 3600.0,
+        poll_interval: float = 60.0,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        if not isinstance(facility_conn_id, str) or not facility_conn_id:
+            raise ValueError("facility_conn_id: a connection id is required")
+        if not isinstance(resource, str) or not resource:
+            raise ValueError("resource: a resource name is required")
+        if float(duration) < 0 or float(poll_interval) <= 0:
+            raise ValueError("duration must be >= 0 and poll_interval > 0")
+        self.facility_conn_id = facility_conn_id
+        self.resource = resource
+        self.duration = float(duration)
+        self.poll_interval = float(poll_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and the keyword arguments that rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "facility_conn_id": self.facility_conn_id,
+                "resource": self.resource,
+                "duration": self.duration,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Check availability every ``poll_interval`` seconds until it holds."""
+        try:
+            client, _ = await shared_async_client(self.facility_conn_id)
+        except FacilityError as exc:
+            yield event({"status": "error", "message": str(exc)})
+            return
+        window = timedelta(seconds=self.duration)
+        while True:
+            try:
+                if await client.is_available(self.resource, window):
+                    yield event({"status": "available", "resource": self.resource})
+                    return
+                self.log.info(
+                    "%s is down or has an outage within the next %s; waiting", self.resource, window
+                )
+            except FacilityError as exc:
+                self.log.warning("status of %s could not be read (%s); retrying", self.resource, exc)
+            await asyncio.sleep(self.poll_interval)

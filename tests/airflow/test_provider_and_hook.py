@@ -1,0 +1,113 @@
+"""Provider discovery, connection parsing and the hook against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+from airflow.sdk import Connection
+
+from airflow_facility.connections import FACILITY_APIS
+from airflow_facility.hooks import FacilityHook
+from airflow_facility.hooks.settings import client_settings
+from facility_common import ConfigurationError
+
+from .conftest import SITE_A, SITE_B
+
+
+def test_provider_is_discovered_with_its_connection_types(airflow_env: None) -> None:
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    manager = ProvidersManager()
+    assert "hpc-facility-providers" in manager.providers
+    hooks = ProvidersManagerTaskRuntime().hooks
+    expected = {api.conn_type for api in FACILITY_APIS}
+    assert expected <= set(hooks)
+    assert hooks["facility_iri"].hook_name == "DOE IRI Facility API"  # type: ignore[union-attr]
+    behaviours = manager.field_behaviours
+    assert behaviours["facility_iri"]["relabeling"]["host"] == "Base URL"
+    assert "airflow_facility.links.FacilityJobLink" in manager.extra_links_class_names
+
+
+def _connection(conn_type: str = "facility_iri", **fields: Any) -> Connection:
+    extra = fields.pop("extra", None)
+    return Connection(
+        conn_id="c", conn_type=conn_type, extra=json.dumps(extra) if extra is not None else None, **fields
+    )
+
+
+def test_settings_from_a_token_connection() -> None:
+    settings = client_settings(_connection(host="https://api.example.org/api/v1/", password="tok-123"))
+    assert (settings.backend, settings.base_url, settings.auth) == (
+        "iri",
+        "https://api.example.org/api/v1",
+        "tok-123",
+    )
+    assert "tok-123" not in repr(settings)
+    assert "tok-123" not in settings.fingerprint
+
+
+def test_settings_from_host_schema_and_port() -> None:
+    settings = client_settings(_connection(host="api.example.org/api/v2", schema="http", port=8080))
+    assert settings.base_url == "http://api.example.org:8080/api/v2"
+
+
+def test_settings_for_client_credentials_and_backend_options() -> None:
+    connection = _connection(
+        host="https://api.example.org/api/v2",
+        login="client",
+        password="s3cret",
+        extra={
+            "auth_type": "oidc_client_credentials",
+            "token_url": "https://idp.example.org/token",
+            "project": "m1234",
+            "timeout": "12",
+            "job_url_template": "https://portal.example.org/jobs/{resource}/{job_id}",
+        },
+    )
+    settings = client_settings(connection)
+    assert settings.auth == {
+        "type": "oidc_client_credentials",
+        "token_url": "https://idp.example.org/token",
+        "client_id": "client",
+        "client_secret": "s3cret",
+    }
+    assert settings.options == {"project": "m1234", "timeout": 12.0}
+    assert settings.job_url_template is not None
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "api", [api for api in FACILITY_APIS if api.backend != "iri"], ids=lambda api: api.backend
+)
+def test_apis_without_a_backend_name_the_missing_backend(api: Any) -> None:
+    with pytest.raises(ConfigurationError, match=rf"'{api.backend}' backend is not available"):
+        client_settings(_connection(api.conn_type, host="https://example.org", password="x"))
+
+
+def test_foreign_connection_type_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="not a facility connection type"):
+        client_settings(_connection("http", host="https://example.org"))
+
+
+def test_hook_test_connection_and_job_url(
+    airflow_env: None, facility: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok, message = FacilityHook(facility_conn_id=SITE_B).test_connection()
+    assert ok, message
+    assert "polaris" in message
+
+    bad = json.loads(os.environ[f"AIRFLOW_CONN_{SITE_A.upper()}"])
+    bad["password"] = "not-a-valid-token"
+    bad["extra"] = {"job_url_template": "https://portal.example.org/{resource}/jobs/{job_id}"}
+    monkeypatch.setenv("AIRFLOW_CONN_BAD_TOKEN", json.dumps(bad))
+    hook = FacilityHook(facility_conn_id="bad_token")
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "AuthenticationError" in message or "APIError" in message
+    assert "not-a-valid-token" not in message
+    assert hook.job_url("polaris", "7") == "https://portal.example.org/polaris/jobs/7"
+    assert FacilityHook(facility_conn_id=SITE_A).job_url("polaris", "7") is None
