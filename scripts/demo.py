@@ -2,11 +2,13 @@
 
 It starts the local facility emulator, shows the resources' status, stages an input file, submits
 a job that reads it, waits with visible progress, prints the job's output and the facility's view
-of the result files, then stops the emulator. Everything runs on 127.0.0.1.
+of the result files. Then the same facility serves a Parsl workflow whose workers run in a pilot
+job, and an Airflow DAG that moves data between two sites. Everything runs on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import tempfile
 import time
@@ -42,6 +44,19 @@ def show_progress(started: float) -> Callable[[Job], None]:
         )
 
     return on_update
+
+
+# Further demo steps, each a module beside this script with run(server, scratch) -> bool. The
+# Airflow step comes last: Airflow reads its configuration when first imported.
+EXTRA_STEPS = ("demo_airflow",)
+
+
+def run_step(module_name: str, server: EmulatorServer, scratch: Path) -> bool:
+    module = importlib.import_module(module_name)
+    section((module.__doc__ or module_name).strip().splitlines()[0].rstrip("."))
+    ok = bool(module.run(server, scratch))
+    print(f"  {module_name.removeprefix('demo_')} step {'succeeded' if ok else 'FAILED'}", flush=True)
+    return ok
 
 
 def main() -> int:
@@ -107,8 +122,11 @@ def main() -> int:
                 for entry in client.ls(RESOURCE, workdir):
                     print(f"  {entry.permissions or '':<10} {entry.size or 0:>6}  {entry.name}")
                 print("  result.txt begins:", client.head(RESOURCE, f"{workdir}/result.txt", lines=1).strip())
+                client_ok = job.state.value == "COMPLETED"
+
+            steps_ok = [run_step(name, server, Path(scratch)) for name in EXTRA_STEPS]
         print("\nemulator stopped; demo finished")
-        return 0 if job.state.value == "COMPLETED" else 1
+        return 0 if client_ok and all(steps_ok) else 1
 
 
 if __name__ == "__main__":
