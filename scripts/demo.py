@@ -48,12 +48,14 @@ def show_progress(started: float) -> Callable[[Job], None]:
 
 # Further demo steps, each a module beside this script with run(server, scratch) -> bool. The
 # Airflow step comes last: Airflow reads its configuration when first imported.
-EXTRA_STEPS = ("demo_airflow",)
+EXTRA_STEPS = {
+    "demo_airflow": "Airflow: the cross-facility example DAG, waiting deferred",
+}
 
 
 def run_step(module_name: str, server: EmulatorServer, scratch: Path) -> bool:
     module = importlib.import_module(module_name)
-    section((module.__doc__ or module_name).strip().splitlines()[0].rstrip("."))
+    section(EXTRA_STEPS[module_name])
     ok = bool(module.run(server, scratch))
     print(f"  {module_name.removeprefix('demo_')} step {'succeeded' if ok else 'FAILED'}", flush=True)
     return ok
