@@ -49,6 +49,7 @@ def show_progress(started: float) -> Callable[[Job], None]:
 # Further demo steps, each a module beside this script with run(server, scratch) -> bool. The
 # Airflow step comes last: Airflow reads its configuration when first imported.
 EXTRA_STEPS = {
+    "demo_parsl": "Parsl: a workflow whose apps run on workers started by a pilot job",
     "demo_airflow": "Airflow: the cross-facility example DAG, waiting deferred",
 }
 
