@@ -22,7 +22,12 @@ ENTRY_POINT_GROUP = "facility_common.backends"
 
 # Keep sorted: name -> "module:Class".
 _BUILTIN: dict[str, str] = {
+    "firecrest": "facility_common.backends.firecrest:FirecrestBackend",
+    "flux": "facility_common.backends.flux:FluxBackend",
     "iri": "facility_common.backends.iri:IRIBackend",
+    "s3m": "facility_common.backends.s3m:S3MBackend",
+    "sfapi": "facility_common.backends.sfapi:SFAPIBackend",
+    "slurmrest": "facility_common.backends.slurmrest:SlurmRestBackend",
 }
 assert list(_BUILTIN) == sorted(_BUILTIN), "keep the built-in backends sorted"
 

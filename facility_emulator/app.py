@@ -1,7 +1,7 @@
 """Assemble the ASGI application: token endpoints, flavours, admin routes and middleware.
 
-New flavours add their routes in :func:`build_app`; the shared middleware gives them stats,
-exchange recording and fault injection for free.
+Flavours (one per emulated API, see :mod:`facility_emulator.flavours`) bring their routes; the
+shared middleware gives them stats, exchange recording and fault injection for free.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Scope
 
 from facility_emulator.admin import AdminRoutes
 from facility_emulator.auth_routes import AuthRoutes
-from facility_emulator.iri.routes import iri_routes
+from facility_emulator.flavours import Flavour, load_flavours
 from facility_emulator.middleware import FaultMiddleware, ObservationMiddleware
 from facility_emulator.problems import ProblemError, http_exception_handler, problem_exception_handler
 from facility_emulator.state import EmulatorState
@@ -28,13 +28,14 @@ def route_template(routes: list[BaseRoute], scope: Scope) -> str | None:
     return None
 
 
-def build_app(state: EmulatorState) -> ASGIApp:
-    """The complete emulator application for ``state``."""
-    routes: list[BaseRoute] = [
-        *AuthRoutes(state).routes(),
-        *iri_routes(state),
-        *AdminRoutes(state).routes(),
-    ]
+def build_app(state: EmulatorState, flavours: list[Flavour] | None = None) -> ASGIApp:
+    """The complete emulator application for ``state`` (every registered flavour by default)."""
+    if flavours is None:
+        flavours = load_flavours(state)
+    routes: list[BaseRoute] = [*AuthRoutes(state).routes()]
+    for flavour in flavours:
+        routes += flavour.routes
+    routes += AdminRoutes(state).routes()
     app = Starlette(
         routes=routes,
         exception_handlers={ProblemError: problem_exception_handler, HTTPException: http_exception_handler},

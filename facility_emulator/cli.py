@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from facility_emulator.config import EmulatorConfig
 from facility_emulator.faults import FaultSpecError, parse_spec
@@ -41,26 +42,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _human(info: dict[str, object]) -> str:
-    creds = info["credentials"]
-    assert isinstance(creds, dict)
-    iri = info["iri"]
-    assert isinstance(iri, dict)
-    lines = [
-        f"facility emulator serving at {info['url']}",
-        f"  IRI v1:            {iri['v1']}",
-        f"  IRI v2:            {iri['v2']}",
+def _human(info: dict[str, Any]) -> str:
+    """The printout for people: every API's base URL, then the credentials."""
+    creds = dict(info["credentials"])
+    lines = [f"facility emulator serving at {info['url']}"]
+    for name, urls in info.items():
+        if name in ("url", "admin", "credentials"):
+            continue
+        for label, url in urls.items():
+            lines.append(f"  {name} {label}:".ljust(21) + url)
+    lines += [
         f"  admin:             {info['admin']}",
-        f"  OIDC token URL:    {creds['token_url']}",
-        f"  Globus token URL:  {creds['globus_token_url']}",
-        f"  client id:         {creds['client_id']}",
-        f"  client secret:     {creds['client_secret']}",
-        f"  native client id:  {creds['native_client_id']}",
-        f"  refresh token:     {creds['refresh_token']}",
-        f"  static token:      {creds['static_token']}",
-        f"  user / home:       {creds['user']} / {creds['home']}",
-        "press Ctrl-C to stop",
+        f"  OIDC token URL:    {creds.pop('token_url')}",
+        f"  Globus token URL:  {creds.pop('globus_token_url')}",
+        f"  client id:         {creds.pop('client_id')}",
+        f"  client secret:     {creds.pop('client_secret')}",
+        f"  native client id:  {creds.pop('native_client_id')}",
+        f"  refresh token:     {creds.pop('refresh_token')}",
+        f"  static token:      {creds.pop('static_token')}",
+        f"  user / home:       {creds.pop('user')} / {creds.pop('home')}",
     ]
+    for name, value in creds.items():
+        if isinstance(value, dict):
+            for key, item in value.items():
+                lines.append(f"  {name} {key}:".ljust(21) + str(item))
+    lines.append("press Ctrl-C to stop")
     return "\n".join(lines)
 
 

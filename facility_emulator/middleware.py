@@ -26,7 +26,7 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 class ObservationMiddleware:
-    """Counts requests per route template and records ``/iri`` exchanges."""
+    """Counts requests per route template and records the API exchanges (not admin routes)."""
 
     def __init__(self, app: ASGIApp, template: TemplateLookup, stats: RequestStats, log: ExchangeLog) -> None:
         self.app = app
@@ -40,7 +40,7 @@ class ObservationMiddleware:
             return
         path: str = scope["path"]
         observed = not path.startswith("/_emulator")
-        record = observed and self.log.enabled and path.startswith("/iri/")
+        record = observed and self.log.enabled and not path.startswith(("/_emulator", "/auth/", "/globus/"))
         template = self.template(scope) if observed else None
         request_body = bytearray()
         response_body = bytearray()

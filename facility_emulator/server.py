@@ -18,6 +18,7 @@ import uvicorn
 
 from facility_emulator.app import build_app
 from facility_emulator.config import EmulatorConfig
+from facility_emulator.flavours import load_flavours
 from facility_emulator.iri.common import prefix
 from facility_emulator.state import EmulatorState
 from facility_emulator.stats import Exchange
@@ -35,7 +36,8 @@ class EmulatorServer:
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
         self.state = EmulatorState(self.config)
-        self.app = build_app(self.state)
+        self.flavours = {flavour.name: flavour for flavour in load_flavours(self.state)}
+        self.app = build_app(self.state, list(self.flavours.values()))
         self.port = self.config.port or _free_port(self.config.host)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -94,6 +96,15 @@ class EmulatorServer:
         """Base URL of an IRI API version."""
         return f"{self.url}{prefix(version)}"
 
+    def api_url(self, flavour: str, label: str | None = None) -> str:
+        """Base URL of an emulated API (``label`` picks a version where a flavour has several)."""
+        urls = self.flavours[flavour].base_urls(self.url)
+        return urls[label] if label is not None else next(iter(urls.values()))
+
+    def flavour_credentials(self, flavour: str) -> dict[str, Any]:
+        """What a client of ``flavour`` needs beyond the shared credentials."""
+        return self.flavours[flavour].extra_credentials(self.url)
+
     @property
     def credentials(self) -> dict[str, Any]:
         """Client credentials, token URLs, user, sandbox root and home."""
@@ -101,17 +112,21 @@ class EmulatorServer:
 
     def describe(self) -> dict[str, Any]:
         """Everything the CLI prints: URLs and credentials."""
-        return {
-            "url": self.url,
-            "iri": {"v1": self.iri_url("v1"), "v2": self.iri_url("v2")},
-            "admin": f"{self.url}/_emulator",
-            "credentials": self.credentials,
-        }
+        described: dict[str, Any] = {"url": self.url}
+        for name, flavour in self.flavours.items():
+            described[name] = flavour.base_urls(self.url)
+        described["admin"] = f"{self.url}/_emulator"
+        described["credentials"] = self.credentials
+        for name in self.flavours:
+            extra = self.flavour_credentials(name)
+            if extra:
+                described["credentials"][name] = extra
+        return described
 
     # -- test helpers --------------------------------------------------------------------
 
     def exchanges(self) -> list[Exchange]:
-        """Recorded ``/iri`` exchanges (oldest first)."""
+        """Recorded API exchanges (oldest first; admin and token routes are not recorded)."""
         return self.state.exchanges.items()
 
     def clear_exchanges(self) -> None:

@@ -1,14 +1,16 @@
 """The backend contract's fixtures: every registered backend flavour, driven sync and async.
 
-A flavour is one backend pointed at its emulated API. The async client is driven on a test-owned
-event loop through :class:`PortalDriver`, so the same test bodies exercise both implementations.
+A flavour is one backend pointed at its emulated API; each backend adds a module to
+``flavours/`` with a ``FLAVOURS`` mapping. The async client is driven on a test-owned event loop
+through :class:`PortalDriver`, so the same test bodies exercise both implementations.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import importlib
 import inspect
+import pkgutil
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,47 +19,22 @@ import anyio.from_thread
 import pytest
 
 from facility_common import AsyncFacilityClient, FacilityClient
+from facility_common.backends.base import Capability
 
-from ..conftest import resource_id
-
-
-@dataclasses.dataclass(frozen=True)
-class Flavour:
-    """One backend flavour as the contract tests see it."""
-
-    facility: str
-    base_url: str
-    auth: Any
-    compute: str
-    compute_id: str
-    scratch: str
-    options: dict[str, Any]
+from . import flavours
+from .flavour import Flavour
 
 
-def iri_flavour(server: Any, version: str) -> Flavour:
-    credentials = server.credentials
-    return Flavour(
-        facility="iri",
-        base_url=server.iri_url(version),
-        auth={
-            "type": "oidc_client_credentials",
-            "token_url": credentials["token_url"],
-            "client_id": credentials["client_id"],
-            "client_secret": credentials["client_secret"],
-        },
-        compute="polaris",
-        compute_id=resource_id(server, "polaris"),
-        scratch=credentials["home"],
-        options={"task_poll_interval": 0.02}
-        if version == "v1"
-        else {"task_poll_interval": 0.02, "project": "demo"},
-    )
+def _discover_flavours() -> dict[str, Callable[[Any], Flavour]]:
+    """Every module in ``flavours/`` contributes a ``FLAVOURS`` mapping (one per backend)."""
+    found: dict[str, Callable[[Any], Flavour]] = {}
+    for info in pkgutil.iter_modules(flavours.__path__):
+        module = importlib.import_module(f"{flavours.__name__}.{info.name}")
+        found.update(module.FLAVOURS)
+    return found
 
 
-FLAVOURS: dict[str, Callable[[Any], Flavour]] = {
-    "iri-v1": functools.partial(iri_flavour, version="v1"),
-    "iri-v2": functools.partial(iri_flavour, version="v2"),
-}
+FLAVOURS = _discover_flavours()
 
 
 class PortalDriver:
@@ -102,7 +79,9 @@ def client(request: pytest.FixtureRequest, flavour: Flavour) -> Iterator[Any]:
 
 @pytest.fixture
 def workdir(client: Any, flavour: Flavour) -> str:
-    """A fresh remote directory for one test."""
+    """A fresh remote directory for one test (only for flavours with files)."""
+    if Capability.FILES not in flavour.capabilities:
+        pytest.skip(f"{flavour.facility} has no file operations")
     path = f"{flavour.scratch}/conformance-{uuid.uuid4().hex[:8]}"
     client.mkdir(flavour.compute, path, parents=True)
     return path

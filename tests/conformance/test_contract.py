@@ -10,9 +10,17 @@ from typing import Any
 
 import pytest
 
-from facility_common import JobAttributes, JobSpec, JobState, NotFoundError, ResourceSpec
+from facility_common import (
+    JobAttributes,
+    JobSpec,
+    JobState,
+    NotFoundError,
+    ResourceSpec,
+    UnsupportedOperation,
+)
+from facility_common.backends.base import Capability
 
-from .conftest import Flavour
+from .flavour import Flavour
 
 WAIT = {"timeout": 60, "poll_interval": 0.2}
 
@@ -46,8 +54,8 @@ def test_echo_completes_with_its_output(client: Any, flavour: Flavour) -> None:
 
 
 def test_job_outliving_its_duration_times_out(client: Any, flavour: Flavour) -> None:
-    job = client.submit(flavour.compute, spec("/bin/sleep", "30", seconds=1))
-    done = client.wait(flavour.compute, job.id, **WAIT)
+    job = client.submit(flavour.compute, spec("/bin/sleep", "600", seconds=flavour.walltime_seconds))
+    done = client.wait(flavour.compute, job.id, timeout=flavour.walltime_seconds + 60, poll_interval=0.2)
     assert done.state is JobState.TIMEOUT
 
 
@@ -86,9 +94,15 @@ def test_list_jobs_answers_for_the_given_ids(client: Any, flavour: Flavour) -> N
         client.wait(flavour.compute, job.id, **WAIT)
 
 
+def needs(flavour: Flavour, capability: str) -> None:
+    if capability not in flavour.capabilities:
+        pytest.skip(f"{flavour.facility} has no {capability} capability")
+
+
 def test_file_operations_round_trip_byte_exact(
     client: Any, flavour: Flavour, workdir: str, tmp_path: Path
 ) -> None:
+    needs(flavour, Capability.FILES)
     resource = flavour.compute
     payload = bytes(range(256)) * 64 + os.urandom(4096)
     local = tmp_path / "data.bin"
@@ -135,6 +149,14 @@ def test_file_operations_round_trip_byte_exact(
 
 
 def test_missing_file_is_not_found(client: Any, flavour: Flavour, workdir: str, tmp_path: Path) -> None:
+    needs(flavour, Capability.FILES)
     with pytest.raises(NotFoundError):
         client.download(flavour.compute, f"{workdir}/nope.bin", tmp_path / "nope.bin")
     assert not (tmp_path / "nope.bin").exists()
+
+
+def test_operations_the_api_lacks_say_so(client: Any, flavour: Flavour, tmp_path: Path) -> None:
+    if Capability.FILES in flavour.capabilities:
+        pytest.skip(f"{flavour.facility} has files")
+    with pytest.raises(UnsupportedOperation):
+        client.ls(flavour.compute, flavour.scratch)

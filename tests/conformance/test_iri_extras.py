@@ -27,7 +27,8 @@ from facility_common.backends.iri import IRIBackend
 from facility_common.errors import APIError, JobSubmissionError
 from facility_emulator import EmulatorConfig, EmulatorServer
 
-from .conftest import Flavour, iri_flavour
+from .flavour import Flavour
+from .flavours.iri import iri_flavour
 
 WAIT = {"timeout": 60, "poll_interval": 0.2}
 
