@@ -1,0 +1,1 @@
+"""The FirecREST v2 flavour of the emulator (CSCS Alps style systems on the local scheduler)."""

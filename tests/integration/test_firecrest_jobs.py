@@ -1,0 +1,55 @@
+"""FirecREST jobs and tokens through the whole stack: a job the scheduler does not show yet is
+PENDING for the poller's grace period (while ``get_job`` says NotFound cleanly), and a token the
+facility stops accepting is replaced once, without the caller noticing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facility_common import FacilityClient, JobSpec, JobState, NotFoundError
+from facility_emulator import EmulatorConfig, EmulatorServer
+from facility_emulator.faults import parse_spec
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    config = EmulatorConfig(root=tmp_path_factory.mktemp("f7t-jobs"), queue_delay=0.05, token_lifetime=300)
+    with EmulatorServer(config) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def client(server: EmulatorServer) -> Iterator[Any]:
+    credentials = server.credentials
+    auth = {
+        "type": "oidc_client_credentials",
+        "token_url": credentials["token_url"],
+        "client_id": credentials["client_id"],
+        "client_secret": credentials["client_secret"],
+    }
+    with FacilityClient.connect("firecrest", base_url=server.api_url("firecrest"), auth=auth) as facility:
+        yield facility
+
+
+def test_a_job_not_yet_visible_is_pending_then_completes(client: Any, server: EmulatorServer) -> None:
+    server.state.install_faults(parse_spec("invisible=2"))
+    try:
+        job = client.submit("daint", JobSpec(executable="/bin/echo", arguments=["late"]))
+        with pytest.raises(NotFoundError):
+            client.get_job("daint", job.id)
+        done = client.wait("daint", job.id, timeout=60, poll_interval=0.2)
+    finally:
+        server.state.install_faults(parse_spec(""))
+    assert done.state is JobState.COMPLETED
+    assert client.job_output("daint", job.id).strip() == "late"
+
+
+def test_a_refused_token_is_replaced_once(client: Any, server: EmulatorServer, tmp_path: Path) -> None:
+    assert client.resource("daint").name == "daint"
+    server.state.tokens.revoke_all()
+    assert client.resource("eiger").name == "eiger"
+    assert client.ls("daint", server.credentials["home"]) is not None

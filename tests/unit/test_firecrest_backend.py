@@ -1,0 +1,256 @@
+"""FirecREST backend: parsers on recorded payloads, request building, and the backend's error,
+not-found and no-duplicate-submit handling over a mocked transport (pyfirecrest's own session)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from facility_common import JobAttributes, JobSpec, JobState, NotFoundError, ResourceSpec
+from facility_common.auth import FacilityAuth, StaticToken
+from facility_common.backends.firecrest import FirecrestBackend
+from facility_common.backends.firecrest_parse import (
+    build_submit,
+    default_directory,
+    max_ops_file_size,
+    parse_checksum,
+    parse_file_entry,
+    parse_jobs,
+    parse_outages,
+    parse_stat,
+    parse_system,
+    render_script,
+    scheduler_type,
+    tag_of_script,
+)
+from facility_common.errors import AuthenticationError, JobSubmissionError
+from facility_common.models import ResourceState
+from facility_emulator.batch import parse_directives
+
+PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "firecrest"
+
+
+def load(name: str) -> Any:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+# -- parsers ------------------------------------------------------------------------------------
+
+
+def test_systems_health_maps_to_resource_state() -> None:
+    systems = {s["name"]: s for s in load("systems.json")["systems"]}
+    states = {name: parse_system(s).state for name, s in systems.items()}
+    assert states == {
+        "daint": ResourceState.UP,
+        "eiger": ResourceState.DOWN,
+        "santis": ResourceState.DEGRADED,
+        "clariden": ResourceState.UNKNOWN,
+    }
+    eiger = parse_system(systems["eiger"])
+    assert eiger.id == eiger.name == "eiger"
+    assert "slurmctld not responding" in (eiger.description or "")
+    assert scheduler_type(systems["santis"]) == "pbs"
+    assert max_ops_file_size(systems["daint"]) == 5242880
+    assert max_ops_file_size(systems["eiger"]) == 5242880  # FirecREST's default when unsaid
+    assert default_directory(systems["daint"], "alice") == "/users/alice"
+
+
+def test_slurm_states_are_normalised() -> None:
+    jobs = {j.id: j for j in parse_jobs(load("jobs_slurm.json")["jobs"], "daint")}
+    assert jobs["101"].state is JobState.COMPLETED and jobs["101"].exit_code == 0
+    assert jobs["102"].state is JobState.FAILED and jobs["102"].exit_code == 3
+    assert jobs["103"].state is JobState.TIMEOUT
+    assert jobs["104"].state is JobState.CANCELLED
+    assert jobs["105"].state is JobState.PENDING and jobs["105"].started_at is None
+    assert jobs["106"].state is JobState.RUNNING  # a list is finished only when all steps are
+    assert jobs["107"].state is JobState.UNKNOWN
+    assert jobs["101"].finished_at == datetime.fromtimestamp(1748851205, UTC)
+
+
+def test_pbs_letters_are_settled_by_exit_code() -> None:
+    jobs = {j.id: j.state for j in parse_jobs(load("jobs_pbs.json")["jobs"], "santis", scheduler="pbs")}
+    assert jobs == {
+        "7001.pbs": JobState.PENDING,
+        "7002.pbs": JobState.HELD,
+        "7003.pbs": JobState.COMPLETED,
+        "7004.pbs": JobState.FAILED,
+        "7005.pbs": JobState.RUNNING,
+    }
+
+
+def test_output_paths_come_from_metadata() -> None:
+    meta = load("metadata.json")["jobs"][0]
+    job = parse_jobs(load("jobs_slurm.json")["jobs"][:1], "daint", outputs={"101": meta})[0]
+    assert (job.stdout_path, job.stderr_path) == ("/users/alice/slurm-101.out", "/users/alice/slurm-101.err")
+    assert tag_of_script(meta["script"]) == "0f3c"
+
+
+def test_reservations_are_planned_outages() -> None:
+    systems = {s["name"]: s for s in load("systems.json")["systems"]}
+    outages = parse_outages(
+        "eiger", load("reservations.json")["reservations"], parse_system(systems["eiger"])
+    )
+    planned = [o for o in outages if o.planned]
+    assert [o.name for o in planned] == ["maint-june", "course"]
+    assert planned[0].start == datetime.fromtimestamp(1748851200, UTC)
+    assert planned[0].resources == ("eiger",)
+    unplanned = [o for o in outages if not o.planned]
+    assert len(unplanned) == 1 and unplanned[0].end is None
+
+
+def test_file_models() -> None:
+    entries = [parse_file_entry(e, "/users/alice") for e in load("ls.json")["output"]]
+    assert [(e.name, e.type, e.size) for e in entries] == [
+        ("data.bin", "file", 20480),
+        ("runs", "directory", 4096),
+        ("latest", "symlink", 7),
+    ]
+    assert entries[2].link_target == "runs/42" and entries[0].path == "/users/alice/data.bin"
+    stat = parse_stat(load("stat.json")["output"], "/users/alice/data.bin")
+    assert (stat.type, stat.size, stat.permissions) == ("file", 20480, "rw-r-----")
+    assert parse_checksum(load("checksum.json")["output"]).startswith("sha256:9f86d0")
+
+
+def test_rendered_script_reads_back_as_slurm_reads_it() -> None:
+    spec = JobSpec(
+        executable="/bin/echo",
+        arguments=["hello world"],
+        name="demo",
+        stdout_path="out.txt",
+        resources=ResourceSpec(node_count=2, process_count=8, memory=2 * 1024**3, exclusive_node_use=True),
+        attributes=JobAttributes(
+            duration=timedelta(hours=26, seconds=5), custom_attributes={"constraint": "gpu"}
+        ),
+    )
+    script = render_script(spec, tag="abc")
+    directives = parse_directives(script)
+    assert directives.job_name == "demo"
+    assert directives.time_limit == 26 * 3600 + 5
+    assert directives.nodes == "2" and directives.output == "out.txt"
+    assert directives.options["mem"] == "2048M" and directives.options["constraint"] == "gpu"
+    assert "exclusive" in directives.options
+    assert script.rstrip().endswith("/bin/echo 'hello world'")
+    assert tag_of_script(script) == "abc"
+
+
+def test_given_script_keeps_its_own_directives_after_ours() -> None:
+    spec = JobSpec(script="#!/bin/bash\n#SBATCH --job-name=mine\necho hi\n", name="theirs")
+    script = render_script(spec, tag="t1")
+    assert script.splitlines()[:2] == ["#!/bin/bash", "# facility-submit-tag: t1"]
+    assert parse_directives(script).job_name == "mine"  # the later directive wins
+    arguments = build_submit(spec, tag="t1", directory="/users/a", account="g1", partition="normal")
+    assert arguments["working_dir"] == "/users/a" and arguments["account"] == "g1"
+    assert arguments["env_vars"] == {"FACILITY_SUBMIT_TAG": "t1"}
+
+
+# -- the backend over a mocked transport ----------------------------------------------------------
+
+
+def _backend(handler: Any, **options: Any) -> FirecrestBackend:
+    backend = FirecrestBackend(
+        base_url="https://firecrest.example/v2",
+        auth=None,
+        retry=None,
+        submit_lookup_delays=(0.0,),
+        **options,
+    )
+    transport = httpx.MockTransport(handler)
+    original = backend._client
+
+    def client(system: str = "") -> Any:
+        made = original(system)
+        if not isinstance(made._session._transport, httpx.MockTransport):
+            made._session = httpx.AsyncClient(transport=transport)
+        return made
+
+    backend._client = client  # type: ignore[method-assign]
+    return backend
+
+
+def _systems() -> httpx.Response:
+    return httpx.Response(200, json=load("systems.json"))
+
+
+def test_get_job_not_found_is_a_clean_not_found_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/status/systems"):
+            return _systems()
+        return httpx.Response(404, json=load("error_not_found.json"))
+
+    async def run() -> None:
+        backend = _backend(handler)
+        with pytest.raises(NotFoundError, match="Job not found"):
+            await backend.get_job("daint", "555")
+        await backend.aclose()
+
+    anyio.run(run)
+
+
+def test_ambiguous_submit_finds_the_tagged_job_instead_of_sending_again() -> None:
+    posts: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/status/systems"):
+            return _systems()
+        if request.method == "POST" and path.endswith("/compute/daint/jobs"):
+            posts.append(json.loads(request.content))
+            return httpx.Response(502, text="bad gateway")
+        if path.endswith("/compute/daint/jobs"):
+            job = dict(load("jobs_slurm.json")["jobs"][4], jobId="900", name="tagged")
+            return httpx.Response(200, json={"jobs": [job]})
+        if path.endswith("/jobs/900/metadata"):
+            script = posts[0]["job"]["script"]
+            return httpx.Response(200, json={"jobs": [{"jobId": "900", "script": script}]})
+        return httpx.Response(404, json={"message": "not here"})
+
+    async def run() -> None:
+        backend = _backend(handler, directory="/users/alice")
+        spec = JobSpec(executable="/bin/true", name="tagged")
+        job = await backend.submit("daint", spec)
+        assert job.id == "900" and job.state is JobState.PENDING
+        assert len(posts) == 1
+        await backend.aclose()
+
+    anyio.run(run)
+
+
+def test_refused_job_is_a_submission_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/status/systems"):
+            return _systems()
+        return httpx.Response(400, json={"errorType": "error", "message": "sbatch: error: invalid partition"})
+
+    async def run() -> None:
+        backend = _backend(handler, directory="/users/alice")
+        with pytest.raises(JobSubmissionError, match="invalid partition"):
+            await backend.submit("daint", JobSpec(executable="/bin/true"))
+        await backend.aclose()
+
+    anyio.run(run)
+
+
+def test_a_401_with_a_static_token_is_an_authentication_error() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization", ""))
+        return httpx.Response(401, json={"message": "expired"})
+
+    async def run() -> None:
+        backend = FirecrestBackend(
+            base_url="https://firecrest.example/v2", auth=FacilityAuth(StaticToken("tok"))
+        )
+        backend._client()._session = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        with pytest.raises(AuthenticationError):
+            await backend.resources()  # a static token cannot be refreshed: the 401 stands
+        await backend.aclose()
+
+    anyio.run(run)
+    assert seen == ["Bearer tok"]
