@@ -6,6 +6,8 @@ comes from. A :class:`TokenSource` hides that difference behind one coroutine, `
 * :class:`StaticToken`: a fixed token (the user pasted it, or a test).
 * :class:`TokenFile`: a token some other tool keeps fresh in a file (S3M, cron jobs).
 * :class:`OIDCClientCredentials`: the OAuth2 client-credentials grant (FirecREST, Keycloak).
+* :class:`PrivateKeyJWTClientCredentials`: the same grant with the client authenticated by a JWT
+  assertion signed with its private key (RFC 7523; the NERSC Superfacility API).
 * :class:`GlobusConfidentialClient`: Globus client credentials through ``globus-sdk``.
 * :class:`GlobusRefreshToken`: a Globus native-app refresh token, explicit or read from the
   token storage that ALCF's login scripts write (IRI at ALCF).
@@ -28,12 +30,15 @@ from __future__ import annotations
 
 import abc
 import base64
+import contextlib
 import dataclasses
 import hmac
+import json
 import logging
 import math
 import os
 import pathlib
+import re
 import ssl
 import time
 import uuid
@@ -62,6 +67,7 @@ __all__ = [
     "GlobusConfidentialClient",
     "GlobusRefreshToken",
     "OIDCClientCredentials",
+    "PrivateKeyJWTClientCredentials",
     "Secret",
     "StaticToken",
     "TokenFile",
@@ -529,6 +535,224 @@ class OIDCClientCredentials(TokenSource):
             f"token_url={self.token_url!r}, client_id={self.client_id!r}, scope={self.scope!r}, "
             f"auth_method={self.auth_method!r}"
         )
+
+
+#: Lifetime of a signed client assertion; the token endpoint only has to accept it once.
+ASSERTION_LIFETIME = 300
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoadedKey:
+    """A private key ready to sign, its JWS algorithm and the client id its file named, if any."""
+
+    key: Any
+    algorithm: str
+    client_id: str | None
+
+
+def _check_private_file(path: pathlib.Path, facility: str | None) -> None:
+    """Refuse a key file others can read: a leaked key lets anyone act as the client."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigurationError(f"key_path: {path} does not exist", facility=facility) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"key_path: cannot read {path}: {type(exc).__name__}", facility=facility
+        ) from None
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"key_path: {path} is readable by others (mode {mode & 0o777:04o}); the private key must "
+            f"be private: run chmod 600 {path}",
+            facility=facility,
+        )
+
+
+def _load_private_key(text: str, facility: str | None, where: str) -> _LoadedKey:
+    """Parse a PEM or JWK private key (as Iris hands them out) without ever echoing it.
+
+    Accepted: a PEM block, optionally after a first line holding the client id (the layout
+    ``sfapi_client`` reads); a JWK object; or ``{"client_id": ..., "secret": <JWK or PEM>}``.
+    """
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey, RSAKey, import_key
+
+    client_id: str | None = None
+    material: Any = None
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            raise ConfigurationError(f"{where}: not valid JSON (expected a JWK)", facility=facility) from None
+        if isinstance(data, dict) and "secret" in data:
+            found = data.get("client_id")
+            client_id = found.strip() if isinstance(found, str) and found.strip() else None
+            material = data["secret"]
+            if isinstance(material, str) and material.strip().startswith("{"):
+                with contextlib.suppress(ValueError):
+                    material = json.loads(material)
+        else:
+            material = data
+    else:
+        match = _PEM_BLOCK.search(text)
+        if match is None:
+            raise ConfigurationError(
+                f"{where}: no PEM private key (-----BEGIN ... PRIVATE KEY-----) or JWK found",
+                facility=facility,
+            )
+        first = text[: match.start()].strip().splitlines()
+        if first and first[0].strip() and " " not in first[0].strip():
+            client_id = first[0].strip()
+        material = match.group(0)
+    if isinstance(material, str):
+        pem = _PEM_BLOCK.search(material)
+        material = pem.group(0) if pem else material
+    try:
+        if isinstance(material, dict):
+            key: Any = import_key(material, "EC" if material.get("kty") == "EC" else "RSA")
+        else:
+            try:
+                key = import_key(material, "RSA")
+            except (JoseError, ValueError, TypeError):
+                key = import_key(material, "EC")
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise ConfigurationError(f"{where}: the private key cannot be parsed", facility=facility) from None
+    if not getattr(key, "is_private", False):
+        raise ConfigurationError(f"{where}: holds a public key; a private key is needed", facility=facility)
+    if isinstance(key, RSAKey):
+        algorithm = "RS256"
+    elif isinstance(key, ECKey):
+        algorithm = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}.get(str(key.curve_name), "ES256")
+    else:
+        raise ConfigurationError(f"{where}: only RSA and EC keys are supported", facility=facility)
+    return _LoadedKey(key, algorithm, client_id)
+
+
+class PrivateKeyJWTClientCredentials(OIDCClientCredentials):
+    """The client-credentials grant with ``private_key_jwt`` client authentication (RFC 7523).
+
+    This is how NERSC's Superfacility API clients authenticate: Iris gives the client an id and a
+    private key (PEM or JWK); each token request carries a short-lived JWT (``iss`` = ``sub`` =
+    client id, ``aud`` = token URL) signed with that key, built with ``authlib``. Tokens live about
+    ten minutes and come without a refresh token, so the grant is simply run again ahead of expiry.
+
+    The key comes from ``key_path`` (a file that must be private: any group or other permission
+    bit raises :class:`ConfigurationError` at construction, before any request) or from
+    ``private_key`` (the key text itself, e.g. from a secrets manager). The key is parsed at
+    construction too, so a wrong or public key is a configuration error, not a failed job call.
+    A client id may also come from the key file's first line (the layout ``sfapi_client`` reads).
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str | None = None,
+        *,
+        key_path: str | os.PathLike[str] | None = None,
+        private_key: str | Secret | None = None,
+        scope: str | Sequence[str] | None = None,
+        verify: bool | str = True,
+        scheme: str = "Bearer",
+        facility: str | None = None,
+        timeout: float = DEFAULT_TOKEN_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        allow_insecure_http: bool = False,
+        refresh_fraction: float = DEFAULT_REFRESH_FRACTION,
+        max_refresh_lead: float = DEFAULT_MAX_REFRESH_LEAD,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if (key_path is None) == (private_key is None):
+            raise ConfigurationError("auth: give exactly one of key_path and private_key", facility=facility)
+        self.key_path = pathlib.Path(key_path).expanduser() if key_path is not None else None
+        if self.key_path is not None:
+            _check_private_file(self.key_path, facility)
+            try:
+                text = self.key_path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigurationError(
+                    f"key_path: cannot read {self.key_path}: {type(exc).__name__}", facility=facility
+                ) from None
+            loaded = _load_private_key(text, facility, "key_path")
+        else:
+            assert private_key is not None
+            secret = private_key if isinstance(private_key, Secret) else Secret(private_key)
+            loaded = _load_private_key(secret.get_secret_value(), facility, "private_key")
+        client_id = client_id.strip() if client_id else loaded.client_id
+        if not client_id:
+            raise ConfigurationError(
+                "client_id: required (not given, and the key file does not start with one)",
+                facility=facility,
+            )
+        super().__init__(
+            token_url,
+            client_id,
+            Secret(""),
+            scope=scope,
+            verify=verify,
+            scheme=scheme,
+            facility=facility,
+            timeout=timeout,
+            transport=transport,
+            allow_insecure_http=allow_insecure_http,
+            refresh_fraction=refresh_fraction,
+            max_refresh_lead=max_refresh_lead,
+            clock=clock,
+        )
+        self._key = loaded.key
+        self.algorithm = loaded.algorithm
+
+    def _assertion(self) -> str:
+        """A fresh signed client assertion (unique ``jti``, five minutes of validity)."""
+        from authlib.oauth2.rfc7523 import private_key_jwt_sign
+
+        now = int(time.time())
+        assertion = private_key_jwt_sign(
+            self._key,
+            self.client_id,
+            self.token_url,
+            alg=self.algorithm,
+            claims={"iat": now, "exp": now + ASSERTION_LIFETIME, "jti": uuid.uuid4().hex},
+        )
+        return assertion.decode("ascii") if isinstance(assertion, bytes) else str(assertion)
+
+    async def _fetch(self) -> _Fetched:
+        form: dict[str, str] = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": self._assertion(),
+        }
+        if self.scope:
+            form["scope"] = self.scope
+        client = httpx.AsyncClient(
+            verify=self._ssl_verify(), timeout=self.timeout, transport=self._transport, follow_redirects=False
+        )
+        try:
+            response = await client.post(self.token_url, data=form, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise self._fail(f"got no answer: {type(exc).__name__}") from None
+        finally:
+            if self._transport is None:
+                await client.aclose()
+        return self._parse(response)
+
+    def _parse(self, response: httpx.Response) -> _Fetched:
+        try:
+            return super()._parse(response)
+        except AuthenticationError as exc:
+            if exc.status_code in (400, 401):
+                exc.args = (
+                    exc.args[0] + " (check the client id and its key, and that the client has not "
+                    "expired: red clients last 48 hours; create a new one in Iris)",
+                )
+                exc.message = exc.args[0]
+            raise
+
+    def _describe(self) -> str:
+        where = f", key_path={str(self.key_path)!r}" if self.key_path is not None else ""
+        return f"token_url={self.token_url!r}, client_id={self.client_id!r}{where}"
 
 
 def _as_seconds(value: object) -> float | None:
@@ -1190,6 +1414,12 @@ _MAPPING_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"token_url", "client_id", "client_secret"}),
         frozenset({"scope", "audience", "auth_method", "scheme", "verify", "allow_insecure_http"}),
     ),
+    "private_key_jwt": (
+        frozenset({"token_url"}),
+        frozenset(
+            {"client_id", "key_path", "private_key", "scope", "scheme", "verify", "allow_insecure_http"}
+        ),
+    ),
     "globus_confidential": (
         frozenset({"client_id", "client_secret", "scopes"}),
         frozenset({"resource_server", "auth_base_url", "environment", "scheme", "allow_insecure_http"}),
@@ -1212,7 +1442,7 @@ _MAPPING_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         ),
     ),
 }
-_SECRET_KEYS = frozenset({"token", "client_secret", "refresh_token"})
+_SECRET_KEYS = frozenset({"token", "client_secret", "refresh_token", "private_key"})
 _BOOL_KEYS = frozenset({"verify", "allow_insecure_http"})
 _FLOAT_KEYS = frozenset({"check_interval"})
 _LIST_KEYS = frozenset({"scopes", "scope"})
@@ -1285,6 +1515,18 @@ def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -
             facility=facility,
             allow_insecure_http=args.get("allow_insecure_http", False),
         )
+    if kind == "private_key_jwt":
+        return PrivateKeyJWTClientCredentials(
+            args["token_url"],
+            args.get("client_id"),
+            key_path=args.get("key_path"),
+            private_key=args.get("private_key"),
+            scope=args.get("scope"),
+            verify=args.get("verify", verify),
+            scheme=args.get("scheme", "Bearer"),
+            facility=facility,
+            allow_insecure_http=args.get("allow_insecure_http", False),
+        )
     if kind == "globus_confidential":
         return GlobusConfidentialClient(
             args["client_id"],
@@ -1345,6 +1587,9 @@ def resolve_auth(value: object, *, facility: str, verify: bool | str = True) -> 
     * ``{"type": "token_file", "path", "scheme"?, "check_interval"?}``
     * ``{"type": "oidc_client_credentials", "token_url", "client_id", "client_secret", "scope"?,
       "audience"?, "auth_method"?, "verify"?, "scheme"?, "allow_insecure_http"?}``
+    * ``{"type": "private_key_jwt", "token_url", "client_id"?, "key_path" | "private_key",
+      "scope"?, "verify"?, "scheme"?, "allow_insecure_http"?}`` (NERSC SF API; a key file must be
+      mode 0600)
     * ``{"type": "globus_confidential", "client_id", "client_secret", "scopes",
       "resource_server"?, "auth_base_url"?, "environment"?, "scheme"?, "allow_insecure_http"?}``
     * ``{"type": "globus_refresh_token", "client_id" + "refresh_token" | "storage_path"

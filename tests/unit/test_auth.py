@@ -32,6 +32,7 @@ from facility_common.auth import (
     GlobusConfidentialClient,
     GlobusRefreshToken,
     OIDCClientCredentials,
+    PrivateKeyJWTClientCredentials,
     Secret,
     StaticToken,
     TokenFile,
@@ -876,3 +877,179 @@ def test_default_storage_path_is_alcf_script_location(
     assert isinstance(auth, FacilityAuth) and isinstance(auth.source, GlobusRefreshToken)
     assert auth.source.client_id == ALCF_FACILITY_API_CLIENT_ID
     assert auth.source.storage_path == path
+
+
+# -- private-key JWT client credentials (NERSC SF API) ------------------------------------------
+
+SF_TOKEN_URL = "https://oidc.example.org/c2id/token"
+SF_CLIENT_ID = "abcdefghij123"
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> Any:
+    from joserfc.jwk import RSAKey
+
+    return RSAKey.generate_key(2048)
+
+
+class JWTTokenServer:
+    """A token endpoint that verifies private_key_jwt assertions against a public key."""
+
+    def __init__(self, public_key: Any, *, lifetime: int = 600, expired_client: bool = False) -> None:
+        self.public_key = public_key
+        self.lifetime = lifetime
+        self.expired_client = expired_client
+        self.assertions: list[dict[str, Any]] = []
+        self.requests = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
+        self.requests += 1
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        assert form["grant_type"] == "client_credentials"
+        assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        try:
+            claims = jwt.decode(form["client_assertion"], self.public_key, algorithms=["RS256"]).claims
+        except (JoseError, ValueError):
+            return httpx.Response(401, json={"error": "invalid_client", "error_description": "bad signature"})
+        self.assertions.append(claims)
+        if self.expired_client:
+            return httpx.Response(
+                401, json={"error": "invalid_client", "error_description": "client expired"}
+            )
+        return httpx.Response(
+            200,
+            json={
+                "access_token": f"tok-{self.requests}",
+                "token_type": "Bearer",
+                "expires_in": self.lifetime,
+            },
+        )
+
+
+def _key_file(tmp_path: Path, text: str, mode: int = 0o600, name: str = "key.pem") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.anyio
+async def test_private_key_jwt_signs_an_assertion_the_server_verifies(rsa_key: Any, tmp_path: Path) -> None:
+    server = JWTTokenServer(rsa_key)
+    path = _key_file(tmp_path, rsa_key.as_pem(private=True).decode())
+    source = PrivateKeyJWTClientCredentials(
+        SF_TOKEN_URL, SF_CLIENT_ID, key_path=path, transport=httpx.MockTransport(server)
+    )
+    assert await source.token() == "tok-1"
+    claims = server.assertions[0]
+    assert claims["iss"] == claims["sub"] == SF_CLIENT_ID
+    assert claims["aud"] == SF_TOKEN_URL
+    assert claims["exp"] - claims["iat"] <= 300
+    assert "BEGIN" not in repr(source) and SF_CLIENT_ID in repr(source)
+
+
+@pytest.mark.anyio
+async def test_private_key_jwt_refreshes_ahead_of_a_ten_minute_token(rsa_key: Any) -> None:
+    clock = FakeClock()
+    server = JWTTokenServer(rsa_key, lifetime=600)
+    source = PrivateKeyJWTClientCredentials(
+        SF_TOKEN_URL,
+        SF_CLIENT_ID,
+        private_key=rsa_key.as_pem(private=True).decode(),
+        transport=httpx.MockTransport(server),
+        clock=clock,
+    )
+    assert await source.token() == "tok-1"
+    clock.now += 560
+    assert await source.token() == "tok-1"
+    clock.now += 20  # inside the refresh lead (30 s before expiry)
+    assert await source.token() == "tok-2"
+    assert server.assertions[0]["jti"] != server.assertions[1]["jti"]
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_private_key_jwt_refuses_a_key_file_others_can_read(rsa_key: Any, tmp_path: Path, mode: int) -> None:
+    path = _key_file(tmp_path, rsa_key.as_pem(private=True).decode(), mode)
+    with pytest.raises(ConfigurationError, match="chmod 600") as caught:
+        PrivateKeyJWTClientCredentials(SF_TOKEN_URL, SF_CLIENT_ID, key_path=path)
+    assert "PRIVATE KEY" not in str(caught.value)
+
+
+def test_private_key_jwt_reads_iris_file_layouts(rsa_key: Any, tmp_path: Path) -> None:
+    pem = rsa_key.as_pem(private=True).decode()
+    with_id = _key_file(tmp_path, f"{SF_CLIENT_ID}\n{pem}", name="with-id.pem")
+    assert PrivateKeyJWTClientCredentials(SF_TOKEN_URL, key_path=with_id).client_id == SF_CLIENT_ID
+    jwk = _key_file(tmp_path, json.dumps(rsa_key.as_dict(private=True)), name="key.jwk")
+    assert PrivateKeyJWTClientCredentials(SF_TOKEN_URL, SF_CLIENT_ID, key_path=jwk).algorithm == "RS256"
+    wrapped = _key_file(
+        tmp_path,
+        json.dumps({"client_id": SF_CLIENT_ID, "secret": rsa_key.as_dict(private=True)}),
+        name="c.json",
+    )
+    assert PrivateKeyJWTClientCredentials(SF_TOKEN_URL, key_path=wrapped).client_id == SF_CLIENT_ID
+
+
+def test_private_key_jwt_configuration_errors(rsa_key: Any, tmp_path: Path) -> None:
+    pem = rsa_key.as_pem(private=True).decode()
+    with pytest.raises(ConfigurationError, match="exactly one"):
+        PrivateKeyJWTClientCredentials(SF_TOKEN_URL, SF_CLIENT_ID)
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        PrivateKeyJWTClientCredentials(SF_TOKEN_URL, SF_CLIENT_ID, key_path=tmp_path / "missing.pem")
+    with pytest.raises(ConfigurationError, match=r"cannot be parsed|no PEM"):
+        PrivateKeyJWTClientCredentials(SF_TOKEN_URL, SF_CLIENT_ID, private_key="not a key")
+    with pytest.raises(ConfigurationError, match="public key"):
+        PrivateKeyJWTClientCredentials(
+            SF_TOKEN_URL, SF_CLIENT_ID, private_key=json.dumps(rsa_key.as_dict(private=False))
+        )
+    with pytest.raises(ConfigurationError, match="client_id"):
+        PrivateKeyJWTClientCredentials(SF_TOKEN_URL, private_key=pem)
+
+
+@pytest.mark.anyio
+async def test_private_key_jwt_wrong_key_and_expired_client_are_clear(rsa_key: Any) -> None:
+    from joserfc.jwk import RSAKey
+
+    other = RSAKey.generate_key(2048)
+    wrong = PrivateKeyJWTClientCredentials(
+        SF_TOKEN_URL,
+        SF_CLIENT_ID,
+        private_key=other.as_pem(private=True).decode(),
+        transport=httpx.MockTransport(JWTTokenServer(rsa_key)),
+    )
+    with pytest.raises(AuthenticationError, match=r"invalid_client.*check the client id and its key"):
+        await wrong.token()
+    expired = PrivateKeyJWTClientCredentials(
+        SF_TOKEN_URL,
+        SF_CLIENT_ID,
+        private_key=rsa_key.as_pem(private=True).decode(),
+        transport=httpx.MockTransport(JWTTokenServer(rsa_key, expired_client=True)),
+    )
+    with pytest.raises(AuthenticationError, match=r"client expired.*48 hours"):
+        await expired.token()
+
+
+def test_resolve_auth_private_key_jwt_mapping(rsa_key: Any, tmp_path: Path) -> None:
+    pem = rsa_key.as_pem(private=True).decode()
+    auth = resolve_auth(
+        {"type": "private_key_jwt", "token_url": SF_TOKEN_URL, "client_id": SF_CLIENT_ID, "private_key": pem},
+        facility="sfapi",
+    )
+    assert isinstance(auth, FacilityAuth)
+    assert isinstance(auth.source, PrivateKeyJWTClientCredentials)
+    assert "PRIVATE" not in repr(auth)
+    path = _key_file(tmp_path, pem, 0o644)
+    with pytest.raises(ConfigurationError, match="chmod 600"):
+        resolve_auth(
+            {
+                "type": "private_key_jwt",
+                "token_url": SF_TOKEN_URL,
+                "client_id": SF_CLIENT_ID,
+                "key_path": str(path),
+            },
+            facility="sfapi",
+        )
+    with pytest.raises(ConfigurationError, match="unknown key"):
+        resolve_auth({"type": "private_key_jwt", "token_url": SF_TOKEN_URL, "secret": pem}, facility="sfapi")
