@@ -19,6 +19,7 @@ AUTH_TYPES = (
     "oidc_client_credentials",
     "globus_confidential",
     "globus_refresh_token",
+    "private_key_jwt",
 )
 """Values of the ``auth_type`` extra; each names a mapping accepted by ``resolve_auth``."""
 

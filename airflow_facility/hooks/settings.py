@@ -19,8 +19,9 @@ from ..connections import AUTH_TYPES, api_for_conn_type
 
 __all__ = ["ClientSettings", "ConnectionLike", "client_settings"]
 
-BACKEND_OPTIONS = ("project", "api_version", "timeout", "verify", "allow_insecure_http")
-"""Extras passed to the backend as options (when set)."""
+BACKEND_OPTIONS = ("project", "api_version", "timeout", "verify", "allow_insecure_http", "task_poll_interval")
+"""Extras passed to the backend as options (when set). Any other backend option goes in the
+``backend_options`` extra, a JSON object passed through as is."""
 
 
 class ConnectionLike(Protocol):
@@ -115,6 +116,12 @@ def _auth(conn: ConnectionLike, extras: Mapping[str, Any]) -> Any:
         )
         if extras.get("scope"):
             mapping["scopes"] = str(extras["scope"]).split()
+    elif auth_type == "private_key_jwt":
+        mapping.update(token_url=extras.get("token_url"), client_id=conn.login or extras.get("client_id"))
+        if extras.get("key_path"):
+            mapping["key_path"] = extras["key_path"]
+        else:
+            mapping["private_key"] = conn.password or extras.get("private_key")
     else:  # globus_refresh_token
         mapping["client_id"] = conn.login or extras.get("client_id")
         refresh_token = conn.password or extras.get("refresh_token")
@@ -145,6 +152,19 @@ def client_settings(conn: ConnectionLike) -> ClientSettings:
         )
     extras = conn.extra_dejson
     options = {key: extras[key] for key in BACKEND_OPTIONS if extras.get(key) not in (None, "")}
+    passthrough = extras.get("backend_options") or {}
+    if isinstance(passthrough, str):
+        try:
+            passthrough = json.loads(passthrough)
+        except ValueError:
+            raise ConfigurationError(
+                f"connection {conn.conn_id!r}: extra 'backend_options' must be a JSON object"
+            ) from None
+    if not isinstance(passthrough, dict):
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r}: extra 'backend_options' must be a JSON object"
+        )
+    options.update(passthrough)
     if isinstance(options.get("verify"), str):
         options["verify"] = options["verify"].strip().lower() not in ("false", "0", "no")
     if "timeout" in options:

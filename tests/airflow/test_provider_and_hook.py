@@ -12,7 +12,7 @@ from airflow.sdk import Connection
 from airflow_facility.connections import FACILITY_APIS
 from airflow_facility.hooks import FacilityHook
 from airflow_facility.hooks.settings import client_settings
-from facility_common import ConfigurationError
+from facility_common import ConfigurationError, get_backend_class
 
 from .conftest import SITE_A, SITE_B
 
@@ -80,12 +80,19 @@ def test_settings_for_client_credentials_and_backend_options() -> None:
     assert "s3cret" not in repr(settings)
 
 
-@pytest.mark.parametrize(
-    "api", [api for api in FACILITY_APIS if api.backend != "iri"], ids=lambda api: api.backend
-)
-def test_apis_without_a_backend_name_the_missing_backend(api: Any) -> None:
-    with pytest.raises(ConfigurationError, match=rf"'{api.backend}' backend is not available"):
-        client_settings(_connection(api.conn_type, host="https://example.org", password="x"))
+@pytest.mark.parametrize("api", FACILITY_APIS, ids=lambda api: api.backend)
+def test_every_connection_type_has_its_backend(api: Any) -> None:
+    assert get_backend_class(api.backend).name == api.backend
+    settings = client_settings(_connection(api.conn_type, host="https://example.org", password="x"))
+    assert settings.backend == api.backend
+
+
+def test_a_backend_missing_from_the_installation_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow_facility.hooks.settings as settings_module
+
+    monkeypatch.setattr(settings_module, "available_backends", lambda: ["iri"])
+    with pytest.raises(ConfigurationError, match=r"'sfapi' backend is not available"):
+        client_settings(_connection("facility_sfapi", host="https://example.org", password="x"))
 
 
 def test_foreign_connection_type_is_refused() -> None:
