@@ -35,10 +35,7 @@ from facility_common import FacilityClient, JobAttributes, JobSpec, JobState, No
 from facility_emulator import EmulatorConfig, EmulatorServer
 from facility_emulator.firecrest.site import site_of
 
-SPEC = Path("/work/shared/specs/cscs-firecrest/firecrest-v2-openapi-2.5.6.yaml")
-LOCAL_SPEC = (
-    Path(__file__).resolve().parents[2] / "specs" / "cscs-firecrest" / "firecrest-v2-openapi-2.5.6.yaml"
-)
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "cscs-firecrest" / "firecrest-v2-openapi-2.5.6.yaml"
 SPEC_HOST = "https://api.cscs.ch"
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -46,10 +43,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 
 @functools.cache
 def openapi() -> OpenAPI:
-    path = LOCAL_SPEC if LOCAL_SPEC.exists() else SPEC
-    if not path.exists():
-        pytest.skip("the FirecREST OpenAPI document is not available")
-    return OpenAPI.from_dict(yaml.safe_load(path.read_text()), config=Config(spec_validator_cls=None))
+    return OpenAPI.from_dict(yaml.safe_load(SPEC.read_text()), config=Config(spec_validator_cls=None))
 
 
 @pytest.fixture(scope="module")

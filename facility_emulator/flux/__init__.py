@@ -1,0 +1,1 @@
+"""The Flux RESTful API flavour (flux-restful 1.1.0) of the facility emulator."""
