@@ -20,6 +20,9 @@ AUTH_TYPES = (
     "globus_confidential",
     "globus_refresh_token",
     "private_key_jwt",
+    "basic",
+    "flux_shared_secret",
+    "flux_password",
 )
 """Values of the ``auth_type`` extra; each names a mapping accepted by ``resolve_auth``."""
 

@@ -1420,6 +1420,15 @@ _MAPPING_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
             {"client_id", "key_path", "private_key", "scope", "scheme", "verify", "allow_insecure_http"}
         ),
     ),
+    "basic": (frozenset({"user", "token"}), frozenset()),
+    "flux_shared_secret": (
+        frozenset({"base_url", "user", "token", "secret_key"}),
+        frozenset({"verify", "allow_insecure_http"}),
+    ),
+    "flux_password": (
+        frozenset({"base_url", "user", "token"}),
+        frozenset({"verify", "allow_insecure_http"}),
+    ),
     "globus_confidential": (
         frozenset({"client_id", "client_secret", "scopes"}),
         frozenset({"resource_server", "auth_base_url", "environment", "scheme", "allow_insecure_http"}),
@@ -1442,13 +1451,13 @@ _MAPPING_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         ),
     ),
 }
-_SECRET_KEYS = frozenset({"token", "client_secret", "refresh_token", "private_key"})
+_SECRET_KEYS = frozenset({"token", "client_secret", "refresh_token", "private_key", "secret_key"})
 _BOOL_KEYS = frozenset({"verify", "allow_insecure_http"})
 _FLOAT_KEYS = frozenset({"check_interval"})
 _LIST_KEYS = frozenset({"scopes", "scope"})
 
 
-def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -> TokenSource:
+def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -> TokenSource | httpx.Auth:
     """Build a token source from a configuration mapping, validating keys and their types."""
     kind = value.get("type")
     if not isinstance(kind, str) or kind not in _MAPPING_KEYS:
@@ -1527,6 +1536,8 @@ def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -
             facility=facility,
             allow_insecure_http=args.get("allow_insecure_http", False),
         )
+    if kind in ("basic", "flux_shared_secret", "flux_password"):
+        return _flux_auth(kind, args, verify)
     if kind == "globus_confidential":
         return GlobusConfidentialClient(
             args["client_id"],
@@ -1576,6 +1587,23 @@ def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -
     )
 
 
+def _flux_auth(kind: str, args: Mapping[str, Any], verify: bool | str) -> httpx.Auth | TokenSource:
+    """The Flux RESTful API's own flows (imported lazily: only Flux users need them)."""
+    from .backends.flux_auth import FluxBasicAuth, FluxPasswordToken, FluxSharedSecretToken
+
+    if kind == "basic":
+        return FluxBasicAuth(args["user"], args["token"])
+    options = {
+        "verify": args.get("verify", verify),
+        "allow_insecure_http": args.get("allow_insecure_http", False),
+    }
+    if kind == "flux_shared_secret":
+        return FluxSharedSecretToken(
+            args["base_url"], args["user"], args["token"], args["secret_key"], **options
+        )
+    return FluxPasswordToken(args["base_url"], args["user"], args["token"], **options)
+
+
 def resolve_auth(value: object, *, facility: str, verify: bool | str = True) -> httpx.Auth | None:
     """Turn an auth setting into the ``httpx.Auth`` an ``ApiSession`` takes.
 
@@ -1587,6 +1615,9 @@ def resolve_auth(value: object, *, facility: str, verify: bool | str = True) -> 
     * ``{"type": "token_file", "path", "scheme"?, "check_interval"?}``
     * ``{"type": "oidc_client_credentials", "token_url", "client_id", "client_secret", "scope"?,
       "audience"?, "auth_method"?, "verify"?, "scheme"?, "allow_insecure_http"?}``
+    * ``{"type": "basic", "user", "token"}`` (Flux RESTful API, basic user and token)
+    * ``{"type": "flux_shared_secret", "base_url", "user", "token", "secret_key"}`` and
+      ``{"type": "flux_password", "base_url", "user", "token"}`` (Flux RESTful API handshakes)
     * ``{"type": "private_key_jwt", "token_url", "client_id"?, "key_path" | "private_key",
       "scope"?, "verify"?, "scheme"?, "allow_insecure_http"?}`` (NERSC SF API; a key file must be
       mode 0600)
@@ -1615,7 +1646,8 @@ def resolve_auth(value: object, *, facility: str, verify: bool | str = True) -> 
     if isinstance(value, httpx.Auth):
         return value
     if isinstance(value, Mapping):
-        return FacilityAuth(_from_mapping(value, facility, verify), facility=facility)
+        built = _from_mapping(value, facility, verify)
+        return built if isinstance(built, httpx.Auth) else FacilityAuth(built, facility=facility)
     raise ConfigurationError(
         f"auth: expected a token string, a mapping with 'type', a TokenSource or an httpx.Auth, "
         f"not {type(value).__name__}",

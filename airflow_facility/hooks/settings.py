@@ -116,6 +116,10 @@ def _auth(conn: ConnectionLike, extras: Mapping[str, Any]) -> Any:
         )
         if extras.get("scope"):
             mapping["scopes"] = str(extras["scope"]).split()
+    elif auth_type in ("basic", "flux_shared_secret", "flux_password"):
+        mapping.update(user=conn.login or extras.get("user"), token=conn.password or extras.get("token"))
+        if auth_type == "flux_shared_secret":
+            mapping["secret_key"] = extras.get("secret_key")
     elif auth_type == "private_key_jwt":
         mapping.update(token_url=extras.get("token_url"), client_id=conn.login or extras.get("client_id"))
         if extras.get("key_path"):
@@ -169,11 +173,15 @@ def client_settings(conn: ConnectionLike) -> ClientSettings:
         options["verify"] = options["verify"].strip().lower() not in ("false", "0", "no")
     if "timeout" in options:
         options["timeout"] = float(options["timeout"])
+    base_url = _base_url(conn)
+    auth = _auth(conn, extras)
+    if isinstance(auth, dict) and auth.get("type") in ("flux_shared_secret", "flux_password"):
+        auth.setdefault("base_url", base_url)
     return ClientSettings(
         conn_id=conn.conn_id,
         backend=api.backend,
-        base_url=_base_url(conn),
-        auth=_auth(conn, extras),
+        base_url=base_url,
+        auth=auth,
         options=options,
         job_url_template=extras.get("job_url_template") or None,
     )

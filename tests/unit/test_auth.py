@@ -1053,3 +1053,26 @@ def test_resolve_auth_private_key_jwt_mapping(rsa_key: Any, tmp_path: Path) -> N
         )
     with pytest.raises(ConfigurationError, match="unknown key"):
         resolve_auth({"type": "private_key_jwt", "token_url": SF_TOKEN_URL, "secret": pem}, facility="sfapi")
+
+
+def test_flux_mappings_build_the_flux_flows() -> None:
+    from facility_common.backends.flux_auth import FluxBasicAuth
+
+    basic = resolve_auth({"type": "basic", "user": "u", "token": "secret-token"}, facility="flux")
+    assert isinstance(basic, FluxBasicAuth)
+    shared = resolve_auth(
+        {
+            "type": "flux_shared_secret",
+            "base_url": "http://127.0.0.1:5000/v1",
+            "user": "u",
+            "token": "secret-token",
+            "secret_key": "secret-key",
+        },
+        facility="flux",
+    )
+    assert "secret-token" not in repr(shared) and "secret-key" not in repr(shared)
+    with pytest.raises(ConfigurationError, match=r"auth\.secret_key"):
+        resolve_auth(
+            {"type": "flux_shared_secret", "base_url": "http://127.0.0.1:5000", "user": "u", "token": "t"},
+            facility="flux",
+        )
