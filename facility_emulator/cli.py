@@ -13,6 +13,7 @@ from typing import Any
 
 from facility_emulator.config import EmulatorConfig
 from facility_emulator.faults import FaultSpecError, parse_spec
+from facility_emulator.scheduler import SlurmScheduler, make_scheduler
 from facility_emulator.server import EmulatorServer
 
 FAULTS_HELP = (
@@ -37,7 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queue-delay", type=float, default=0.2, help="seconds a job stays queued")
     parser.add_argument("--task-delay", type=float, default=0.05, help="seconds a filesystem task takes")
     parser.add_argument("--faults", default="", help=FAULTS_HELP)
-    parser.add_argument("--scheduler", choices=["local"], default="local")
+    parser.add_argument(
+        "--scheduler",
+        choices=["local", "slurm"],
+        default="local",
+        help="run jobs as local processes, or as real jobs of the local Slurm (scripts/slurm-local.sh)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line with URLs and credentials")
     return parser.parse_args(argv)
 
@@ -70,6 +76,14 @@ def _human(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def use_configured_scheduler(server: EmulatorServer) -> EmulatorServer:
+    """Give ``server`` the scheduler its configuration names (before it starts serving)."""
+    config = server.config
+    if config.scheduler == "slurm" and not isinstance(server.state.scheduler, SlurmScheduler):
+        server.state.scheduler = make_scheduler(config.scheduler, config.queue_delay, config.kill_grace)
+    return server
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM, then kill running jobs."""
     args = parse_args(argv)
@@ -86,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         user=args.user,
         host=args.host,
         port=args.port,
+        scheduler=args.scheduler,
     )
     if args.root is not None:
         args.root.mkdir(parents=True, exist_ok=True)
@@ -97,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = EmulatorServer(config).start()
+    server = use_configured_scheduler(EmulatorServer(config)).start()
     try:
         info = server.describe()
         print(json.dumps(info) if args.json else _human(info), flush=True)

@@ -31,6 +31,8 @@ class EmulatorConfig:
         record_exchanges: keep a bounded log of ``/iri`` request/response exchanges.
         max_exchanges: bound of that log.
         kill_grace: seconds between SIGTERM and SIGKILL when a job is killed.
+        scheduler: ``local`` (jobs are local processes) or ``slurm`` (jobs are real Slurm jobs on
+            the local Slurm of ``scripts/slurm-local.sh``; walltimes round up to whole minutes).
     """
 
     root: Path = field(default_factory=_default_root)
@@ -44,6 +46,7 @@ class EmulatorConfig:
     record_exchanges: bool = True
     max_exchanges: int = 5000
     kill_grace: float = 1.0
+    scheduler: str = "local"
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()

@@ -301,3 +301,154 @@ class LocalScheduler:
             os.killpg(pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
+
+
+class SlurmScheduler(LocalScheduler):
+    """Runs each job as a real Slurm batch job on the local Slurm (``--scheduler slurm``).
+
+    The job's plan becomes a small batch script (working directory, exact environment via
+    ``env -i``, stdin) submitted with ``sbatch``; ``--output``/``--error`` are the plan's files and
+    the walltime becomes ``--time`` in whole minutes, rounded up (Slurm's unit, so a 1-second
+    walltime lasts a minute). A runner thread follows the job with ``scontrol show job`` and maps
+    Slurm's words to the scheduler's: PENDING -> queued, RUNNING -> active, COMPLETED ->
+    completed, CANCELLED -> canceled, TIMEOUT -> failed with reason ``walltime``, others -> failed.
+    Cancel is ``scancel``. ``queue_delay`` still delays the ``sbatch``.
+    """
+
+    def __init__(
+        self,
+        queue_delay: float,
+        kill_grace: float = 1.0,
+        *,
+        partition: str | None = None,
+        poll_interval: float = 0.5,
+        script_dir: Path | None = None,
+    ) -> None:
+        super().__init__(queue_delay, kill_grace)
+        self.partition = partition
+        self.poll_interval = poll_interval
+        self.script_dir = script_dir
+
+    def cancel(self, job: JobRecord) -> None:
+        with self._lock:
+            if job.terminal:
+                raise JobStateError(f"job {job.id} is already {job.state}")
+            slurm_id = job.extra.get("slurm_job_id")
+            self._finish(job, "canceled", "job canceled by user", None)
+            job.wake.set()
+        if slurm_id:
+            subprocess.run(["scancel", str(slurm_id)], capture_output=True, timeout=30, check=False)
+
+    def _batch_script(self, job: JobRecord) -> str:
+        import shlex
+
+        plan = job.plan
+        env = " ".join(shlex.quote(f"{k}={v}") for k, v in plan.env.items())
+        command = " ".join(shlex.quote(part) for part in plan.argv)
+        stdin = f" < {shlex.quote(str(plan.stdin))}" if plan.stdin is not None else " < /dev/null"
+        return f"#!/bin/sh\ncd {shlex.quote(str(plan.cwd))} || exit 1\nexec env -i {env} {command}{stdin}\n"
+
+    def _sbatch(self, job: JobRecord) -> str:
+        import math
+
+        plan = job.plan
+        folder = self.script_dir or plan.cwd
+        folder.mkdir(parents=True, exist_ok=True)
+        script = folder / f".slurm-{job.id}.sh"
+        script.write_text(self._batch_script(job))
+        argv = [
+            "sbatch",
+            "--parsable",
+            f"--job-name=emulator-{job.id}",
+            f"--output={plan.stdout}",
+            f"--error={plan.stderr}",
+            f"--chdir={plan.cwd}",
+        ]
+        if plan.walltime is not None:
+            argv.append(f"--time={max(1, math.ceil(plan.walltime / 60))}")
+        if self.partition:
+            argv.append(f"--partition={self.partition}")
+        argv.append(str(script))
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise OSError(done.stderr.strip() or f"sbatch exited {done.returncode}")
+        return done.stdout.strip().split(";")[0]
+
+    @staticmethod
+    def _show(slurm_id: str) -> dict[str, str]:
+        done = subprocess.run(
+            ["scontrol", "show", "job", "-o", slurm_id],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        fields: dict[str, str] = {}
+        for word in done.stdout.split():
+            key, sep, value = word.partition("=")
+            if sep and key not in fields:
+                fields[key] = value
+        return fields
+
+    def _run(self, job: JobRecord) -> None:
+        with self._lock:
+            if job.terminal:
+                return
+            self._transition(job, "queued", "job queued")
+        if job.wake.wait(self.queue_delay):
+            return
+        with self._lock:
+            if job.terminal:
+                return
+        try:
+            slurm_id = self._sbatch(job)
+        except (OSError, subprocess.SubprocessError) as exc:
+            with self._lock:
+                self._finish(job, "failed", f"sbatch failed: {exc}", None)
+            return
+        with self._lock:
+            job.extra["slurm_job_id"] = slurm_id
+            cancelled = job.terminal
+        if cancelled:
+            subprocess.run(["scancel", slurm_id], capture_output=True, timeout=30, check=False)
+            return
+        while not job.wake.wait(self.poll_interval):
+            fields = self._show(slurm_id)
+            word = fields.get("JobState", "")
+            with self._lock:
+                if job.terminal:
+                    return
+                job.native_state = word or None
+                if word in ("PENDING", "CONFIGURING", ""):
+                    continue
+                if word in ("RUNNING", "COMPLETING"):
+                    if job.state != "active":
+                        self._transition(job, "active", "job running")
+                        job.started = job.time
+                    continue
+                code_text = fields.get("ExitCode", "0:0")
+                code, _, sig = code_text.partition(":")
+                exit_code = (
+                    128 + int(sig) if sig.isdigit() and int(sig) else int(code) if code.isdigit() else None
+                )
+                if job.started is None:
+                    job.started = time.time()
+                if word == "COMPLETED":
+                    self._finish(job, "completed", "job completed", 0)
+                elif word == "CANCELLED":
+                    self._finish(job, "canceled", "job canceled", None)
+                elif word in ("TIMEOUT", "DEADLINE"):
+                    self._finish(job, "failed", "walltime exceeded; job killed by Slurm", None)
+                    job.reason = "walltime"
+                else:
+                    self._finish(job, "failed", f"job ended {word} with exit code {exit_code}", exit_code)
+                return
+
+
+def make_scheduler(kind: str, queue_delay: float, kill_grace: float = 1.0) -> LocalScheduler:
+    """The scheduler named by ``EmulatorConfig.scheduler``: ``local`` processes or ``slurm``."""
+    if kind == "slurm":
+        return SlurmScheduler(queue_delay, kill_grace)
+    if kind != "local":
+        raise ValueError(f"unknown scheduler {kind!r} (use 'local' or 'slurm')")
+    return LocalScheduler(queue_delay, kill_grace)
