@@ -13,7 +13,6 @@ from typing import Any
 
 from facility_emulator.config import EmulatorConfig
 from facility_emulator.faults import FaultSpecError, parse_spec
-from facility_emulator.scheduler import SlurmScheduler, make_scheduler
 from facility_emulator.server import EmulatorServer
 
 FAULTS_HELP = (
@@ -76,14 +75,6 @@ def _human(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def use_configured_scheduler(server: EmulatorServer) -> EmulatorServer:
-    """Give ``server`` the scheduler its configuration names (before it starts serving)."""
-    config = server.config
-    if config.scheduler == "slurm" and not isinstance(server.state.scheduler, SlurmScheduler):
-        server.state.scheduler = make_scheduler(config.scheduler, config.queue_delay, config.kill_grace)
-    return server
-
-
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM, then kill running jobs."""
     args = parse_args(argv)
@@ -112,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = use_configured_scheduler(EmulatorServer(config)).start()
+    server = EmulatorServer(config).start()
     try:
         info = server.describe()
         print(json.dumps(info) if args.json else _human(info), flush=True)

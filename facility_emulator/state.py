@@ -16,7 +16,7 @@ from facility_emulator.faults import FaultInjector, FaultSet, parse_spec
 from facility_emulator.idempotency import IdempotencyStore
 from facility_emulator.problems import ProblemError
 from facility_emulator.sandbox import Sandbox
-from facility_emulator.scheduler import LocalScheduler
+from facility_emulator.scheduler import make_scheduler
 from facility_emulator.stats import ExchangeLog, RequestStats
 from facility_emulator.tasks import TaskQueue
 from facility_emulator.tokens import TokenAuthority
@@ -30,7 +30,7 @@ class EmulatorState:
         self.faults = FaultInjector()
         self.tokens = TokenAuthority(config.token_lifetime, lambda: self.faults.token_expiry_fraction)
         self.sandbox = Sandbox(config.root, config.user)
-        self.scheduler = LocalScheduler(config.queue_delay, config.kill_grace)
+        self.scheduler = make_scheduler(config.scheduler, config.queue_delay, config.kill_grace)
         self.tasks = TaskQueue(config.task_delay)
         self.facility = Facility()
         self.stats = RequestStats()

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# A single-node Slurm (slurmctld + slurmd + slurmrestd + munge) on 127.0.0.1, for tests and demos.
+#
+#   scripts/slurm-local.sh start   install Debian's slurm-wlm/slurmrestd/munge if missing, start the
+#                                  daemons (as root, no systemd) and write connection settings
+#   scripts/slurm-local.sh stop    stop the daemons this script started, by their PIDs
+#   scripts/slurm-local.sh status  say whether slurmrestd answers
+#
+# Settings go to $SLURM_LOCAL_DIR/env (default /tmp/slurm-local/env) as shell assignments:
+# SLURMREST_URL, SLURMREST_SOCKET, SLURM_JWT, SLURM_USER, SLURM_PARTITION, SLURM_CONF.
+# `start` is idempotent and returns at once when slurmrestd already answers.
+#
+# Why it looks like this (Debian 12, Slurm 22.05): the daemons bind loopback only
+# (CommunicationParameters=NoCtldInAddrAny,NoInAddrAny), there are no cgroups (proctrack/linuxproc,
+# task/none) and no slurmdbd (accounting_storage/none, so slurmrestd loads only openapi/v0.0.38),
+# slurmrestd refuses to run as root (it runs as the user "slurmrest"), and JWT auth needs
+# AuthAltTypes=auth/jwt with a key file. Finished jobs stay visible for MinJobAge seconds, since
+# without accounting slurmctld is the only place that remembers them.
+set -euo pipefail
+
+DIR=${SLURM_LOCAL_DIR:-/tmp/slurm-local}
+PORT=${SLURM_LOCAL_REST_PORT:-6820}
+JOB_USER=${SLURM_LOCAL_USER:-root}
+REST_USER=slurmrest
+CPUS=${SLURM_LOCAL_CPUS:-8}
+CONF=/etc/slurm/slurm.conf
+SPOOL=/var/spool/slurm-local
+ENV_FILE=$DIR/env
+
+log() { echo "slurm-local: $*" >&2; }
+
+rest_answers() {
+  [ -f "$ENV_FILE" ] || return 1
+  # shellcheck disable=SC1090
+  . "$ENV_FILE"
+  curl -fsS -m 3 -H "X-SLURM-USER-NAME: $SLURM_USER" -H "X-SLURM-USER-TOKEN: $SLURM_JWT" \
+    "$SLURMREST_URL/slurm/v0.0.38/ping" >/dev/null 2>&1
+}
+
+install_packages() {
+  if command -v slurmctld >/dev/null && command -v slurmrestd >/dev/null && command -v munged >/dev/null && command -v curl >/dev/null; then
+    return
+  fi
+  log "installing slurm-wlm, slurmrestd, munge"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq slurm-wlm slurmrestd munge curl >/dev/null
+}
+
+write_config() {
+  mkdir -p /etc/slurm "$SPOOL/ctld" "$SPOOL/d" "$DIR/log"
+  chmod 755 "$DIR" "$DIR/log"
+  if [ ! -s "$SPOOL/jwt_hs256.key" ]; then
+    dd if=/dev/urandom of="$SPOOL/jwt_hs256.key" bs=32 count=1 status=none
+  fi
+  chmod 600 "$SPOOL/jwt_hs256.key"
+  cat >"$CONF" <<EOF
+# Written by scripts/slurm-local.sh: a single node on loopback, for tests.
+ClusterName=local
+SlurmctldHost=localhost(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=6817
+SlurmdPort=6818
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
+AuthType=auth/munge
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=$SPOOL/jwt_hs256.key
+StateSaveLocation=$SPOOL/ctld
+SlurmdSpoolDir=$SPOOL/d
+SlurmctldPidFile=$DIR/slurmctld.pid
+SlurmdPidFile=$DIR/slurmd.pid
+SlurmctldLogFile=$DIR/log/slurmctld.log
+SlurmdLogFile=$DIR/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MpiDefault=none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+ReturnToService=2
+MinJobAge=3600
+KillWait=5
+InactiveLimit=0
+SchedulerParameters=sched_interval=2
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=4096 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+EOF
+}
+
+start_munge() {
+  if [ -f "$DIR/munged.pid" ] && kill -0 "$(cat "$DIR/munged.pid")" 2>/dev/null; then
+    return
+  fi
+  mkdir -p /etc/munge /var/lib/munge /var/log/munge /run/munge
+  if [ ! -s /etc/munge/munge.key ]; then
+    dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+  fi
+  chown -R munge:munge /etc/munge /var/lib/munge /var/log/munge /run/munge
+  chmod 700 /etc/munge && chmod 400 /etc/munge/munge.key
+  runuser -u munge -- /usr/sbin/munged
+  cp /run/munge/munged.pid "$DIR/munged.pid"
+}
+
+start_daemon() {  # name pidfile command...
+  local name=$1 pidfile=$2
+  shift 2
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    return
+  fi
+  "$@"
+  for _ in $(seq 50); do
+    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && return
+    sleep 0.1
+  done
+  log "$name did not start; see $DIR/log/"
+  exit 1
+}
+
+start_rest() {
+  if [ -f "$DIR/slurmrestd.pid" ] && kill -0 "$(cat "$DIR/slurmrestd.pid")" 2>/dev/null; then
+    return
+  fi
+  id -u "$REST_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$REST_USER"
+  mkdir -p "$DIR/rest" && chown "$REST_USER" "$DIR/rest" && chmod 755 "$DIR/rest"
+  rm -f "$DIR/rest/slurmrestd.sock"
+  # slurmrestd itself authenticates to slurmctld with the caller's JWT (rest_auth/jwt); the UNIX
+  # socket answers local callers as the slurmrest user (rest_auth/local).
+  SLURM_JWT=daemon SLURM_CONF=$CONF setsid runuser -u "$REST_USER" -- /usr/sbin/slurmrestd \
+    -a rest_auth/jwt,rest_auth/local -s openapi/v0.0.38 \
+    "127.0.0.1:$PORT" "unix:$DIR/rest/slurmrestd.sock" \
+    >"$DIR/log/slurmrestd.log" 2>&1 </dev/null &
+  echo $! >"$DIR/slurmrestd.pid"
+}
+
+write_env() {
+  local token
+  token=$(scontrol token username="$JOB_USER" lifespan=${SLURM_LOCAL_TOKEN_LIFESPAN:-604800} | sed 's/^SLURM_JWT=//')
+  umask 077
+  cat >"$ENV_FILE.tmp" <<EOF
+SLURMREST_URL=http://127.0.0.1:$PORT
+SLURMREST_SOCKET=$DIR/rest/slurmrestd.sock
+SLURM_JWT=$token
+SLURM_USER=$JOB_USER
+SLURM_PARTITION=debug
+SLURM_CONF=$CONF
+EOF
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+  chmod 644 "$ENV_FILE"
+}
+
+wait_ready() {
+  for _ in $(seq 100); do
+    if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+      break
+    fi
+    sleep 0.2
+  done
+  for _ in $(seq 100); do
+    rest_answers && return
+    sleep 0.2
+  done
+  log "slurmrestd does not answer; see $DIR/log/"
+  exit 1
+}
+
+cmd_start() {
+  mkdir -p "$DIR"
+  if rest_answers; then
+    log "already running ($ENV_FILE)"
+    cat "$ENV_FILE"
+    return
+  fi
+  install_packages
+  write_config
+  start_munge
+  start_daemon slurmctld "$DIR/slurmctld.pid" /usr/sbin/slurmctld -f "$CONF"
+  start_daemon slurmd "$DIR/slurmd.pid" /usr/sbin/slurmd -f "$CONF" -N localhost
+  for _ in $(seq 50); do scontrol ping >/dev/null 2>&1 && break; sleep 0.2; done
+  start_rest
+  write_env
+  wait_ready
+  log "running; settings in $ENV_FILE"
+  cat "$ENV_FILE"
+}
+
+stop_pid() {  # pidfile
+  local pidfile=$1 pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+cmd_stop() {
+  stop_pid "$DIR/slurmrestd.pid"
+  stop_pid "$DIR/slurmd.pid"
+  stop_pid "$DIR/slurmctld.pid"
+  stop_pid "$DIR/munged.pid"
+  rm -f "$ENV_FILE" "$DIR/rest/slurmrestd.sock"
+  log "stopped"
+}
+
+case "${1:-start}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) if rest_answers; then echo "running"; else echo "stopped"; exit 1; fi ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,108 @@
+"""SlurmRestBackend's plumbing on a fake slurmrestd: auth headers, version detection, a submit
+whose answer is lost (found by its tag, never sent twice), cancel of a finished job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from facility_common import AsyncFacilityClient, JobSpec
+from facility_common.errors import ConfigurationError
+from facility_common.http import RetryPolicy
+
+PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "slurmrest"
+
+
+def load(name: str) -> Any:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+class FakeSlurmrestd:
+    """Serves v0.0.38 only; the first submit is processed but its answer is lost (502)."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.submitted: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if not path.startswith("/slurm/v0.0.38/"):
+            return httpx.Response(404, text="Unable to find plugin")
+        if path.endswith("/ping"):
+            return httpx.Response(200, json=load("v0.0.38_ping.json"))
+        if path.endswith("/job/submit"):
+            body = json.loads(request.content)
+            self.submitted.append(body)
+            return httpx.Response(502, text="bad gateway")
+        if path.endswith("/jobs"):
+            jobs = load("v0.0.38_jobs.json")
+            job = dict(jobs["jobs"][0], job_id=77, comment=self.submitted[-1]["job"]["comment"])
+            return httpx.Response(200, json={**jobs, "jobs": [*jobs["jobs"], job]})
+        if request.method == "DELETE":
+            error = {"error": "Job/step already completing or completed", "error_number": 2021}
+            return httpx.Response(500, json={"errors": [error]})
+        return httpx.Response(404)
+
+
+def test_lost_submit_answer_is_found_by_tag_and_not_resent() -> None:
+    fake = FakeSlurmrestd()
+
+    async def main() -> None:
+        async with AsyncFacilityClient.connect(
+            "slurmrest",
+            base_url="http://127.0.0.1:6820",
+            auth="jwt-token",
+            user_name="alice",
+            transport=httpx.MockTransport(fake),
+            retry=RetryPolicy(attempts=1),
+            submit_lookup_delays=(0.0,),
+        ) as client:
+            job = await client.submit("debug", JobSpec(executable="/bin/true"))
+            assert job.id == "77"
+            await client.cancel("debug", "77")  # already finished: not an error
+            assert client.backend.api_version == "v0.0.38"
+
+    anyio.run(main)
+    assert len(fake.submitted) == 1
+    probed = [r.url.path for r in fake.requests if r.url.path.endswith("/ping")]
+    assert probed[0] == "/slurm/v0.0.44/ping" and probed[-1] == "/slurm/v0.0.38/ping"
+    for request in fake.requests:
+        assert request.headers["x-slurm-user-name"] == "alice"
+        assert request.headers["x-slurm-user-token"] == "jwt-token"
+        assert "authorization" not in request.headers
+
+
+def test_a_token_needs_its_user_name() -> None:
+    with pytest.raises(ConfigurationError, match="user_name"):
+        AsyncFacilityClient.connect("slurmrest", base_url="http://127.0.0.1:6820", auth="jwt")
+
+
+def test_an_unknown_job_is_not_found_and_a_broken_controller_is_a_server_error() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/job/1"):
+            error = {"description": "Unable to find JobId=1", "error_number": 2017}
+            return httpx.Response(500, json={"jobs": [], "errors": [error]})
+        error = {"description": "slurmctld config is unable to load", "error_number": -1}
+        return httpx.Response(500, json={"errors": [error]})
+
+    async def main() -> None:
+        from facility_common.errors import NotFoundError, ServerError
+
+        async with AsyncFacilityClient.connect(
+            "slurmrest",
+            base_url="http://127.0.0.1:6820",
+            api_version="v0.0.38",
+            transport=httpx.MockTransport(answer),
+        ) as client:
+            with pytest.raises(NotFoundError):
+                await client.get_job("debug", "1")
+            with pytest.raises(ServerError, match="unable to load"):
+                await client.get_job("debug", "2")
+
+    anyio.run(main)

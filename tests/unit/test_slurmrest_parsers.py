@@ -1,0 +1,116 @@
+"""slurmrestd parsers and request builders on recorded v0.0.38 payloads, and rendering per version."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facility_common import JobAttributes, JobSpec, JobState, ResourceSpec
+from facility_common.backends.slurmrest import (
+    _build_submit,
+    _exit_code,
+    _parse_jobs,
+    _parse_nodes,
+    _parse_partitions,
+    _parse_reservations,
+    _parse_submit,
+    _render_job,
+    _script_for,
+    _tag_of,
+)
+from facility_common.backends.slurmrest_versions import normalise_version
+from facility_common.errors import ConfigurationError
+from facility_common.models import ResourceState
+
+PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "slurmrest"
+
+
+def load(name: str) -> Any:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+def test_jobs_of_every_end_state() -> None:
+    jobs = {job.native_state: job for job in _parse_jobs(load("v0.0.38_jobs.json"), "debug")}
+    assert jobs["COMPLETED"].state is JobState.COMPLETED and jobs["COMPLETED"].exit_code == 0
+    assert jobs["FAILED"].state is JobState.FAILED and jobs["FAILED"].exit_code == 3  # wait status 768
+    assert jobs["CANCELLED"].state is JobState.CANCELLED
+    assert jobs["TIMEOUT"].state is JobState.TIMEOUT  # never FAILED
+    failed = jobs["FAILED"]
+    assert failed.resource == "debug"
+    assert failed.stdout_path == "/tmp/t1.out"
+    assert failed.submitted_at is not None and failed.finished_at is not None
+    assert failed.message == "NonZeroExitCode"
+
+
+def test_get_job_answer_has_the_same_shape() -> None:
+    (job,) = _parse_jobs(load("v0.0.38_job_failed.json"), "debug")
+    assert job.id == "1" and job.state is JobState.FAILED and _tag_of(job.raw) is None
+
+
+def test_partitions_nodes_and_maintenance_reservations() -> None:
+    (partition,) = _parse_partitions(load("v0.0.38_partitions.json"))
+    assert partition.name == partition.id == "debug" and partition.state is ResourceState.UP
+    (node,) = _parse_nodes(load("v0.0.38_nodes.json"))
+    assert node["name"] == "localhost" and node["usable"] is True
+    (outage,) = _parse_reservations(load("v0.0.38_reservations.json"))
+    assert outage.planned and outage.name == "maint" and outage.resources == ()
+    assert outage.start is not None and outage.end is not None and outage.start < outage.end
+
+
+def test_wait_status_and_struct_exit_codes() -> None:
+    assert _exit_code({"exit_code": 768}) == 3
+    assert _exit_code({"exit_code": 9}) == 137  # killed by SIGKILL
+    assert _exit_code({"exit_code": {"return_code": {"set": True, "number": 2}}}) == 2
+    assert _exit_code({"exit_code": {"return_code": {"set": False, "number": 0}}}) is None
+
+
+def test_submit_answer_and_refusal() -> None:
+    assert _parse_submit({"job_id": 12, "errors": []}) == "12"
+    with pytest.raises(ValueError, match="Unknown key"):
+        _parse_submit({"errors": [{"description": 'Unknown key "x"', "error_number": 9001}]})
+
+
+SPEC = JobSpec(
+    executable="/bin/echo",
+    arguments=["hello world"],
+    environment={"A": "1"},
+    resources=ResourceSpec(node_count=2, process_count=4, memory=3 * 2**30),
+    attributes=JobAttributes(duration=timedelta(seconds=61), account="proj"),
+)
+
+
+def render(version: str) -> dict[str, Any]:
+    return _render_job(
+        SPEC, version=version, partition="debug", tag="t1", directory="/w", base_environment={"PATH": "/bin"}
+    )
+
+
+def test_v0038_renders_a_map_environment_and_minutes() -> None:
+    job = render("v0.0.38")
+    assert job["environment"] == {"PATH": "/bin", "A": "1", "FACILITY_SUBMIT_TAG": "t1"}
+    assert job["time_limit"] == 2  # 61 s rounds up to whole minutes
+    assert job["nodes"] == [2, 2] and job["memory_per_node"] == 3072
+    assert job["comment"] == "facility-submit-tag:t1" and job["partition"] == "debug"
+    assert job["standard_output"] == "/w/slurm-%j.out"
+    body = _build_submit("slurm/v0.0.38", "v0.0.38", job, _script_for(SPEC)).json
+    assert body["script"] == "#!/bin/sh\nexec /bin/echo 'hello world'\n" and "script" not in body["job"]
+
+
+@pytest.mark.parametrize("version", ["v0.0.40", "v0.0.43", "v0.0.44"])
+def test_later_versions_render_lists_and_structs(version: str) -> None:
+    job = render(version)
+    assert job["environment"] == ["PATH=/bin", "A=1", "FACILITY_SUBMIT_TAG=t1"]
+    assert job["time_limit"] == {"number": 2, "set": True, "infinite": False}
+    assert job["minimum_nodes"] == job["maximum_nodes"] == 2
+    body = _build_submit(f"slurm/{version}", version, job, "#!/bin/sh\ntrue\n").json
+    assert set(body) == {"job"} and body["job"]["script"] == "#!/bin/sh\ntrue\n"
+
+
+def test_versions_are_normalised_or_refused() -> None:
+    assert normalise_version("0.0.43", facility="slurmrest") == "v0.0.43"
+    with pytest.raises(ConfigurationError, match=r"v0\.0\.37"):
+        normalise_version("v0.0.37", facility="slurmrest")
