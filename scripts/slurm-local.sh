@@ -29,6 +29,9 @@ ENV_FILE=$DIR/env
 
 log() { echo "slurm-local: $*" >&2; }
 
+# The settings without the token's value: logs must never hold a credential.
+show_settings() { sed 's/^\(SLURM_JWT=\).*/\1(in the file)/' "$ENV_FILE"; }
+
 rest_answers() {
   [ -f "$ENV_FILE" ] || return 1
   # shellcheck disable=SC1090
@@ -149,7 +152,7 @@ SLURM_PARTITION=debug
 SLURM_CONF=$CONF
 EOF
   mv "$ENV_FILE.tmp" "$ENV_FILE"
-  chmod 644 "$ENV_FILE"
+  chmod 600 "$ENV_FILE"
 }
 
 wait_ready() {
@@ -171,7 +174,7 @@ cmd_start() {
   mkdir -p "$DIR"
   if rest_answers; then
     log "already running ($ENV_FILE)"
-    cat "$ENV_FILE"
+    show_settings
     return
   fi
   install_packages
@@ -184,7 +187,7 @@ cmd_start() {
   write_env
   wait_ready
   log "running; settings in $ENV_FILE"
-  cat "$ENV_FILE"
+  show_settings
 }
 
 stop_pid() {  # pidfile
