@@ -1,0 +1,1 @@
+"""The ``facility`` command: status, jobs, files and the emulator from a terminal."""
