@@ -160,7 +160,7 @@ def test_a_pilot_killed_at_walltime_is_replaced(facility: EmulatorServer, tmp_pa
         "client_id": credentials["client_id"],
         "client_secret": credentials["client_secret"],
     }
-    provider = make_provider(facility, auth=auth, walltime=8, init_blocks=1, min_blocks=0, max_blocks=1)
+    provider = make_provider(facility, auth=auth, walltime=20, init_blocks=1, min_blocks=0, max_blocks=1)
     config = htex_config(provider, tmp_path, "walltime", retries=2)
     with parsl.load(config) as dfk:
         executor = dfk.executors["walltime"]
