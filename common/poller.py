@@ -103,20 +103,24 @@ class StatusPoller:
     async def refresh(self, job_ids: Sequence[str], *, max_age: float = 0.0) -> dict[str, Job]:
         """Return the current view of ``job_ids``, in order of the argument.
 
-        A new ``list_jobs`` round is made only if the last one is older than ``max_age`` seconds
-        and some watched job is not terminal; callers arriving during a round wait for it.
+        A new ``list_jobs`` round is made only if the last one ended ``max_age`` seconds or more
+        before this call and some watched job is not terminal; callers arriving during a round
+        wait for it. Age counts from a round's end: waiters answered at the end of a slow round
+        and sleeping one interval must find the next round due, not start an extra one.
         """
         self.watch(job_ids)
         requested_at = time.monotonic()
         async with self._lock:
-            if self._last_refresh < requested_at - max_age:
-                await self._poll()
+            if self._last_refresh <= requested_at - max_age:
+                try:
+                    await self._poll()
+                finally:
+                    self._last_refresh = time.monotonic()
         now = time.monotonic()
         return {job_id: self._jobs[job_id].view(self.resource, self.grace, now) for job_id in job_ids}
 
     async def _poll(self) -> None:
         pending = [t.job_id for t in self._jobs.values() if t.job is None or not t.job.is_terminal]
-        self._last_refresh = time.monotonic()
         if not pending:
             return
         self.requests += 1
