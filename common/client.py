@@ -3,7 +3,7 @@
 :class:`AsyncFacilityClient` wraps one backend (one API deployment) and adds what every API shares:
 availability checks, waiting through the shared poller, argument validation. :class:`FacilityClient`
 exposes the same method names synchronously by running the async client on one background
-event-loop thread per process (an anyio blocking portal), recreated after a fork. Parsl and Airflow
+event-loop thread per process (a plain asyncio loop), replaced in a forked child. Parsl and Airflow
 operators use the facade; Airflow triggers and the poller use the async client directly.
 """
 
