@@ -190,5 +190,10 @@ class FacilityBackend(abc.ABC):
     # -- helpers --------------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        """Connection facts safe to show (no credentials)."""
-        return {"backend": self.name, "facility": self.facility}
+        """Connection facts safe to show (no credentials); backends add their own settings."""
+        return {
+            "backend": self.name,
+            "facility": self.facility,
+            "label": self.facility_label,
+            "capabilities": sorted(self.capabilities),
+        }

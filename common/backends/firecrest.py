@@ -164,13 +164,10 @@ class FirecrestBackend(FacilityBackend):
     def describe(self) -> dict[str, Any]:
         """Connection facts safe to show (no credentials)."""
         return {
-            "backend": self.name,
-            "facility": self.facility,
-            "label": self.facility_label,
+            **super().describe(),
             "base_url": self.base_url,
             "account": self.account,
             "partition": self.partition,
-            "capabilities": sorted(self.capabilities),
         }
 
     async def aclose(self) -> None:

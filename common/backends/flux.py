@@ -167,14 +167,11 @@ class FluxBackend(FacilityBackend):
     def describe(self) -> dict[str, Any]:
         """Connection facts safe to show (no credentials)."""
         return {
-            "backend": self.name,
-            "facility": self.facility,
-            "label": self.facility_label,
+            **super().describe(),
             "base_url": self.base_url,
             "resource": self.resource_name,
             "queue": self.queue,
             "account": self.account,
-            "capabilities": sorted(self.capabilities),
         }
 
     # -- plumbing -------------------------------------------------------------------------------

@@ -1086,13 +1086,10 @@ class IRIBackend(FacilityBackend):
     def describe(self) -> dict[str, Any]:
         """Connection facts safe to show (no credentials)."""
         return {
-            "backend": self.name,
-            "facility": self.facility,
-            "label": self.facility_label,
+            **super().describe(),
             "base_url": self.base_url,
             "api_version": self.api_version,
             "project": self.project,
-            "capabilities": sorted(self.capabilities),
         }
 
     # -- plumbing -------------------------------------------------------------------------------

@@ -484,11 +484,8 @@ class SFAPIBackend(FacilityBackend):
     def describe(self) -> dict[str, Any]:
         """Connection facts safe to show (no credentials)."""
         return {
-            "backend": self.name,
-            "facility": self.facility,
-            "label": self.facility_label,
+            **super().describe(),
             "base_url": self.base_url,
-            "capabilities": sorted(self.capabilities),
             "shell_file_operations": self.shell_file_operations,
         }
 

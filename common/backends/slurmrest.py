@@ -596,14 +596,11 @@ class SlurmRestBackend(FacilityBackend):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "backend": self.name,
-            "facility": self.facility,
-            "label": self.facility_label,
+            **super().describe(),
             "base_url": self.base_url,
             "socket": self.socket,
             "api_version": self.api_version,
             "user_name": self.user_name,
-            "capabilities": sorted(self.capabilities),
         }
 
     # -- plumbing -------------------------------------------------------------------------------
