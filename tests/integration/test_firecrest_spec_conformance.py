@@ -16,7 +16,6 @@ its status and bytes only. Anything else must match as is.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -27,13 +26,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-import yaml
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from facility_common import FacilityClient, JobAttributes, JobSpec, JobState, NotFoundError
 from facility_emulator import EmulatorConfig, EmulatorServer
 from facility_emulator.firecrest.site import site_of
+
+from ..spec_check import is_binary_part_quirk, load_openapi
 
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "cscs-firecrest" / "firecrest-v2-openapi-2.5.6.yaml"
 SPEC_HOST = "https://api.cscs.ch"
@@ -41,9 +41,8 @@ SPEC_HOST = "https://api.cscs.ch"
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 
-@functools.cache
 def openapi() -> OpenAPI:
-    return OpenAPI.from_dict(yaml.safe_load(SPEC.read_text()), config=Config(spec_validator_cls=None))
+    return load_openapi(SPEC)
 
 
 @pytest.fixture(scope="module")
@@ -69,16 +68,6 @@ def camel_body(value: Any, *, top: bool = True) -> Any:
     if isinstance(value, list):
         return [camel_body(item, top=False) for item in value]
     return value
-
-
-def is_binary_part_quirk(exchange: Any, error: Exception) -> bool:
-    """openapi-core decodes a multipart file part to bytes, which its 3.1 validator rejects for
-    ``type: string, format: binary``; for those requests check for the ``file`` part instead."""
-    if not (exchange.request_content_type or "").startswith("multipart/form-data"):
-        return False
-    if "is not of type 'string'" not in str(getattr(error, "__cause__", None) or error):
-        return False
-    return b'name="file"' in exchange.request_body
 
 
 def validation_errors(exchange: Any) -> list[str]:

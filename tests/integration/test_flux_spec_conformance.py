@@ -20,11 +20,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from facility_common import FacilityClient, JobAttributes, JobSpec, JobState, ResourceSpec
 from facility_emulator import EmulatorConfig, EmulatorServer
+
+from ..spec_check import load_openapi
 
 SPEC = (
     Path(__file__).resolve().parents[2]
@@ -35,9 +37,8 @@ SPEC = (
 SPEC_HOST = "http://flux.example.org"
 
 
-@functools.cache
 def openapi() -> OpenAPI:
-    return OpenAPI.from_dict(json.loads(SPEC.read_text()), config=Config(spec_validator_cls=None))
+    return load_openapi(SPEC)
 
 
 @functools.cache

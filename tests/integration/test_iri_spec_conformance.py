@@ -7,7 +7,6 @@ v2); each exchange is then validated with openapi-core against the official Open
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,23 +15,20 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-import yaml
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from facility_common import FacilityClient, JobAttributes, JobSpec, JobState, NotFoundError
 from facility_emulator import EmulatorConfig, EmulatorServer
 
+from ..spec_check import is_binary_part_quirk, load_openapi
+
 SPECS = Path(__file__).resolve().parents[2] / "specs" / "alcf-iri"
 SPEC_HOST = "https://api.iri.nersc.gov"
 
 
-@functools.cache
 def openapi(version: str) -> OpenAPI:
-    # The v2 document does not pass its own schema check (a parameter's default of 0 is below
-    # its minimum of 1), so load it without that check; exchanges are still validated fully.
-    document = yaml.safe_load((SPECS / f"iri-openapi-{version}.yaml").read_text())
-    return OpenAPI.from_dict(document, config=Config(spec_validator_cls=None))
+    return load_openapi(SPECS / f"iri-openapi-{version}.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -145,18 +141,6 @@ def exercise(server: EmulatorServer, version: str, tmp_path: Path) -> None:
             await backend.delete_task(tasks[-1]["id"])
 
     anyio.run(extras)
-
-
-def is_binary_part_quirk(exchange: Any, error: Exception) -> bool:
-    """openapi-core decodes a multipart file part to bytes, then its OpenAPI 3.1 validator rejects
-    bytes for the spec's ``type: string, format: binary``. For those requests check the shape
-    directly instead: a multipart body with a ``file`` part."""
-    content_type = exchange.request_content_type or ""
-    if not content_type.startswith("multipart/form-data"):
-        return False
-    if "is not of type 'string'" not in str(getattr(error, "__cause__", None) or error):
-        return False
-    return b'name="file"' in exchange.request_body
 
 
 def validation_errors(exchange: Any) -> list[str]:

@@ -9,7 +9,6 @@ status and token services are not in that document and are checked by the emulat
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Iterator
@@ -19,13 +18,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from facility_common import FacilityClient, JobAttributes, JobSpec, JobState, NotFoundError
 from facility_common.errors import InvalidJobSpec
 from facility_common.models import ResourceSpec
 from facility_emulator import EmulatorConfig, EmulatorServer
+
+from ..spec_check import load_openapi
 
 SPEC_NAME = "slurmrestd-openapi-v0.0.43-slurm-25.05.8.json"
 SPEC_FILE = Path(__file__).resolve().parents[2] / "specs" / "olcf-s3m" / SPEC_NAME
@@ -36,11 +37,8 @@ _FLATTENED_REQUIRED = re.compile(r"'[a-z_]+/[a-z_]+' is a required property")
 _EMULATED = re.compile(r"^(?:/olcf/v1)?/slurm/[^/]+/(v0\.0\.43)/[^/]+(/.*)$")
 
 
-@functools.cache
 def openapi() -> OpenAPI:
-    # slurmrestd's generated document has schema quirks its own validator flags; exchanges are
-    # still validated fully.
-    return OpenAPI.from_dict(json.loads(SPEC_FILE.read_text()), config=Config(spec_validator_cls=None))
+    return load_openapi(SPEC_FILE)
 
 
 def spec_path(path: str) -> str | None:

@@ -9,7 +9,6 @@ own calls are validated too, so the emulator answers what NERSC's client sends.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Iterator
@@ -20,22 +19,22 @@ from urllib.parse import parse_qsl, quote
 
 import anyio
 import pytest
-import yaml
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from facility_common import AsyncFacilityClient, FacilityClient, JobAttributes, JobSpec, JobState
 from facility_common.backends.sfapi import SFAPIBackend
 from facility_emulator import EmulatorConfig, EmulatorServer
 
+from ..spec_check import load_openapi
+
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "nersc-sfapi" / "sfapi-v1.2-RECONSTRUCTED-subset.yaml"
 SPEC_HOST = "https://api.nersc.gov"
 PREFIX = "/sfapi/api/v1.2"
 
 
-@functools.cache
 def openapi() -> OpenAPI:
-    return OpenAPI.from_dict(yaml.safe_load(SPEC.read_text()), config=Config(spec_validator_cls=None))
+    return load_openapi(SPEC)
 
 
 @pytest.fixture(scope="module")
