@@ -218,13 +218,17 @@ class LocalScheduler:
         job.finished = job.time
         job.exit_code = exit_code
 
-    def _run(self, job: JobRecord) -> None:
-        """Runner thread body: queue, launch, wait, record the outcome."""
+    def _queue(self, job: JobRecord) -> bool:
+        """Hold ``job`` queued for the queue delay; False if it ended (was cancelled) meanwhile."""
         with self._lock:
             if job.terminal:
-                return
+                return False
             self._transition(job, "queued", "job queued")
-        if job.wake.wait(self.queue_delay):
+        return not job.wake.wait(self.queue_delay)
+
+    def _run(self, job: JobRecord) -> None:
+        """Runner thread body: queue, launch, wait, record the outcome."""
+        if not self._queue(job):
             return
         with self._lock:
             if job.terminal:
@@ -391,11 +395,7 @@ class SlurmScheduler(LocalScheduler):
         return fields
 
     def _run(self, job: JobRecord) -> None:
-        with self._lock:
-            if job.terminal:
-                return
-            self._transition(job, "queued", "job queued")
-        if job.wake.wait(self.queue_delay):
+        if not self._queue(job):
             return
         with self._lock:
             if job.terminal:
