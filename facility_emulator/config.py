@@ -33,6 +33,8 @@ class EmulatorConfig:
         kill_grace: seconds between SIGTERM and SIGKILL when a job is killed.
         scheduler: ``local`` (jobs are local processes) or ``slurm`` (jobs are real Slurm jobs on
             the local Slurm of ``scripts/slurm-local.sh``; walltimes round up to whole minutes).
+        ssl_certfile: PEM certificate (chain) to serve HTTPS with; plain HTTP when None.
+        ssl_keyfile: the certificate's private key (PEM).
     """
 
     root: Path = field(default_factory=_default_root)
@@ -47,6 +49,15 @@ class EmulatorConfig:
     max_exchanges: int = 5000
     kill_grace: float = 1.0
     scheduler: str = "local"
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when a certificate is configured, else ``http``."""
+        return "https" if self.ssl_certfile is not None else "http"

@@ -20,6 +20,15 @@ Request faults (``KIND`` with ``KEY:VALUE`` arguments):
 * ``drop_after`` -- let the app perform the request fully (e.g. a submit creates the job), then
   send the response truncated in the same way.
 
+Bad-server faults (the answer is complete but unusable):
+
+* ``bad_json`` -- answer 200 ``application/json`` with a body that is not JSON.
+* ``html`` -- answer 502 with an HTML error page, as a proxy in front of a dead service does.
+* ``wrong_types`` -- let the app answer, then replace every string in its JSON with a number and
+  every number with a list (the status and headers stay).
+* ``huge=bytes:N`` (or ``huge=N``) -- answer 200 ``application/json`` with a body of N bytes
+  (default 64 MiB), streamed in 1 MiB pieces.
+
 Keys shared by request faults: ``every:N`` and ``burst:K`` -- of the matching requests, N pass,
 then K are faulted, and so on (defaults N=0, K=1: every matching request is faulted);
 ``count:M`` -- fire at most M times in total (default unlimited). Rules are tried in order and
@@ -52,7 +61,22 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-REQUEST_KINDS = {"latency", "429", "500", "502", "503", "504", "5xx", "drop_before", "drop_after"}
+REQUEST_KINDS = {
+    "latency",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "5xx",
+    "drop_before",
+    "drop_after",
+    "bad_json",
+    "html",
+    "wrong_types",
+    "huge",
+}
+DEFAULT_HUGE_BYTES = 64 * 1024 * 1024
 
 
 class FaultSpecError(ValueError):
@@ -70,6 +94,7 @@ class FaultRule:
     retry_after: float | None = None
     status: int = 0
     seconds: float = 0.0
+    bytes: int = 0
     route: str | None = None
     seen: int = 0
     fired: int = 0
@@ -81,6 +106,8 @@ class FaultRule:
             self.status = self.status or 503
         elif self.kind.isdigit():
             self.status = int(self.kind)
+        if self.kind == "huge" and self.bytes <= 0:
+            self.bytes = DEFAULT_HUGE_BYTES
         if self.kind == "429" and self.retry_after is None:
             self.retry_after = 1.0
         if self.every < 0 or self.burst < 1:
@@ -137,7 +164,7 @@ def _parse_args(kind: str, args: str) -> dict[str, Any]:
         return {}
     parts = args.split(":")
     if len(parts) == 1:
-        single = {"latency": "seconds", "token_expiry": "fraction", "invisible": "seconds"}
+        single = {"latency": "seconds", "token_expiry": "fraction", "invisible": "seconds", "huge": "bytes"}
         if kind not in single:
             raise FaultSpecError(f"{kind} takes KEY:VALUE arguments, got {args!r}")
         return {single[kind]: parts[0]}
@@ -155,7 +182,7 @@ def _number(value: Any, name: str) -> float:
 
 def rule_from_mapping(kind: str, data: dict[str, Any], route: str | None) -> FaultRule:
     """Build a rule from parsed arguments (strings or JSON values)."""
-    known = {"every", "burst", "count", "retry_after", "status", "seconds"}
+    known = {"every", "burst", "count", "retry_after", "status", "seconds", "bytes"}
     unknown = set(data) - known
     if unknown:
         raise FaultSpecError(f"unknown argument(s) for {kind}: {sorted(unknown)}")
@@ -169,6 +196,7 @@ def rule_from_mapping(kind: str, data: dict[str, Any], route: str | None) -> Fau
         retry_after=None if retry is None else _number(retry, "retry_after"),
         status=int(_number(data.get("status", 0), "status")),
         seconds=_number(data.get("seconds", 0), "seconds"),
+        bytes=int(_number(data.get("bytes", 0), "bytes")),
         route=route,
     )
 

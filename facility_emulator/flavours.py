@@ -24,6 +24,7 @@ FLAVOUR_MODULES: dict[str, str] = {
     "iri": "facility_emulator.iri.flavour",
     "s3m": "facility_emulator.s3m.flavour",
     "sfapi": "facility_emulator.sfapi.flavour",
+    "slurmrestd": "facility_emulator.slurmrestd.flavour",
 }
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 from collections.abc import Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -109,6 +110,14 @@ class FaultMiddleware:
             await _send_truncated(send, 200, [(b"content-type", b"application/json")], b'{"dropped": true}')
         elif rule.kind == "drop_after":
             await self._drop_after(scope, receive, send)
+        elif rule.kind == "wrong_types":
+            await self._wrong_types(scope, receive, send)
+        elif rule.kind == "bad_json":
+            await _send_body(send, 200, b"application/json", b'{"id": "1", "state": ')
+        elif rule.kind == "html":
+            await _send_body(send, 502, b"text/html; charset=utf-8", BAD_GATEWAY_PAGE)
+        elif rule.kind == "huge":
+            await _send_huge(send, rule.bytes)
         else:
             await _send_error(scope, send, rule)
 
@@ -130,6 +139,69 @@ class FaultMiddleware:
         if status in (204, 304) or status < 200:
             status = 200
         await _send_truncated(send, status, headers, bytes(body) or b'{"dropped": true}')
+
+    async def _wrong_types(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app, then answer its JSON with the types of every value changed."""
+        status = 200
+        headers: list[tuple[bytes, bytes]] = []
+        body = bytearray()
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        try:
+            payload = json.dumps(scramble_types(json.loads(bytes(body)))).encode()
+        except ValueError:
+            payload = bytes(body)
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+BAD_GATEWAY_PAGE = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+HUGE_CHUNK = 1024 * 1024
+
+
+def scramble_types(value: Any) -> Any:
+    """Every string becomes a number and every number a list, recursively (keys stay)."""
+    if isinstance(value, dict):
+        return {key: scramble_types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scramble_types(item) for item in value]
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return [value]
+    return value
+
+
+async def _send_body(send: Send, status: int, content_type: bytes, body: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_huge(send: Send, size: int) -> None:
+    """A JSON-looking body of ``size`` bytes, sent in pieces so the emulator stays small too."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(size).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    sent = 0
+    chunk = b" " * HUGE_CHUNK
+    while sent < size:
+        piece = chunk[: min(HUGE_CHUNK, size - sent)]
+        sent += len(piece)
+        await send({"type": "http.response.body", "body": piece, "more_body": sent < size})
 
 
 async def _send_truncated(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

@@ -56,6 +56,8 @@ class EmulatorServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            ssl_certfile=str(self.config.ssl_certfile) if self.config.ssl_certfile else None,
+            ssl_keyfile=str(self.config.ssl_keyfile) if self.config.ssl_keyfile else None,
         )
         self._server = uvicorn.Server(uv_config)
         self._thread = threading.Thread(target=self._server.run, name="facility-emulator", daemon=True)
@@ -69,13 +71,30 @@ class EmulatorServer:
 
     def stop(self) -> None:
         """Stop serving and kill running jobs."""
+        self._stop_serving()
+        self.state.shutdown()
+
+    def restart(self, downtime: float = 1.0, *, forget_tokens: bool = False) -> None:
+        """Restart the API service while the facility goes on: jobs keep running.
+
+        The listening socket closes (open connections are cut, new ones are refused) for
+        ``downtime`` seconds, then the same port serves again with the same jobs, files, faults
+        and statistics. ``forget_tokens`` also drops every issued access token, as a service that
+        keeps its sessions in memory does; clients must authenticate again.
+        """
+        self._stop_serving()
+        if forget_tokens:
+            self.state.tokens.revoke_all()
+        time.sleep(downtime)
+        self.start()
+
+    def _stop_serving(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
             if self._thread is not None:
                 self._thread.join(timeout=10)
             self._server = None
             self._thread = None
-        self.state.shutdown()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
@@ -89,8 +108,8 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        """Root URL, e.g. ``http://127.0.0.1:8123``."""
-        return f"http://{self.config.host}:{self.port}"
+        """Root URL, e.g. ``http://127.0.0.1:8123`` (``https`` when serving TLS)."""
+        return f"{self.config.scheme}://{self.config.host}:{self.port}"
 
     def iri_url(self, version: str = "v1") -> str:
         """Base URL of an IRI API version."""
