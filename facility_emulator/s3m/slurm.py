@@ -227,7 +227,9 @@ class SlurmRoutes:
             "stderr": str(plan.stderr),
             "user_name": f"{self.token.project}_auser",
         }
-        self.state.scheduler.submit(record.name, plan, spec, job_id=job_id)
+        self.state.scheduler.submit(
+            record.name, plan, spec, invisible_for=self.state.faults.invisible_seconds, job_id=job_id
+        )
         return slurm_answer({"job_id": int(job_id), "step_id": "batch", "job_submit_user_msg": ""})
 
     def _job_info(self, job: JobRecord) -> dict[str, Any]:

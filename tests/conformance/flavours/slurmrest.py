@@ -7,8 +7,10 @@ limits are whole minutes, so the TIMEOUT test uses a one-minute walltime.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -17,6 +19,16 @@ from facility_common.backends.base import Capability
 from ..flavour import Flavour
 
 ENV_FILE = Path(os.environ.get("SLURM_LOCAL_ENV", "/tmp/slurm-local/env"))
+
+
+def _answers(url: str) -> bool:
+    """Whether something listens at ``url``'s host and port (a settings file can outlive a reboot)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def slurm_settings() -> dict[str, str] | None:
@@ -28,6 +40,8 @@ def slurm_settings() -> dict[str, str] | None:
         key, sep, value = line.partition("=")
         if sep:
             settings[key.strip()] = value.strip()
+    if not _answers(settings.get("SLURMREST_URL", "")):
+        return None
     return settings
 
 
