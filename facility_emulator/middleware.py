@@ -21,6 +21,9 @@ from facility_emulator.stats import Exchange, ExchangeLog, RequestStats
 
 TemplateLookup = Callable[[Scope], str | None]
 
+MAX_RECORDED_BODY = 256 * 1024
+"""Bytes of a response body kept in the exchange log (large downloads are cut, not copied)."""
+
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
@@ -60,7 +63,9 @@ class ObservationMiddleware:
                 status = int(message["status"])
                 response_headers = list(message.get("headers", []))
             elif message["type"] == "http.response.body" and record:
-                response_body.extend(message.get("body", b""))
+                room = MAX_RECORDED_BODY - len(response_body)
+                if room > 0:
+                    response_body.extend(message.get("body", b"")[:room])
             await send(message)
 
         try:
