@@ -50,8 +50,9 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from .errors import AuthenticationError, ConfigurationError, FacilityError
+from .errors import AuthenticationError, ConfigurationError, FacilityError, TransportError
 from .http import check_base_url
+from .tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
 
 if TYPE_CHECKING:
     import globus_sdk
@@ -407,7 +408,7 @@ class OIDCClientCredentials(TokenSource):
         client_secret: str | Secret,
         scope: str | Sequence[str] | None = None,
         audience: str | None = None,
-        verify: bool | str = True,
+        verify: VerifySetting = True,
         auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic",
         *,
         scheme: str = "Bearer",
@@ -450,25 +451,18 @@ class OIDCClientCredentials(TokenSource):
         self.audience = audience
         self.verify = verify
         self._ssl_context: ssl.SSLContext | None = None
+        self._ssl_verify()  # a CA bundle that cannot be loaded is a configuration error, now
         self.auth_method = auth_method
         self.timeout = timeout
         self._transport = transport
 
     def _ssl_verify(self) -> bool | ssl.SSLContext:
         """``verify`` as httpx 0.28 wants it: a CA bundle path becomes an SSL context (made once)."""
-        if not isinstance(self.verify, str):
-            return self.verify
         if self._ssl_context is None:
-            try:
-                if os.path.isdir(self.verify):
-                    self._ssl_context = ssl.create_default_context(capath=self.verify)
-                else:
-                    self._ssl_context = ssl.create_default_context(cafile=self.verify)
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigurationError(
-                    f"verify: cannot load CA certificates from {self.verify}: {type(exc).__name__}",
-                    facility=self.facility,
-                ) from None
+            verify = ssl_verify(self.verify, self.facility)
+            if isinstance(verify, bool):
+                return verify
+            self._ssl_context = verify
         return self._ssl_context
 
     @property
@@ -480,6 +474,16 @@ class OIDCClientCredentials(TokenSource):
         return AuthenticationError(
             f"token request to {self.host} {reason}", facility=self.facility, status_code=status
         )
+
+    def _no_answer(self, exc: httpx.HTTPError) -> FacilityError:
+        """No answer from the token endpoint; a failed certificate check says so (not retried:
+        it is a configuration problem, not a refusal of the credentials)."""
+        failure = certificate_failure(exc)
+        if failure is not None:
+            return TransportError(
+                f"token request: {certificate_message(failure, self.host)}", facility=self.facility
+            )
+        return self._fail(f"got no answer: {type(exc).__name__}")
 
     async def _fetch(self) -> _Fetched:
         form: dict[str, str] = {"grant_type": "client_credentials"}
@@ -502,7 +506,7 @@ class OIDCClientCredentials(TokenSource):
         try:
             response = await client.post(self.token_url, data=form, headers=headers)
         except httpx.HTTPError as exc:
-            raise self._fail(f"got no answer: {type(exc).__name__}") from None
+            raise self._no_answer(exc) from None
         finally:
             if self._transport is None:
                 await client.aclose()
@@ -653,7 +657,7 @@ class PrivateKeyJWTClientCredentials(OIDCClientCredentials):
         key_path: str | os.PathLike[str] | None = None,
         private_key: str | Secret | None = None,
         scope: str | Sequence[str] | None = None,
-        verify: bool | str = True,
+        verify: VerifySetting = True,
         scheme: str = "Bearer",
         facility: str | None = None,
         timeout: float = DEFAULT_TOKEN_TIMEOUT,
@@ -663,8 +667,14 @@ class PrivateKeyJWTClientCredentials(OIDCClientCredentials):
         max_refresh_lead: float = DEFAULT_MAX_REFRESH_LEAD,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if (key_path is None) == (private_key is None):
-            raise ConfigurationError("auth: give exactly one of key_path and private_key", facility=facility)
+        if key_path is None and private_key is None:
+            raise ConfigurationError(
+                "key_path: a private key is required: give key_path or private_key", facility=facility
+            )
+        if key_path is not None and private_key is not None:
+            raise ConfigurationError(
+                "private_key: give either key_path or private_key, not both", facility=facility
+            )
         self.key_path = pathlib.Path(key_path).expanduser() if key_path is not None else None
         if self.key_path is not None:
             _check_private_file(self.key_path, facility)
@@ -732,7 +742,7 @@ class PrivateKeyJWTClientCredentials(OIDCClientCredentials):
         try:
             response = await client.post(self.token_url, data=form, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
-            raise self._fail(f"got no answer: {type(exc).__name__}") from None
+            raise self._no_answer(exc) from None
         finally:
             if self._transport is None:
                 await client.aclose()
@@ -1457,7 +1467,9 @@ _FLOAT_KEYS = frozenset({"check_interval"})
 _LIST_KEYS = frozenset({"scopes", "scope"})
 
 
-def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -> TokenSource | httpx.Auth:
+def _from_mapping(
+    value: Mapping[str, Any], facility: str, verify: VerifySetting, allow_insecure_http: bool = False
+) -> TokenSource | httpx.Auth:
     """Build a token source from a configuration mapping, validating keys and their types."""
     kind = value.get("type")
     if not isinstance(kind, str) or kind not in _MAPPING_KEYS:
@@ -1522,7 +1534,7 @@ def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -
             auth_method=args.get("auth_method", "client_secret_basic"),
             scheme=args.get("scheme", "Bearer"),
             facility=facility,
-            allow_insecure_http=args.get("allow_insecure_http", False),
+            allow_insecure_http=args.get("allow_insecure_http", allow_insecure_http),
         )
     if kind == "private_key_jwt":
         return PrivateKeyJWTClientCredentials(
@@ -1534,10 +1546,10 @@ def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -
             verify=args.get("verify", verify),
             scheme=args.get("scheme", "Bearer"),
             facility=facility,
-            allow_insecure_http=args.get("allow_insecure_http", False),
+            allow_insecure_http=args.get("allow_insecure_http", allow_insecure_http),
         )
     if kind in ("basic", "flux_shared_secret", "flux_password"):
-        return _flux_auth(kind, args, verify)
+        return _flux_auth(kind, args, verify, allow_insecure_http)
     if kind == "globus_confidential":
         return GlobusConfidentialClient(
             args["client_id"],
@@ -1546,7 +1558,7 @@ def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -
             resource_server=args.get("resource_server"),
             auth_base_url=args.get("auth_base_url"),
             environment=args.get("environment"),
-            allow_insecure_http=args.get("allow_insecure_http", False),
+            allow_insecure_http=args.get("allow_insecure_http", allow_insecure_http),
             scheme=args.get("scheme", "Bearer"),
             facility=facility,
         )
@@ -1556,7 +1568,7 @@ def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -
         "auth_base_url": args.get("auth_base_url"),
         "client_secret": args.get("client_secret"),
         "environment": args.get("environment"),
-        "allow_insecure_http": args.get("allow_insecure_http", False),
+        "allow_insecure_http": args.get("allow_insecure_http", allow_insecure_http),
         "scheme": args.get("scheme", "Bearer"),
         "facility": facility,
     }
@@ -1587,7 +1599,9 @@ def _from_mapping(value: Mapping[str, Any], facility: str, verify: bool | str) -
     )
 
 
-def _flux_auth(kind: str, args: Mapping[str, Any], verify: bool | str) -> httpx.Auth | TokenSource:
+def _flux_auth(
+    kind: str, args: Mapping[str, Any], verify: VerifySetting, allow_insecure_http: bool
+) -> httpx.Auth | TokenSource:
     """The Flux RESTful API's own flows (imported lazily: only Flux users need them)."""
     from .backends.flux_auth import FluxBasicAuth, FluxPasswordToken, FluxSharedSecretToken
 
@@ -1595,7 +1609,7 @@ def _flux_auth(kind: str, args: Mapping[str, Any], verify: bool | str) -> httpx.
         return FluxBasicAuth(args["user"], args["token"])
     options = {
         "verify": args.get("verify", verify),
-        "allow_insecure_http": args.get("allow_insecure_http", False),
+        "allow_insecure_http": args.get("allow_insecure_http", allow_insecure_http),
     }
     if kind == "flux_shared_secret":
         return FluxSharedSecretToken(
@@ -1604,7 +1618,9 @@ def _flux_auth(kind: str, args: Mapping[str, Any], verify: bool | str) -> httpx.
     return FluxPasswordToken(args["base_url"], args["user"], args["token"], **options)
 
 
-def resolve_auth(value: object, *, facility: str, verify: bool | str = True) -> httpx.Auth | None:
+def resolve_auth(
+    value: object, *, facility: str, verify: VerifySetting = True, allow_insecure_http: bool = False
+) -> httpx.Auth | None:
     """Turn an auth setting into the ``httpx.Auth`` an ``ApiSession`` takes.
 
     Accepts ``None`` (no auth), a string (a static bearer token), a :class:`TokenSource`, any
@@ -1627,7 +1643,8 @@ def resolve_auth(value: object, *, facility: str, verify: bool | str = True) -> 
       ("default" for ALCF's tools' location), "resource_server"?, "auth_base_url"?,
       "client_secret"?, "namespace"?, "environment"?, "scheme"?, "allow_insecure_http"?}``
 
-    ``verify`` is the TLS setting used for OIDC token endpoints unless the mapping sets its own.
+    ``verify`` is the TLS setting used for OIDC token endpoints unless the mapping sets its own;
+    ``allow_insecure_http`` likewise (the client's own opt-in covers its token endpoints).
     Anything else raises :class:`ConfigurationError` naming the key and the facility, never a
     secret value.
     """
@@ -1646,7 +1663,7 @@ def resolve_auth(value: object, *, facility: str, verify: bool | str = True) -> 
     if isinstance(value, httpx.Auth):
         return value
     if isinstance(value, Mapping):
-        built = _from_mapping(value, facility, verify)
+        built = _from_mapping(value, facility, verify, allow_insecure_http)
         return built if isinstance(built, httpx.Auth) else FacilityAuth(built, facility=facility)
     raise ConfigurationError(
         f"auth: expected a token string, a mapping with 'type', a TokenSource or an httpx.Auth, "

@@ -14,7 +14,7 @@ import atexit
 import functools
 import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -22,10 +22,12 @@ import anyio
 
 from .auth import resolve_auth
 from .backends.base import FacilityBackend, ProgressCallback
-from .errors import ConfigurationError, InvalidJobSpec
+from .errors import APIError, ConfigurationError, FacilityError, InvalidJobSpec
+from .http import ApiSession
 from .models import FileEntry, Job, JobSpec, Outage, ResourceStatus
 from .poller import StatusPoller
 from .registry import get_backend_class
+from .tls import ssl_verify
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -63,13 +65,100 @@ def _check_compression(compression: object, facility: str) -> None:
 
 def _build_backend(facility: str, base_url: str, auth: Any, options: dict[str, Any]) -> FacilityBackend:
     backend_class = get_backend_class(facility)
-    resolved_auth = resolve_auth(auth, facility=facility, verify=options.get("verify", True))
+    options = dict(options)
+    if "ca_bundle" in options:
+        if "verify" in options:
+            raise ConfigurationError(
+                "ca_bundle: give either verify or ca_bundle, not both", facility=facility
+            )
+        options["verify"] = options.pop("ca_bundle")
+    if "verify" in options:
+        # One place turns a CA bundle path into an SSL context, for the API and its token endpoint.
+        options["verify"] = ssl_verify(options["verify"], facility)
+    max_body_bytes = options.pop("max_body_bytes", None)
+    resolved_auth = resolve_auth(
+        auth,
+        facility=facility,
+        verify=options.get("verify", True),
+        allow_insecure_http=options.get("allow_insecure_http", False) is True,
+    )
     try:
-        return backend_class(base_url=base_url, auth=resolved_auth, **options)
+        backend = backend_class(base_url=base_url, auth=resolved_auth, **options)
     except TypeError as exc:
         raise ConfigurationError(
             f"bad option for the {facility!r} backend: {exc}", facility=facility
         ) from None
+    if max_body_bytes is not None:
+        _limit_bodies(backend, max_body_bytes, facility)
+    return backend
+
+
+def _limit_bodies(backend: FacilityBackend, max_body_bytes: object, facility: str) -> None:
+    """Apply ``max_body_bytes`` to every API session of ``backend``."""
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
+        raise ConfigurationError("max_body_bytes: must be a positive integer", facility=facility)
+    sessions = [value for value in vars(backend).values() if isinstance(value, ApiSession)]
+    if not sessions:
+        raise ConfigurationError(
+            f"max_body_bytes: the {facility!r} backend does not read answers through ApiSession",
+            facility=facility,
+        )
+    for session in sessions:
+        session.max_body_bytes = max_body_bytes
+
+
+#: What parsing an answer of an unexpected shape raises in a backend.
+_PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _answers_checked(
+    method: Callable[Concatenate[AsyncFacilityClient, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[AsyncFacilityClient, P], Coroutine[Any, Any, R]]:
+    """Turn a backend's failure to read an answer into :class:`APIError` naming the facility.
+
+    A server that answers a body of the wrong shape (a number where text was expected, a missing
+    key) makes a parser raise ``KeyError``, ``TypeError``... deep in a backend; callers get an
+    ``APIError`` instead, chained to the original. Errors of this package pass unchanged, and so
+    do errors in the call's own arguments (raised before the call starts).
+    """
+
+    @functools.wraps(method)
+    async def checked(self: AsyncFacilityClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        call = method(self, *args, **kwargs)  # a bad argument list raises here, unchanged
+        try:
+            return await call
+        except FacilityError:
+            raise
+        except _PARSE_ERRORS as exc:
+            raise APIError(
+                f"{method.__name__}: the facility answered a body we could not read "
+                f"({type(exc).__name__}: {_short(exc)})",
+                facility=self.facility,
+            ) from exc
+
+    return checked
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _as_spec(spec: object, facility: str) -> JobSpec:
+    """``spec`` as a JobSpec: a JobSpec, or a mapping in ``JobSpec.to_dict()`` form (as Airflow
+    operators and Parsl configurations carry them). Errors name the field and the facility."""
+    if isinstance(spec, JobSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        try:
+            return JobSpec.from_dict(spec)
+        except InvalidJobSpec as exc:
+            raise InvalidJobSpec(exc.message, field=exc.field, facility=facility) from None
+    raise InvalidJobSpec(
+        f"spec: a JobSpec or a mapping is required, not {type(spec).__name__}",
+        field="spec",
+        facility=facility,
+    )
 
 
 class AsyncFacilityClient:
@@ -115,20 +204,24 @@ class AsyncFacilityClient:
 
     # -- status ---------------------------------------------------------------------------------
 
+    @_answers_checked
     async def resources(self) -> list[ResourceStatus]:
         """Every resource the facility reports, with its current status."""
         return await self.backend.resources()
 
+    @_answers_checked
     async def resource(self, name_or_id: str) -> ResourceStatus:
         """One resource by name or id."""
         return await self.backend.resource(name_or_id)
 
+    @_answers_checked
     async def outages(
         self, resource: str | None = None, start: datetime | None = None, end: datetime | None = None
     ) -> list[Outage]:
         """Planned and current outages, optionally of one resource and overlapping start..end."""
         return await self.backend.outages(resource, start, end)
 
+    @_answers_checked
     async def is_available(self, resource: str, duration: timedelta = timedelta(hours=1)) -> bool:
         """True when ``resource`` is up or degraded and no outage overlaps now..now+duration."""
         status = await self.backend.resource(resource)
@@ -147,26 +240,31 @@ class AsyncFacilityClient:
 
     # -- jobs -----------------------------------------------------------------------------------
 
-    async def submit(self, resource: str, spec: JobSpec) -> Job:
+    @_answers_checked
+    async def submit(self, resource: str, spec: JobSpec | Mapping[str, Any]) -> Job:
         """Submit ``spec`` to ``resource``; returns the job as the facility first reports it.
+
+        ``spec`` is a :class:`JobSpec` or a mapping in its ``to_dict()`` form, validated first.
 
         A submit is never sent twice blindly: backends use the API's idempotency key or look up
         their unique tag after an ambiguous failure.
         """
-        if not isinstance(spec, JobSpec):
-            raise InvalidJobSpec("spec: a JobSpec is required", field="spec", facility=self.facility)
+        spec = _as_spec(spec, self.facility)
         job = await self.backend.submit(resource, spec)
         StatusPoller.shared(self, resource).watch([job.id])
         return job
 
+    @_answers_checked
     async def get_job(self, resource: str, job_id: str) -> Job:
         """The current state of one job."""
         return await self.backend.get_job(resource, job_id)
 
+    @_answers_checked
     async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
         """Jobs of ``resource`` (all visible, or those of ``job_ids``) in one batched call."""
         return await self.backend.list_jobs(resource, list(job_ids) if job_ids is not None else None)
 
+    @_answers_checked
     async def cancel(self, resource: str, job_id: str) -> None:
         """Cancel a job (its processes are killed by the facility's scheduler)."""
         await self.backend.cancel(resource, job_id)
@@ -182,10 +280,10 @@ class AsyncFacilityClient:
         views = await StatusPoller.shared(self, resource).refresh(list(job_ids), max_age=max_age)
         return [views[job_id] for job_id in job_ids]
 
-    async def update_job(self, resource: str, job_id: str, spec: JobSpec) -> Job:
+    @_answers_checked
+    async def update_job(self, resource: str, job_id: str, spec: JobSpec | Mapping[str, Any]) -> Job:
         """Replace the description of a job that has not started yet (walltime, queue, ...)."""
-        if not isinstance(spec, JobSpec):
-            raise InvalidJobSpec("spec: a JobSpec is required", field="spec", facility=self.facility)
+        spec = _as_spec(spec, self.facility)
         return await self.backend.update_job(resource, job_id, spec)
 
     async def wait(
@@ -205,6 +303,7 @@ class AsyncFacilityClient:
         poller = StatusPoller.shared(self, resource, interval=poll_interval)
         return await poller.wait(job_id, timeout=timeout, interval=poll_interval, on_update=on_update)
 
+    @_answers_checked
     async def job_output(
         self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None
     ) -> str:
@@ -221,24 +320,29 @@ class AsyncFacilityClient:
 
     # -- files ----------------------------------------------------------------------------------
 
+    @_answers_checked
     async def ls(self, resource: str, path: str, show_hidden: bool = False) -> list[FileEntry]:
         """The entries of a remote directory (or the file itself)."""
         return await self.backend.ls(
             resource, _check_path("path", path, self.facility), show_hidden=show_hidden
         )
 
+    @_answers_checked
     async def stat(self, resource: str, path: str) -> FileEntry:
         """Facts about one remote path."""
         return await self.backend.stat(resource, _check_path("path", path, self.facility))
 
+    @_answers_checked
     async def mkdir(self, resource: str, path: str, parents: bool = False) -> None:
         """Create a remote directory (and its parents with ``parents=True``)."""
         await self.backend.mkdir(resource, _check_path("path", path, self.facility), parents)
 
+    @_answers_checked
     async def rm(self, resource: str, path: str) -> None:
         """Remove a remote file or directory tree."""
         await self.backend.rm(resource, _check_path("path", path, self.facility))
 
+    @_answers_checked
     async def mv(self, resource: str, source: str, target: str) -> None:
         """Move or rename a remote path."""
         await self.backend.mv(
@@ -247,6 +351,7 @@ class AsyncFacilityClient:
             _check_path("target", target, self.facility),
         )
 
+    @_answers_checked
     async def cp(self, resource: str, source: str, target: str) -> None:
         """Copy a remote path."""
         await self.backend.cp(
@@ -255,6 +360,7 @@ class AsyncFacilityClient:
             _check_path("target", target, self.facility),
         )
 
+    @_answers_checked
     async def chmod(self, resource: str, path: str, mode: str | int) -> None:
         """Change a remote path's mode; ``mode`` is octal text (``"750"``) or an int (``0o750``)."""
         text = format(mode, "o") if isinstance(mode, int) and not isinstance(mode, bool) else mode
@@ -267,6 +373,7 @@ class AsyncFacilityClient:
             raise InvalidJobSpec(f"mode: {mode!r} is not an octal mode", field="mode", facility=self.facility)
         await self.backend.chmod(resource, _check_path("path", path, self.facility), text)
 
+    @_answers_checked
     async def chown(
         self, resource: str, path: str, owner: str | None = None, group: str | None = None
     ) -> None:
@@ -277,6 +384,7 @@ class AsyncFacilityClient:
             )
         await self.backend.chown(resource, _check_path("path", path, self.facility), owner, group)
 
+    @_answers_checked
     async def symlink(self, resource: str, target: str, link_path: str) -> None:
         """Create the symbolic link ``link_path`` pointing at ``target``."""
         await self.backend.symlink(
@@ -285,14 +393,17 @@ class AsyncFacilityClient:
             _check_path("link_path", link_path, self.facility),
         )
 
+    @_answers_checked
     async def checksum(self, resource: str, path: str) -> str:
         """The remote file's checksum as ``"<algorithm>:<hex digest>"``."""
         return await self.backend.checksum(resource, _check_path("path", path, self.facility))
 
+    @_answers_checked
     async def file_type(self, resource: str, path: str) -> str:
         """What the ``file`` command says of a remote path."""
         return await self.backend.file_type(resource, _check_path("path", path, self.facility))
 
+    @_answers_checked
     async def compress(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
         """Pack ``source`` into the archive ``target`` at the facility."""
         _check_compression(compression, self.facility)
@@ -303,6 +414,7 @@ class AsyncFacilityClient:
             compression,
         )
 
+    @_answers_checked
     async def extract(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
         """Unpack the archive ``source`` into the directory ``target`` at the facility."""
         _check_compression(compression, self.facility)
@@ -313,22 +425,26 @@ class AsyncFacilityClient:
             compression,
         )
 
+    @_answers_checked
     async def view(self, resource: str, path: str, offset: int = 0, size: int | None = None) -> str:
         """Text of a remote file from ``offset``, at most ``size`` bytes."""
         return await self.backend.view(resource, _check_path("path", path, self.facility), offset, size)
 
+    @_answers_checked
     async def head(
         self, resource: str, path: str, lines: int | None = None, nbytes: int | None = None
     ) -> str:
         """The first lines (default 10) or bytes of a remote file."""
         return await self.backend.head(resource, _check_path("path", path, self.facility), lines, nbytes)
 
+    @_answers_checked
     async def tail(
         self, resource: str, path: str, lines: int | None = None, nbytes: int | None = None
     ) -> str:
         """The last lines (default 10) or bytes of a remote file."""
         return await self.backend.tail(resource, _check_path("path", path, self.facility), lines, nbytes)
 
+    @_answers_checked
     async def upload(
         self,
         resource: str,
@@ -347,6 +463,7 @@ class AsyncFacilityClient:
             resource, local_path, _check_path("remote_path", remote_path, self.facility), progress
         )
 
+    @_answers_checked
     async def download(
         self,
         resource: str,

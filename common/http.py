@@ -10,7 +10,9 @@ Backends never call ``httpx`` directly; they call :meth:`ApiSession.request` (or
   resolve (backends look their job up by tag before sending again);
 * turns every failure into the :mod:`facility_common.errors` tree with facility, resource, HTTP
   status and a body excerpt, never a header or token;
-* refuses to send credentials over plain HTTP to anything but loopback unless allowed.
+* refuses to send credentials over plain HTTP to anything but loopback unless allowed;
+* reads every body as a stream and stops at a size limit (``max_body_bytes`` for answers, 64 KiB
+  for error pages), so a broken or hostile server cannot make the client hold an unbounded body.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .errors import (
     TransportError,
     body_excerpt,
 )
+from .tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
 
 __all__ = ["ApiSession", "RetryPolicy", "check_base_url"]
 
@@ -49,6 +52,8 @@ logger = logging.getLogger("facility_common.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: How much of an error answer (an HTML page from a proxy...) is read to build the message.
+ERROR_BODY_BYTES = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,11 +116,26 @@ def check_base_url(
     Raises :class:`ConfigurationError` for anything but an absolute http(s) URL, and for plain
     HTTP to a non-loopback host when credentials would be sent, unless ``allow_insecure_http``.
     """
-    if not isinstance(base_url, str) or not base_url:
+    if not isinstance(base_url, str) or not base_url.strip():
         raise ConfigurationError("base_url: a base URL is required", facility=facility)
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in base_url):
+        raise ConfigurationError(
+            f"base_url: {_without_userinfo(base_url)!r} contains spaces or control characters",
+            facility=facility,
+        )
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"base_url: {base_url!r} is not an absolute http(s) URL", facility=facility)
+        raise ConfigurationError(
+            f"base_url: {_without_userinfo(base_url)!r} is not an absolute http(s) URL "
+            "(scheme://host[:port]/path)",
+            facility=facility,
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise ConfigurationError(
+            f"base_url: {_without_userinfo(base_url)!r} has an invalid port", facility=facility
+        ) from None
     if parts.username or parts.password:
         raise ConfigurationError(
             "base_url: credentials in the URL are not accepted; pass them as auth", facility=facility
@@ -132,6 +152,15 @@ def check_base_url(
             facility=facility,
         )
     return base_url.rstrip("/")
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _problem_detail(response: httpx.Response) -> str | None:
@@ -161,7 +190,7 @@ class ApiSession:
         auth: httpx.Auth | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | httpx.Timeout = 30.0,
-        verify: bool | str = True,
+        verify: VerifySetting = True,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -174,13 +203,15 @@ class ApiSession:
             sends_credentials=auth is not None,
             allow_insecure_http=allow_insecure_http,
         )
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
+            raise ConfigurationError("max_body_bytes: must be a positive integer", facility=facility)
         self.retry = retry or RetryPolicy()
         self.max_body_bytes = max_body_bytes
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/",
             auth=auth,
             timeout=timeout,
-            verify=verify,
+            verify=ssl_verify(verify, facility),
             transport=transport,
             headers=dict(headers or {}),
             follow_redirects=False,
@@ -256,7 +287,7 @@ class ApiSession:
         while True:
             started = time.monotonic()
             try:
-                response = await self._client.request(
+                request = self._client.build_request(
                     method,
                     self._url(path),
                     params=_clean_params(params),
@@ -267,7 +298,15 @@ class ApiSession:
                     headers=headers,
                     **extra,
                 )
+                response = await self._client.send(request, stream=True)
+                try:
+                    ok_status = response.status_code in ok
+                    limit = self.max_body_bytes if ok_status else ERROR_BODY_BYTES
+                    await self._read_capped(response, limit, strict=ok_status, resource=resource)
+                finally:
+                    await response.aclose()
             except httpx.TransportError as exc:
+                self._raise_if_certificate(exc, method, path, resource)
                 safe_to_retry = idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 logger.debug("%s %s: %s (%s)", method, path, type(exc).__name__, self.facility)
                 if safe_to_retry and retry_number + 1 < self.retry.attempts:
@@ -288,7 +327,6 @@ class ApiSession:
                 self.facility,
             )
             if response.status_code in ok:
-                self._check_size(method, path, response, resource)
                 return response
             retryable = response.status_code in self.retry.retry_statuses and (
                 idempotent or response.status_code in (429, 503)
@@ -301,15 +339,55 @@ class ApiSession:
                 continue
             raise self._error_for(method, path, response, resource)
 
-    def _check_size(self, method: str, path: str, response: httpx.Response, resource: str | None) -> None:
-        if len(response.content) > self.max_body_bytes:
-            raise APIError(
-                f"{method} {path} answered a body of {len(response.content)} bytes, "
-                f"over the limit of {self.max_body_bytes}",
+    def _raise_if_certificate(
+        self, exc: httpx.TransportError, method: str, path: str, resource: str | None
+    ) -> None:
+        """A failed certificate check is not retried: it fails the same way every time."""
+        failure = certificate_failure(exc)
+        if failure is not None:
+            host = urlsplit(self.base_url).hostname or self.base_url
+            raise TransportError(
+                f"{method} {path}: {certificate_message(failure, host)}",
                 facility=self.facility,
                 resource=resource,
-                status_code=response.status_code,
-            )
+            ) from None
+
+    async def _read_capped(
+        self, response: httpx.Response, limit: int, *, strict: bool, resource: str | None
+    ) -> None:
+        """Read ``response``'s body into memory, never more than ``limit`` bytes of it.
+
+        A body announced (``Content-Length``) or found while reading to be larger raises
+        :class:`APIError` when ``strict`` (a successful answer cut short is useless); otherwise
+        (an error page, only read for its message) the body is cut at ``limit``.
+        """
+        request = response.request
+        where = f"{request.method} {request.url.path}"
+        announced = response.headers.get("Content-Length", "")
+        if strict and announced.isdigit() and int(announced) > limit:
+            raise self._too_large(where, f"announced a body of {announced} bytes", limit, response, resource)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                if strict:
+                    raise self._too_large(where, "sent a body", limit, response, resource)
+                chunks.append(chunk[: limit - (size - len(chunk))])
+                break
+            chunks.append(chunk)
+        # What httpx's own ``aread`` does, bounded: later ``.content``/``.json()`` use these bytes.
+        response._content = b"".join(chunks)
+
+    def _too_large(
+        self, where: str, what: str, limit: int, response: httpx.Response, resource: str | None
+    ) -> APIError:
+        return APIError(
+            f"{where} {what} over the limit of {limit} bytes (max_body_bytes)",
+            facility=self.facility,
+            resource=resource,
+            status_code=response.status_code,
+        )
 
     def json(self, response: httpx.Response, *, resource: str | None = None) -> Any:
         """Decode a JSON body, raising a clear :class:`APIError` for anything else."""
@@ -321,7 +399,7 @@ class ApiSession:
                 facility=self.facility,
                 resource=resource,
                 status_code=response.status_code,
-                body=response.text,
+                body=response.text[:ERROR_BODY_BYTES],
             ) from None
 
     @contextlib.asynccontextmanager
@@ -351,6 +429,7 @@ class ApiSession:
             )
             response = await self._client.send(request, stream=True)
         except httpx.TransportError as exc:
+            self._raise_if_certificate(exc, method, path, resource)
             raise TransportError(
                 f"{method} {path} got no answer: {type(exc).__name__}",
                 facility=self.facility,
@@ -358,7 +437,10 @@ class ApiSession:
             ) from None
         try:
             if response.status_code not in ok:
-                await response.aread()
+                try:
+                    await self._read_capped(response, ERROR_BODY_BYTES, strict=False, resource=resource)
+                except httpx.TransportError:
+                    response._content = b""
                 raise self._error_for(method, path, response, resource)
             yield response
         finally:

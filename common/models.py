@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,6 +108,41 @@ def _check_count(field: str, value: object) -> None:
         raise _fail(field, f"must be a positive integer, got {value}")
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_mapping(field: str, data: object, allowed: Sequence[str]) -> Mapping[str, Any]:
+    """``data`` as a mapping of known keys; a misspelt key is an error, not silently dropped."""
+    if not isinstance(data, Mapping):
+        raise _fail(field, f"must be a mapping, got {type(data).__name__}")
+    unknown = sorted(str(key) for key in data if key not in allowed)
+    if unknown:
+        prefix = f"{field}." if field != "spec" else ""
+        raise _fail(f"{prefix}{unknown[0]}", f"unknown field (known: {', '.join(allowed)})")
+    return data
+
+
+def _check_types(
+    model: object, texts: Sequence[str], optional_texts: Sequence[str], times: Sequence[str]
+) -> None:
+    """Refuse a report model built from values of the wrong type (a server answered a number
+    where text belongs, a list where a number belongs). Raises ``TypeError`` naming the field;
+    the client turns that into an APIError naming the facility."""
+    name = type(model).__name__
+    for field in texts:
+        value = getattr(model, field)
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"{name}.{field}: expected non-empty text, got {type(value).__name__}")
+    for field in optional_texts:
+        value = getattr(model, field)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name}.{field}: expected text, got {type(value).__name__}")
+    for field in times:
+        value = getattr(model, field)
+        if value is not None and not isinstance(value, datetime):
+            raise TypeError(f"{name}.{field}: expected a datetime, got {type(value).__name__}")
+
+
 def _dt_to_json(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -151,8 +187,9 @@ class ResourceSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResourceSpec:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in fields})
+        """Build from ``to_dict()`` form; an unknown key raises InvalidJobSpec naming it."""
+        fields = [f.name for f in dataclasses.fields(cls)]
+        return cls(**_check_mapping("resources", data, fields))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,9 +229,19 @@ class JobAttributes:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobAttributes:
+        """Build from ``to_dict()`` form (``duration`` in seconds); unknown keys raise."""
+        data = _check_mapping("attributes", data, [f.name for f in dataclasses.fields(cls)])
         duration = data.get("duration")
+        if duration is not None and not isinstance(duration, timedelta):
+            if isinstance(duration, bool) or not isinstance(duration, int | float):
+                raise _fail(
+                    "attributes.duration", f"must be a number of seconds, got {type(duration).__name__}"
+                )
+            if duration != duration or duration in (float("inf"), float("-inf")):
+                raise _fail("attributes.duration", "must be a finite number of seconds")
+            duration = timedelta(seconds=duration)
         return cls(
-            duration=timedelta(seconds=duration) if duration is not None else None,
+            duration=duration,
             queue_name=data.get("queue_name"),
             account=data.get("account"),
             reservation_id=data.get("reservation_id"),
@@ -246,8 +293,10 @@ class JobSpec:
             raise _fail("environment", "must be a mapping of strings to strings")
         for key, value in self.environment.items():
             _check_text("environment", key)
-            if not isinstance(key, str) or not key or "=" in key:
+            if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
                 raise _fail("environment", f"invalid variable name {key!r}")
+            if value is None:
+                raise _fail(f"environment[{key!r}]", "must be a string, got NoneType")
             _check_text(f"environment[{key!r}]", value, allow_newline=True)
         object.__setattr__(self, "environment", dict(self.environment))
         if not isinstance(self.resources, ResourceSpec):
@@ -277,13 +326,17 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
+        """Build from ``to_dict()`` form; errors (unknown keys included) name the field."""
+        data = _check_mapping("spec", data, [f.name for f in dataclasses.fields(cls)])
+        arguments = data.get("arguments")
+        environment = data.get("environment")
         return cls(
             executable=data.get("executable"),
-            arguments=data.get("arguments") or (),
+            arguments=() if arguments is None else arguments,
             script=data.get("script"),
             name=data.get("name"),
             directory=data.get("directory"),
-            environment=data.get("environment") or {},
+            environment={} if environment is None else environment,
             stdin_path=data.get("stdin_path"),
             stdout_path=data.get("stdout_path"),
             stderr_path=data.get("stderr_path"),
@@ -310,6 +363,20 @@ class Job:
     stdout_path: str | None = None
     stderr_path: str | None = None
     raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_types(
+            self,
+            ("id", "resource"),
+            ("native_state", "message", "name", "stdout_path", "stderr_path"),
+            ("submitted_at", "started_at", "finished_at", "updated_at"),
+        )
+        if not isinstance(self.state, JobState):
+            raise TypeError(f"Job.state: expected a JobState, got {type(self.state).__name__}")
+        if self.exit_code is not None and (
+            isinstance(self.exit_code, bool) or not isinstance(self.exit_code, int)
+        ):
+            raise TypeError(f"Job.exit_code: expected an integer, got {type(self.exit_code).__name__}")
 
     @property
     def is_terminal(self) -> bool:
@@ -366,6 +433,18 @@ class ResourceStatus:
     updated_at: datetime | None = None
     native_state: str | None = None
     raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_types(
+            self,
+            ("id", "name"),
+            ("resource_type", "description", "group", "native_state"),
+            ("updated_at",),
+        )
+        if not isinstance(self.state, ResourceState):
+            raise TypeError(
+                f"ResourceStatus.state: expected a ResourceState, got {type(self.state).__name__}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -55,7 +55,7 @@ def get_backend_class(name: str) -> type[FacilityBackend]:
     )
     if target is None:
         raise ConfigurationError(
-            f"unknown facility API {name!r}; available: {', '.join(available_backends())}",
+            f"api: unknown facility API {name!r}; available: {', '.join(available_backends())}",
             facility=name,
         )
     if not isinstance(target, str):

@@ -31,7 +31,15 @@ from facility_common import ConfigurationError, FacilityClient
 
 __all__ = ["Connection", "config_path", "connection_from_airflow", "load_connection"]
 
-BACKEND_OPTIONS = ("project", "api_version", "timeout", "verify", "allow_insecure_http", "task_poll_interval")
+BACKEND_OPTIONS = (
+    "project",
+    "api_version",
+    "timeout",
+    "verify",
+    "ca_bundle",
+    "allow_insecure_http",
+    "task_poll_interval",
+)
 """Airflow extras that are backend options (the same list as the Airflow hook reads)."""
 FLUX_HANDSHAKES = ("flux_shared_secret", "flux_password")
 """Auth types that need the API's base URL, which defaults to the connection's."""
@@ -241,7 +249,10 @@ def connection_from_airflow(value: str) -> Connection:
     passthrough = extras.get("backend_options") or {}
     options.update(json.loads(passthrough) if isinstance(passthrough, str) else passthrough)
     if isinstance(options.get("verify"), str):
-        options["verify"] = options["verify"].strip().lower() not in ("false", "0", "no")
+        # A true/false word, or the path of a CA bundle (kept: the client loads it).
+        word = options["verify"].strip().lower()
+        if word in ("false", "0", "no", "off", "true", "1", "yes", "on"):
+            options["verify"] = word in ("true", "1", "yes", "on")
     if "timeout" in options:
         options["timeout"] = float(options["timeout"])
     auth = _airflow_auth(login, password, extras)

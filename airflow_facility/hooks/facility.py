@@ -19,7 +19,7 @@ from airflow.sdk import BaseHook
 
 from facility_common import AsyncFacilityClient, FacilityClient, FacilityError, NotFoundError
 
-from .settings import ClientSettings, ConnectionLike, client_settings
+from .settings import ClientSettings, ConnectionLike, client_settings, connection_errors
 
 __all__ = [
     "FacilityHook",
@@ -39,9 +39,18 @@ _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, A
 
 
 def _connect_async(settings: ClientSettings) -> AsyncFacilityClient:
-    return AsyncFacilityClient.connect(
-        settings.backend, base_url=settings.base_url, auth=settings.auth, **settings.options
-    )
+    with connection_errors(settings.conn_id, settings.backend):
+        return AsyncFacilityClient.connect(
+            settings.backend, base_url=settings.base_url, auth=settings.auth, **settings.options
+        )
+
+
+def connect_sync(settings: ClientSettings) -> FacilityClient:
+    """The blocking client of ``settings``; configuration errors name the connection's fields."""
+    with connection_errors(settings.conn_id, settings.backend):
+        return FacilityClient.connect(
+            settings.backend, base_url=settings.base_url, auth=settings.auth, **settings.options
+        )
 
 
 async def shared_async_client(facility_conn_id: str) -> tuple[AsyncFacilityClient, ClientSettings]:
@@ -87,10 +96,7 @@ class FacilityHook(BaseHook):
     def get_conn(self) -> FacilityClient:
         """The blocking client of this connection (created once per hook)."""
         if self._client is None:
-            settings = self.settings
-            self._client = FacilityClient.connect(
-                settings.backend, base_url=settings.base_url, auth=settings.auth, **settings.options
-            )
+            self._client = connect_sync(self.settings)
         return self._client
 
     def get_async_conn(self) -> AsyncFacilityClient:

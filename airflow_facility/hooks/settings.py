@@ -7,19 +7,29 @@ or extras); nothing here reads the process environment.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from facility_common import ConfigurationError, available_backends
 
 from ..connections import AUTH_TYPES, api_for_conn_type
 
-__all__ = ["ClientSettings", "ConnectionLike", "client_settings"]
+__all__ = ["ClientSettings", "ConnectionLike", "client_settings", "connection_errors"]
 
-BACKEND_OPTIONS = ("project", "api_version", "timeout", "verify", "allow_insecure_http", "task_poll_interval")
+BACKEND_OPTIONS = (
+    "project",
+    "api_version",
+    "timeout",
+    "verify",
+    "ca_bundle",
+    "allow_insecure_http",
+    "task_poll_interval",
+)
 """Extras passed to the backend as options (when set). Any other backend option goes in the
 ``backend_options`` extra, a JSON object passed through as is."""
 
@@ -68,10 +78,59 @@ class ClientSettings:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _base_url(conn: ConnectionLike) -> str:
+# Where a client option or auth key comes from in an Airflow connection, for error messages.
+_CONNECTION_FIELDS = {
+    "base_url": "host",
+    "api": "conn_type",
+    "auth.client_id": "login",
+    "client_id": "login",
+    "auth.user": "login",
+    "auth.client_secret": "password",
+    "auth.token": "password",
+    "auth.private_key": "password",
+    "private_key": "password",
+    "auth.refresh_token": "password",
+    "auth.token_url": "extra.token_url",
+    "token_url": "extra.token_url",
+    "auth.key_path": "extra.key_path",
+    "key_path": "extra.key_path",
+    "auth.path": "extra.token_file",
+    "token_file": "extra.token_file",
+    "auth.secret_key": "extra.secret_key",
+    "verify": "extra.verify",
+    "allow_insecure_http": "extra.allow_insecure_http",
+}
+_LEADING_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]']*): ")
+
+
+@contextlib.contextmanager
+def connection_errors(conn_id: str, facility: str | None = None) -> Iterator[None]:
+    """Re-raise a client's :class:`ConfigurationError` naming the connection and its field.
+
+    ``FacilityClient.connect`` names its own arguments (``base_url``, ``auth.client_secret``);
+    a connection's user knows ``host``, ``password`` and the extras, so the message says those.
+    """
+    try:
+        yield
+    except ConfigurationError as exc:
+        message = exc.message
+        if message.startswith(f"connection {conn_id!r}"):
+            raise
+        match = _LEADING_FIELD.match(message)
+        if match and match.group(1) in _CONNECTION_FIELDS:
+            field = _CONNECTION_FIELDS[match.group(1)]
+            message = f"{field} ({match.group(1)}): {message[match.end() :]}"
+        raise ConfigurationError(
+            f"connection {conn_id!r}, {message}", facility=exc.facility or facility
+        ) from exc
+
+
+def _base_url(conn: ConnectionLike, facility: str) -> str:
     host = (conn.host or "").strip()
     if not host:
-        raise ConfigurationError(f"connection {conn.conn_id!r}: the host (base URL) is empty")
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r}, host: the base URL is empty", facility=facility
+        )
     if "://" in host:
         return host.rstrip("/")
     scheme = (conn.schema or "https").strip() or "https"
@@ -80,7 +139,7 @@ def _base_url(conn: ConnectionLike) -> str:
     return f"{scheme}://{host_part}{port}{slash}{path}".rstrip("/")
 
 
-def _auth(conn: ConnectionLike, extras: Mapping[str, Any]) -> Any:
+def _auth(conn: ConnectionLike, extras: Mapping[str, Any], facility: str) -> Any:
     explicit = extras.get("auth")
     if explicit:
         if isinstance(explicit, str):
@@ -88,13 +147,15 @@ def _auth(conn: ConnectionLike, extras: Mapping[str, Any]) -> Any:
                 explicit = json.loads(explicit)
             except ValueError:
                 raise ConfigurationError(
-                    f"connection {conn.conn_id!r}: extra 'auth' must be a JSON object"
+                    f"connection {conn.conn_id!r}, extra.auth: must be a JSON object", facility=facility
                 ) from None
         return explicit
     auth_type = extras.get("auth_type") or "token"
     if auth_type not in AUTH_TYPES:
         raise ConfigurationError(
-            f"connection {conn.conn_id!r}: auth_type {auth_type!r} is not one of {', '.join(AUTH_TYPES)}"
+            f"connection {conn.conn_id!r}, extra.auth_type: {auth_type!r} is not one of "
+            f"{', '.join(AUTH_TYPES)}",
+            facility=facility,
         )
     if auth_type == "token":
         return conn.password or extras.get("token") or None
@@ -143,9 +204,10 @@ def client_settings(conn: ConnectionLike) -> ClientSettings:
     api = api_for_conn_type(conn.conn_type)
     if api is None:
         raise ConfigurationError(
-            f"connection {conn.conn_id!r} has type {conn.conn_type!r}, which is not a facility "
+            f"connection {conn.conn_id!r}, conn_type: {conn.conn_type!r} is not a facility "
             "connection type (use facility_iri, facility_sfapi, facility_s3m, facility_slurmrest, "
-            "facility_flux or facility_firecrest)"
+            "facility_flux or facility_firecrest)",
+            facility=conn.conn_type or None,
         )
     if api.backend not in available_backends():
         raise ConfigurationError(
@@ -161,20 +223,36 @@ def client_settings(conn: ConnectionLike) -> ClientSettings:
         try:
             passthrough = json.loads(passthrough)
         except ValueError:
-            raise ConfigurationError(
-                f"connection {conn.conn_id!r}: extra 'backend_options' must be a JSON object"
-            ) from None
+            passthrough = None
     if not isinstance(passthrough, dict):
         raise ConfigurationError(
-            f"connection {conn.conn_id!r}: extra 'backend_options' must be a JSON object"
+            f"connection {conn.conn_id!r}, extra.backend_options: must be a JSON object",
+            facility=api.backend,
         )
     options.update(passthrough)
-    if isinstance(options.get("verify"), str):
-        options["verify"] = options["verify"].strip().lower() not in ("false", "0", "no")
+    for key in ("verify", "allow_insecure_http"):
+        # Extras arrive as text from forms and URIs; a CA bundle path stays a path.
+        if isinstance(options.get(key), str):
+            word = options[key].strip().lower()
+            if word in ("false", "0", "no", "off"):
+                options[key] = False
+            elif word in ("true", "1", "yes", "on"):
+                options[key] = True
+            elif key == "allow_insecure_http":
+                raise ConfigurationError(
+                    f"connection {conn.conn_id!r}, extra.{key}: expected true or false",
+                    facility=api.backend,
+                )
     if "timeout" in options:
-        options["timeout"] = float(options["timeout"])
-    base_url = _base_url(conn)
-    auth = _auth(conn, extras)
+        try:
+            options["timeout"] = float(options["timeout"])
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"connection {conn.conn_id!r}, extra.timeout: expected a number of seconds",
+                facility=api.backend,
+            ) from None
+    base_url = _base_url(conn, api.backend)
+    auth = _auth(conn, extras, api.backend)
     if isinstance(auth, dict) and auth.get("type") in ("flux_shared_secret", "flux_password"):
         auth.setdefault("base_url", base_url)
     return ClientSettings(

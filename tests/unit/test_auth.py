@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import anyio
+import certifi
 import httpx
 import pytest
 
@@ -541,7 +542,7 @@ def test_resolve_auth_accepts_the_simple_forms() -> None:
 
 def test_resolve_auth_mappings(tmp_path: Path) -> None:
     def source_of(value: dict[str, Any]) -> TokenSource:
-        auth = resolve_auth(value, facility="x", verify="/etc/ca.pem")
+        auth = resolve_auth(value, facility="x", verify=certifi.where())
         assert isinstance(auth, FacilityAuth)
         return auth.source
 
@@ -559,7 +560,7 @@ def test_resolve_auth_mappings(tmp_path: Path) -> None:
         }
     )
     assert isinstance(oidc, OIDCClientCredentials)
-    assert (oidc.scope, oidc.verify, oidc.auth_method) == ("firecrest", "/etc/ca.pem", "client_secret_post")
+    assert (oidc.scope, oidc.verify, oidc.auth_method) == ("firecrest", certifi.where(), "client_secret_post")
     confidential = source_of(
         {
             "type": "globus_confidential",
@@ -994,8 +995,10 @@ def test_private_key_jwt_reads_iris_file_layouts(rsa_key: Any, tmp_path: Path) -
 
 def test_private_key_jwt_configuration_errors(rsa_key: Any, tmp_path: Path) -> None:
     pem = rsa_key.as_pem(private=True).decode()
-    with pytest.raises(ConfigurationError, match="exactly one"):
+    with pytest.raises(ConfigurationError, match="key_path: a private key is required"):
         PrivateKeyJWTClientCredentials(SF_TOKEN_URL, SF_CLIENT_ID)
+    with pytest.raises(ConfigurationError, match="private_key: give either key_path or private_key"):
+        PrivateKeyJWTClientCredentials(SF_TOKEN_URL, SF_CLIENT_ID, key_path="/k.pem", private_key=pem)
     with pytest.raises(ConfigurationError, match="does not exist"):
         PrivateKeyJWTClientCredentials(SF_TOKEN_URL, SF_CLIENT_ID, key_path=tmp_path / "missing.pem")
     with pytest.raises(ConfigurationError, match=r"cannot be parsed|no PEM"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,3 +105,56 @@ def test_outage_overlap() -> None:
     assert not outage.overlaps(now, now + timedelta(minutes=59))
     open_ended = Outage(id="o", name="x", start=now, end=None, planned=False)
     assert open_ended.overlaps(now + timedelta(days=30), now + timedelta(days=31))
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"executable": "/bin/true", "executible": "x"}, "executible"),
+        ({"executable": "/bin/true", "resources": {"nodes": 1}}, "resources.nodes"),
+        ({"executable": "/bin/true", "attributes": {"walltime": 60}}, "attributes.walltime"),
+        ({"executable": "/bin/true", "attributes": {"duration": "60"}}, "attributes.duration"),
+        ({"executable": "/bin/true", "attributes": {"duration": True}}, "attributes.duration"),
+        ({"executable": "/bin/true", "attributes": {"duration": float("nan")}}, "attributes.duration"),
+        ({"executable": "/bin/true", "resources": [1]}, "resources"),
+        ({"executable": "/bin/true", "environment": {"1X": "a"}}, "environment"),
+        ({"executable": "/bin/true", "environment": {"X": None}}, "environment['X']"),
+        ("executable=/bin/true", "spec"),
+    ],
+)
+def test_from_dict_refuses_what_it_would_have_dropped_or_crashed_on(data: object, field: str) -> None:
+    with pytest.raises(InvalidJobSpec) as caught:
+        JobSpec.from_dict(data)  # type: ignore[arg-type]
+    assert caught.value.field == field and field in str(caught.value)
+
+
+def test_from_dict_takes_durations_in_seconds() -> None:
+    spec = JobSpec.from_dict({"executable": "/bin/true", "attributes": {"duration": 90.5}})
+    assert spec.attributes.duration == timedelta(seconds=90.5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"id": 7}, "Job.id"),
+        ({"id": ""}, "Job.id"),
+        ({"native_state": 9}, "Job.native_state"),
+        ({"exit_code": "0"}, "Job.exit_code"),
+        ({"exit_code": True}, "Job.exit_code"),
+        ({"state": "RUNNING"}, "Job.state"),
+        ({"submitted_at": "2026-01-01"}, "Job.submitted_at"),
+        ({"message": ["x"]}, "Job.message"),
+    ],
+)
+def test_a_job_of_wrong_types_is_refused(changes: dict[str, object], field: str) -> None:
+    """A server answering a number for text must not become a Job; the client reports it."""
+    fields: dict[str, object] = {"id": "1", "resource": "polaris", "state": JobState.RUNNING, **changes}
+    with pytest.raises(TypeError, match=re.escape(field)):
+        Job(**fields)  # type: ignore[arg-type]
+
+
+def test_a_resource_of_wrong_types_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"ResourceStatus\.name"):
+        ResourceStatus(id="r", name=5, state=ResourceState.UP)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"ResourceStatus\.state"):
+        ResourceStatus(id="r", name="r", state="up")  # type: ignore[arg-type]
