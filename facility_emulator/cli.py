@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from facility_emulator.config import EmulatorConfig
+from facility_emulator.config import CREDENTIALS_ENV, EmulatorConfig
 from facility_emulator.faults import FaultSpecError, parse_spec
 from facility_emulator.server import EmulatorServer
 
@@ -42,6 +43,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["local", "slurm"],
         default="local",
         help="run jobs as local processes, or as real jobs of the local Slurm (scripts/slurm-local.sh)",
+    )
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        default=os.environ.get(CREDENTIALS_ENV) or None,
+        metavar="FILE",
+        help="JSON file fixing client_id, client_secret, native_client_id, refresh_token, static_token "
+        f"and token_prefix instead of random ones (default: ${CREDENTIALS_ENV})",
+    )
+    parser.add_argument(
+        "--token-prefix", default="", help="prefix of every issued access token (makes them easy to spot)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line with URLs and credentials")
     return parser.parse_args(argv)
@@ -92,7 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         scheduler=args.scheduler,
+        credentials_file=args.credentials,
+        token_prefix=args.token_prefix,
     )
+    try:
+        config.fixed_credentials()
+    except ValueError as exc:
+        print(f"invalid --credentials: {exc}", file=sys.stderr)
+        return 2
     if args.root is not None:
         args.root.mkdir(parents=True, exist_ok=True)
         config.root = args.root.resolve()
@@ -103,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = EmulatorServer(config).start()
+    server = EmulatorServer(config)
+    server.start()
     try:
         info = server.describe()
         print(json.dumps(info) if args.json else _human(info), flush=True)

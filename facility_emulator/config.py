@@ -5,9 +5,19 @@ Kept in a plain dataclass so the CLI, the in-process server and tests build it t
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+#: Environment variable naming a credentials file (see ``EmulatorConfig.credentials_file``);
+#: the CLI and the demo scripts read it.
+CREDENTIALS_ENV = "FACILITY_EMULATOR_CREDENTIALS"
+
+#: Keys a credentials file may set.
+CREDENTIAL_KEYS = frozenset(
+    {"client_id", "client_secret", "native_client_id", "refresh_token", "static_token", "token_prefix"}
+)
 
 
 def _default_root() -> Path:
@@ -35,6 +45,12 @@ class EmulatorConfig:
             the local Slurm of ``scripts/slurm-local.sh``; walltimes round up to whole minutes).
         ssl_certfile: PEM certificate (chain) to serve HTTPS with; plain HTTP when None.
         ssl_keyfile: the certificate's private key (PEM).
+        credentials_file: JSON object fixing some of the shared identities instead of random
+            ones: ``client_id``, ``client_secret``, ``native_client_id``, ``refresh_token``,
+            ``static_token`` and ``token_prefix`` (all optional strings). Lets a test run a
+            separate process against credentials it chose, then search its output for them.
+        token_prefix: prepended to every issued access token, so issued tokens are recognisable
+            in logs (a ``token_prefix`` in ``credentials_file`` wins).
     """
 
     root: Path = field(default_factory=_default_root)
@@ -51,6 +67,8 @@ class EmulatorConfig:
     scheduler: str = "local"
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    credentials_file: Path | None = None
+    token_prefix: str = ""
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
@@ -61,3 +79,30 @@ class EmulatorConfig:
     def scheme(self) -> str:
         """``https`` when a certificate is configured, else ``http``."""
         return "https" if self.ssl_certfile is not None else "http"
+
+    def fixed_credentials(self) -> dict[str, str]:
+        """The identities ``credentials_file`` fixes (empty without a file).
+
+        Raises ``ValueError`` naming the file for unreadable JSON, unknown keys or values that
+        are not non-empty strings; the values themselves never appear in the message.
+        """
+        if self.credentials_file is None:
+            return {}
+        path = Path(self.credentials_file)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"credentials file {path}: cannot read a JSON object ({type(exc).__name__})"
+            ) from None
+        if not isinstance(data, dict):
+            raise ValueError(f"credentials file {path}: expected a JSON object")
+        unknown = sorted(set(data) - CREDENTIAL_KEYS)
+        if unknown:
+            raise ValueError(
+                f"credentials file {path}: unknown keys {unknown}; known: {sorted(CREDENTIAL_KEYS)}"
+            )
+        bad = sorted(key for key, value in data.items() if not isinstance(value, str) or not value)
+        if bad:
+            raise ValueError(f"credentials file {path}: {bad} must be non-empty strings")
+        return dict(data)

@@ -46,6 +46,16 @@ def _resolve(sandbox: Sandbox, raw: str | None, follow: bool = True) -> Path:
         raise TaskFailure(str(exc)) from exc
 
 
+def _destination(sandbox: Sandbox, raw: str | None) -> Path:
+    """A path the operation writes to; a final link must not point outside."""
+    if not raw:
+        raise TaskFailure("target path is required")
+    try:
+        return sandbox.destination(raw)
+    except SandboxError as exc:
+        raise TaskFailure(str(exc)) from exc
+
+
 def _existing(sandbox: Sandbox, raw: str | None, follow: bool = True) -> Path:
     path = _resolve(sandbox, raw, follow)
     if not (path.exists() or path.is_symlink()):
@@ -291,16 +301,16 @@ def symlink(sandbox: Sandbox, path: str, link_path: str) -> dict[str, Any]:
 
 def _check_links_inside(sandbox: Sandbox, root: Path) -> None:
     """Refuse to dereference a tree that contains links escaping the sandbox."""
-    candidates = [root, *root.rglob("*")] if root.is_dir() else [root]
-    for item in candidates:
-        if item.is_symlink() and not sandbox.contains(item.resolve()):
-            raise TaskFailure(f"{item} links outside the sandbox")
+    try:
+        sandbox.check_tree(root)
+    except SandboxError as exc:
+        raise TaskFailure(str(exc)) from exc
 
 
 def cp(sandbox: Sandbox, path: str, target_path: str, dereference: bool = False) -> dict[str, Any]:
     """Copy a file or a directory tree."""
     source = _existing(sandbox, path, follow=True)
-    target = _resolve(sandbox, target_path, follow=False)
+    target = _destination(sandbox, target_path)
     if dereference:
         _check_links_inside(sandbox, source)
     if source.is_dir():
@@ -315,7 +325,7 @@ def cp(sandbox: Sandbox, path: str, target_path: str, dereference: bool = False)
 def mv(sandbox: Sandbox, path: str, target_path: str) -> dict[str, Any]:
     """Move or rename."""
     source = _existing(sandbox, path, follow=False)
-    target = _resolve(sandbox, target_path, follow=False)
+    target = _destination(sandbox, target_path)
     if source in (sandbox.root, sandbox.home):
         raise TaskFailure("refusing to move the sandbox root or home")
     return {"path": str(shutil.move(source, target))}
@@ -339,7 +349,7 @@ def compress(
 ) -> dict[str, Any]:
     """Make a tar archive of ``path`` (names relative to its parent)."""
     source = _existing(sandbox, path, follow=True)
-    target = _resolve(sandbox, target_path, follow=False)
+    target = _destination(sandbox, target_path)
     mode = COMPRESSION_MODES[normalize_compression(compression)]
     if dereference:
         _check_links_inside(sandbox, source)

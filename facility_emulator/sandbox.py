@@ -1,7 +1,10 @@
 """The sandbox file system: the only part of the host the emulated facility may touch.
 
 Every user-supplied path goes through :meth:`Sandbox.resolve`, which refuses paths outside the
-root, whether they escape lexically (``..``) or through symlinks that resolve outside.
+root, whether they escape lexically (``..``) or through symlinks that resolve outside. Paths an
+operation writes to go through :meth:`Sandbox.destination`, which also refuses a final symlink
+that points outside (writing through it would land outside), and trees an operation dereferences
+go through :meth:`Sandbox.check_tree`.
 """
 
 from __future__ import annotations
@@ -53,3 +56,26 @@ class Sandbox:
         if not self.contains(resolved):
             raise SandboxError(f"path {text!r} resolves outside the sandbox root {self.root}")
         return resolved
+
+    def destination(self, raw: str | os.PathLike[str], *, base: Path | None = None) -> Path:
+        """The path an operation writes to (copy, move or archive target).
+
+        Like ``resolve(raw, follow=False)`` (a target that is a link stays the link, as ``mv``
+        replaces it), but a final symlink must itself resolve inside the root: copying into or
+        archiving onto a link to an outside directory or file would write outside.
+        """
+        path = self.resolve(raw, base=base, follow=False)
+        if path.is_symlink() and not self.contains(path.resolve()):
+            raise SandboxError(f"path {os.fspath(raw)!r} links outside the sandbox root {self.root}")
+        return path
+
+    def check_tree(self, path: Path) -> None:
+        """Refuse a tree that holds a symlink resolving outside the root.
+
+        Used before an operation dereferences links (``cp -L``, ``tar -h``), which would read
+        outside files into the sandbox.
+        """
+        candidates = [path, *path.rglob("*")] if path.is_dir() and not path.is_symlink() else [path]
+        for item in candidates:
+            if item.is_symlink() and not self.contains(item.resolve()):
+                raise SandboxError(f"{item} links outside the sandbox root {self.root}")

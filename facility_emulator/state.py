@@ -29,6 +29,7 @@ class EmulatorState:
         self.config = config
         self.faults = FaultInjector()
         self.tokens = TokenAuthority(config.token_lifetime, lambda: self.faults.token_expiry_fraction)
+        self.tokens.configure(config)
         self.sandbox = Sandbox(config.root, config.user)
         self.scheduler = make_scheduler(config.scheduler, config.queue_delay, config.kill_grace)
         self.tasks = TaskQueue(config.task_delay)

@@ -3,7 +3,9 @@
 Tokens are random strings with an expiry kept in memory. The authority also owns the
 per-emulator client credentials (confidential client id/secret, a native-app client id with a
 refresh token, and one long-lived static token) so every flavour authenticates against the same
-identities. Early token expiry (a fault) shortens the real lifetime while the advertised
+identities. They are random unless the configuration fixes them (``EmulatorConfig
+.credentials_file``), and issued tokens may carry a recognisable prefix (``token_prefix``), so a
+test can search another process's output for every credential it handed out. Early token expiry (a fault) shortens the real lifetime while the advertised
 ``expires_in`` stays unchanged.
 """
 
@@ -13,8 +15,12 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facility_emulator.config import EmulatorConfig
 
 
 @dataclass
@@ -39,6 +45,22 @@ class ClientCredentials:
     refresh_token: str
     static_token: str
 
+    def __repr__(self) -> str:
+        return f"ClientCredentials(client_id={self.client_id!r}, native_client_id={self.native_client_id!r})"
+
+    @classmethod
+    def generate(cls, fixed: Mapping[str, str] | None = None) -> ClientCredentials:
+        """Random identities, except those ``fixed`` names (other keys are ignored)."""
+        chosen = dict(fixed or {})
+        random = {
+            "client_id": str(uuid.uuid4()),
+            "client_secret": secrets.token_urlsafe(24),
+            "native_client_id": str(uuid.uuid4()),
+            "refresh_token": secrets.token_urlsafe(32),
+            "static_token": secrets.token_urlsafe(32),
+        }
+        return cls(**{f.name: chosen.get(f.name) or random[f.name] for f in fields(cls)})
+
 
 class TokenAuthority:
     """Issues tokens for known clients and validates bearer tokens."""
@@ -48,20 +70,27 @@ class TokenAuthority:
         lifetime: float,
         expiry_fraction: Callable[[], float] = lambda: 1.0,
         clock: Callable[[], float] = time.time,
+        credentials: ClientCredentials | None = None,
+        token_prefix: str = "",
     ) -> None:
         self.lifetime = lifetime
+        self.token_prefix = token_prefix
         self._expiry_fraction = expiry_fraction
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[str, IssuedToken] = {}
-        self.credentials = ClientCredentials(
-            client_id=str(uuid.uuid4()),
-            client_secret=secrets.token_urlsafe(24),
-            native_client_id=str(uuid.uuid4()),
-            refresh_token=secrets.token_urlsafe(32),
-            static_token=secrets.token_urlsafe(32),
-        )
+        self.credentials = credentials or ClientCredentials.generate()
         self.issued_count = 0
+
+    def configure(self, config: EmulatorConfig) -> None:
+        """Take the fixed identities and the token prefix of ``config``.
+
+        Call before clients connect: tokens issued earlier keep working, but the identities
+        change.
+        """
+        fixed = config.fixed_credentials()
+        self.credentials = ClientCredentials.generate(fixed)
+        self.token_prefix = fixed.get("token_prefix", config.token_prefix)
 
     def check_client(self, client_id: str | None, client_secret: str | None) -> bool:
         """Whether a confidential client's id and secret are right."""
@@ -88,7 +117,7 @@ class TokenAuthority:
         now = self._clock()
         fraction = max(0.0, min(1.0, self._expiry_fraction()))
         issued = IssuedToken(
-            token=secrets.token_urlsafe(32),
+            token=self.token_prefix + secrets.token_urlsafe(32),
             client_id=client_id,
             scope=scope,
             issued_at=now,

@@ -50,6 +50,7 @@ from facility_emulator.firecrest.common import (
     system_of,
 )
 from facility_emulator.firecrest.compute import submit_script
+from facility_emulator.sandbox import SandboxError
 from facility_emulator.scheduler import JobRecord
 from facility_emulator.state import EmulatorState
 
@@ -318,8 +319,21 @@ class TransferRoutes:
         )
 
     def _pair(self, body: dict[str, Any], *, follow_target: bool = False) -> tuple[Path, Path]:
+        """Source and target of a server-side job, both checked against the sandbox (403).
+
+        A target that is a link to outside is refused (the job would write through it), and so
+        is a source tree holding such links when the job dereferences them (``cp -L``, ``tar -h``).
+        """
         source = sandbox_path(self.state, str(field(body, "sourcePath", "path", required=True)), follow=False)
-        target = sandbox_path(self.state, str(field(body, "targetPath", required=True)), follow=follow_target)
+        raw_target = str(field(body, "targetPath", required=True))
+        target = sandbox_path(self.state, raw_target, follow=follow_target)
+        try:
+            if not follow_target:
+                target = self.state.sandbox.destination(target)
+            if field(body, "dereference"):
+                self.state.sandbox.check_tree(source)
+        except SandboxError as exc:
+            raise FirecrestError(403, str(exc)) from exc
         if not (source.exists() or source.is_symlink()):
             raise FirecrestError(404, f"{source}: No such file or directory")
         return source, target
