@@ -4,20 +4,31 @@ It starts the local facility emulator, shows the resources' status, stages an in
 a job that reads it, waits with visible progress, prints the job's output and the facility's view
 of the result files. Then the same facility serves a Parsl workflow whose workers run in a pilot
 job, and an Airflow DAG that moves data between two sites. Everything runs on 127.0.0.1.
+
+Two environment variables make runs inspectable afterwards (the secrets test uses both):
+``FACILITY_EMULATOR_CREDENTIALS`` names a JSON file fixing the emulator's credentials (see
+``EmulatorConfig.credentials_file``), and ``FACILITY_DEMO_DIR`` names a directory to work in
+instead of a temporary one, kept afterwards with the facility's files, Parsl's run directory and
+Airflow's home.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 from facility_common import FacilityClient, Job, JobAttributes, JobSpec, ResourceSpec
 from facility_emulator import EmulatorConfig, EmulatorServer
+from facility_emulator.config import CREDENTIALS_ENV
+
+DEMO_DIR_ENV = "FACILITY_DEMO_DIR"
 
 RESOURCE = "polaris"
 INPUT_TEXT = "the quick brown fox jumps over the lazy dog\n" * 3
@@ -62,13 +73,30 @@ def run_step(module_name: str, server: EmulatorServer, scratch: Path) -> bool:
     return ok
 
 
-def main() -> int:
+@contextlib.contextmanager
+def work_directory() -> Iterator[str]:
+    """``$FACILITY_DEMO_DIR`` (created, kept) or a temporary directory (removed)."""
+    chosen = os.environ.get(DEMO_DIR_ENV)
+    if chosen:
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+        yield str(Path(chosen).resolve())
+        return
     with tempfile.TemporaryDirectory(prefix="facility-demo-") as scratch:
-        config = EmulatorConfig(root=Path(scratch) / "facility")
-        with EmulatorServer(config) as server:
+        yield scratch
+
+
+def main() -> int:
+    with work_directory() as scratch:
+        config = EmulatorConfig(
+            root=Path(scratch) / "facility", credentials_file=os.environ.get(CREDENTIALS_ENV) or None
+        )
+        emulator = EmulatorServer(config)
+        with emulator as server:
             credentials = server.credentials
             base_url = server.iri_url("v1")
             print(f"facility emulator serving the IRI Facility API at {base_url}")
+            if config.credentials_file is not None:
+                print(f"  with the credentials fixed in {config.credentials_file}")
             auth = {
                 "type": "oidc_client_credentials",
                 "token_url": credentials["token_url"],

@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from facility_emulator import EmulatorConfig, EmulatorServer
+from facility_emulator.config import CREDENTIALS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILE = REPO / "example_dags" / "cross_facility_pipeline.py"
@@ -121,8 +122,11 @@ def run(server: EmulatorServer, scratch: Path) -> bool:
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="facility-airflow-demo-") as scratch:
-        config = EmulatorConfig(root=Path(scratch) / "facility")
-        with EmulatorServer(config) as server:
+        config = EmulatorConfig(
+            root=Path(scratch) / "facility", credentials_file=os.environ.get(CREDENTIALS_ENV) or None
+        )
+        emulator = EmulatorServer(config)
+        with emulator as server:
             return 0 if run(server, Path(scratch)) else 1
 
 

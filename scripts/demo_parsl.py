@@ -19,6 +19,7 @@ from parsl.config import Config
 from parsl.executors import HighThroughputExecutor
 
 from facility_emulator import EmulatorConfig, EmulatorServer
+from facility_emulator.config import CREDENTIALS_ENV
 from parsl_facility import FacilityProvider
 
 RESOURCE = "polaris"
@@ -115,7 +116,11 @@ def _workflow(server: EmulatorServer, scratch: pathlib.Path) -> bool:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="facility-parsl-demo-") as scratch_name:
         scratch = pathlib.Path(scratch_name)
-        with EmulatorServer(EmulatorConfig(root=scratch / "facility")) as server:
+        config = EmulatorConfig(
+            root=scratch / "facility", credentials_file=os.environ.get(CREDENTIALS_ENV) or None
+        )
+        emulator = EmulatorServer(config)
+        with emulator as server:
             ok = run(server, scratch)
     print("Parsl demo", "succeeded" if ok else "FAILED")
     return 0 if ok else 1
