@@ -16,14 +16,22 @@ How Parsl drives it, and what follows from that:
 * Walltime expiry and preemption are TIMEOUT, so Parsl replaces the block.
 * When a block FAILS, the tails of its stdout/stderr are copied into ``script_dir`` (once) and the
   ``JobStatus`` points at them, so Parsl's error report says why.
+* Every block carries a submit tag (``FACILITY_SUBMIT_TAG``) made from the provider instance and
+  the block's job name. When a backend cannot tell whether a submit created the job (the answer
+  was lost while the server may still have been at work), ``submit`` sends the same spec again
+  with the same tag, which makes the backend look for the job before sending anything: a block
+  is never started twice, nor given up while it may exist.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,7 +46,8 @@ from parsl.providers.base import ExecutionProvider
 from parsl.providers.errors import SubmitException
 from parsl.utils import RepresentationMixin
 
-from facility_common import FacilityClient, FacilityError, Job
+from facility_common import FacilityClient, FacilityError, Job, JobSpec, JobSubmissionError
+from facility_common.backends.iri import SUBMIT_TAG_VARIABLE
 
 from .output import fetch_output_tails
 from .pilot import PilotSettings, build_job_spec, parse_walltime, render_script, safe_job_name
@@ -48,6 +57,17 @@ from .states import to_parsl_state
 __all__ = ["FacilityProvider"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds before each re-send of a submit whose outcome the backend could not know.
+UNKNOWN_OUTCOME_RETRY_DELAYS = (1.0, 3.0)
+
+
+def _outcome_unknown(exc: FacilityError) -> bool:
+    """Whether a submit failed without knowing if the job was created; sending the same tagged
+    spec again then makes the backend look for the job before sending anything."""
+    return isinstance(exc, JobSubmissionError) and (
+        bool(getattr(exc, "outcome_unknown", False)) or "the outcome is unknown" in exc.message
+    )
 
 
 @dataclass
@@ -184,6 +204,7 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
         )
         self._lock = threading.RLock()
         self._fallback_dir: str | None = None
+        self._tag_prefix = uuid.uuid4().hex[:12]
 
     # -- what Parsl reads -------------------------------------------------------------------
 
@@ -237,8 +258,8 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
         script = render_script(self._settings, job_name, wrapped)
         self._keep_script(job_name, script)
         try:
-            spec = build_job_spec(self._settings, job_name, script)
-            job = self._facility_client().submit(self.resource, spec)
+            spec = self._tagged(build_job_spec(self._settings, job_name, script), job_name)
+            job = self._submit_once(spec, job_name)
         except FacilityError as exc:
             raise SubmitException(  # type: ignore[no-untyped-call]
                 job_name,
@@ -294,6 +315,25 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
         return results
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _tagged(self, spec: JobSpec, job_name: str) -> JobSpec:
+        """``spec`` with the block's submit tag: this provider instance and the block's name."""
+        digest = hashlib.sha256(job_name.encode()).hexdigest()[:20]
+        tag = f"parsl-{self._tag_prefix}-{digest}"
+        return spec.replace(environment={**spec.environment, SUBMIT_TAG_VARIABLE: tag})
+
+    def _submit_once(self, spec: JobSpec, job_name: str) -> Job:
+        """Submit, re-sending the same tagged spec while the backend cannot know the outcome."""
+        client = self._facility_client()
+        for delay in UNKNOWN_OUTCOME_RETRY_DELAYS:
+            try:
+                return client.submit(self.resource, spec)
+            except FacilityError as exc:
+                if not _outcome_unknown(exc):
+                    raise
+                logger.warning("submit of %s: %s; asking again in %g s", job_name, exc.message, delay)
+            time.sleep(delay)
+        return client.submit(self.resource, spec)
 
     def _block(self, job_id: str) -> _Block:
         """The record of ``job_id`` (created for ids submitted by an earlier process)."""
