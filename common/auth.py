@@ -38,6 +38,7 @@ import logging
 import math
 import os
 import pathlib
+import random
 import re
 import ssl
 import time
@@ -96,6 +97,12 @@ DEFAULT_STORAGE_PATHS: tuple[str, ...] = (
 _GLOBUS_AUTH_RESOURCE_SERVER = "auth.globus.org"
 _GLOBUS_AUTH_URL = "https://auth.globus.org/"
 
+#: Token-endpoint answers worth asking again (the endpoint is busy or restarting).
+TRANSIENT_TOKEN_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Tries of one token fetch while its endpoint is unreachable or busy, and the backoff between.
+TOKEN_FETCH_ATTEMPTS = 5
+TOKEN_RETRY_DELAY = 0.25
+TOKEN_RETRY_MAX_DELAY = 2.0
 DEFAULT_REFRESH_FRACTION = 0.1
 DEFAULT_MAX_REFRESH_LEAD = 30.0
 DEFAULT_TOKEN_TIMEOUT = 30.0
@@ -265,7 +272,7 @@ class TokenSource(abc.ABC):
             self._attempts += 1
             started = self._clock()
             try:
-                fetched = await self._fetch()
+                fetched = await self._fetch_patiently()
                 if not fetched.value:
                     raise AuthenticationError(f"{self!r} produced an empty token", facility=self.facility)
             except FacilityError as exc:
@@ -281,6 +288,23 @@ class TokenSource(abc.ABC):
                 expires_at = started + lifetime
                 self._cached = _Cached(fetched.value, expires_at, expires_at - self._lead(lifetime))
             return fetched.value.get_secret_value()
+
+    async def _fetch_patiently(self) -> _Fetched:
+        """:meth:`_fetch`, asked again while the token endpoint is unreachable or busy (429/5xx).
+
+        Asking twice only issues another token, so every transient failure is safe to retry; a
+        refusal of the credentials is raised at once.
+        """
+        for retry_number in range(TOKEN_FETCH_ATTEMPTS):
+            try:
+                return await self._fetch()
+            except AuthenticationError as exc:
+                if not exc.transient or retry_number + 1 >= TOKEN_FETCH_ATTEMPTS:
+                    raise
+                delay = min(TOKEN_RETRY_MAX_DELAY, TOKEN_RETRY_DELAY * 2**retry_number)
+                logger.debug("token endpoint busy or unreachable (%s); again in %.2f s", self.facility, delay)
+                await anyio.sleep(delay * (1 + random.random() / 4))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` after the API refused it, so the next :meth:`token` fetches anew.
@@ -470,9 +494,12 @@ class OIDCClientCredentials(TokenSource):
         """Host of the token endpoint, the only part of it that messages show."""
         return _host_of(self.token_url)
 
-    def _fail(self, reason: str, status: int | None = None) -> AuthenticationError:
+    def _fail(self, reason: str, status: int | None = None, transient: bool = False) -> AuthenticationError:
         return AuthenticationError(
-            f"token request to {self.host} {reason}", facility=self.facility, status_code=status
+            f"token request to {self.host} {reason}",
+            facility=self.facility,
+            status_code=status,
+            transient=transient or status in TRANSIENT_TOKEN_STATUSES,
         )
 
     def _no_answer(self, exc: httpx.HTTPError) -> FacilityError:
@@ -483,7 +510,7 @@ class OIDCClientCredentials(TokenSource):
             return TransportError(
                 f"token request: {certificate_message(failure, self.host)}", facility=self.facility
             )
-        return self._fail(f"got no answer: {type(exc).__name__}")
+        return self._fail(f"got no answer: {type(exc).__name__}", transient=True)
 
     async def _fetch(self) -> _Fetched:
         form: dict[str, str] = {"grant_type": "client_credentials"}
@@ -858,11 +885,13 @@ class _GlobusSource(TokenSource):
                 + self._refusal_hint(),
                 facility=self.facility,
                 status_code=exc.http_status,
+                transient=exc.http_status in TRANSIENT_TOKEN_STATUSES,
             ) from None
         except globus_sdk.NetworkError as exc:
             raise AuthenticationError(
                 f"Globus token request to {self.host} got no answer: {type(exc).__name__}",
                 facility=self.facility,
+                transient=True,
             ) from None
         except (globus_sdk.GlobusError, ValueError, KeyError, TypeError) as exc:
             raise AuthenticationError(

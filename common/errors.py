@@ -86,7 +86,15 @@ class ConfigurationError(FacilityError):
 
 
 class AuthenticationError(FacilityError):
-    """A token could not be obtained, or the facility refused the one we sent."""
+    """A token could not be obtained, or the facility refused the one we sent.
+
+    ``transient`` is True when the token endpoint did not answer or answered 429/5xx: asking
+    again later may succeed, unlike a refusal of the credentials.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False, **context: object) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.transient = transient
 
 
 class TransportError(FacilityError):
