@@ -62,10 +62,11 @@ class SubmitRequest:
         }
 
 
-def launch_plan(request: SubmitRequest, job_id: str, output: Path) -> LaunchPlan:
-    """How the scheduler runs the job."""
+def launch_plan(request: SubmitRequest, job_id: str, output: Path, home: Path | None = None) -> LaunchPlan:
+    """How the scheduler runs the job (``HOME`` is the instance user's sandbox home when given)."""
     env = {
         **os.environ,
+        **({"HOME": str(home)} if home is not None else {}),
         **request.envars,
         "FLUX_JOB_ID": job_id,
         "FLUX_JOB_SIZE": str(request.num_tasks),

@@ -241,7 +241,7 @@ class FluxRoutes:
         scheduler = self.state.scheduler
         job_id = scheduler.allocate_id()
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        plan = launch_plan(submit, job_id, self.output_dir / f"{job_id}.out")
+        plan = launch_plan(submit, job_id, self.output_dir / f"{job_id}.out", home=self.state.sandbox.home)
         try:
             job = scheduler.submit(
                 self.resource,

@@ -243,6 +243,9 @@ class SlurmRestdRoutes:
         try:
             env = environment(job.get("environment"))
             sandbox = self.state.sandbox
+            # Slurm gives a batch job the submitting user's HOME and USER unless the job sets them.
+            env.setdefault("HOME", str(sandbox.home))
+            env.setdefault("USER", self.state.config.user)
             cwd = sandbox.resolve(job.get("current_working_directory") or sandbox.home)
             job_id = self.state.scheduler.allocate_id()
             plan, directives = batch_plan(script, job_id=job_id, default_cwd=cwd, env=env)
