@@ -19,9 +19,12 @@ How the API's gaps are filled (the spec is silent on these):
   ``# facility-submit-tag: <tag>`` and the environment as ``FACILITY_SUBMIT_TAG``. After an
   ambiguous failure (no answer, 502, 504) the backend lists the system's jobs and reads the
   metadata (the script) of those with the job's name; a match is returned, and only when none
-  matches is the job sent again (at most ``SUBMIT_ATTEMPTS`` times in all).
-* **Job not found** (Slurm needs a moment after ``sbatch``) is a clean :class:`NotFoundError`
-  from ``get_job``; the shared poller reports such a job PENDING for its grace period.
+  matches is the job sent again (at most ``SUBMIT_ATTEMPTS`` times in all). It is not sent again
+  when the jobs could not be listed, nor when the server may still be at work on it (a read
+  timeout, 504): :class:`JobSubmissionError` then says the outcome is unknown, and the next
+  submit of the same tag looks for the job first.
+* **Job not found** (Slurm needs a moment after ``sbatch``): ``get_job`` reports a job submitted
+  here PENDING for a grace period, any other as a clean :class:`NotFoundError`.
 * **Output paths** come from ``GET .../jobs/{id}/metadata`` (asked once per job and cached);
   ``job_output`` reads them with ``ops/view`` or ``ops/tail``.
 * **Transfers.** ``upload``/``download`` go direct (``ops/upload``/``ops/download``) up to the
@@ -85,6 +88,7 @@ from .firecrest_parse import (
     scheduler_type,
     tag_of_script,
 )
+from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
 
 __all__ = ["FirecrestBackend"]
 
@@ -148,6 +152,7 @@ class FirecrestBackend(FacilityBackend):
         self.max_s3_connections = max_s3_connections
         self.rate_limit_retries = rate_limit_retries
         self.submit_lookup_delays = tuple(submit_lookup_delays)
+        self._memory = SubmitMemory()
         self.system_cache_seconds = system_cache_seconds
         self.api_version = api_version
         self._authorization = AsyncTokenAuthorization(auth, facility=FACILITY)
@@ -365,6 +370,12 @@ class FirecrestBackend(FacilityBackend):
             spec, tag=tag, directory=directory, account=self.account, partition=self.partition
         )
         client = self._client(system)
+        if self._memory.in_doubt(tag):
+            # An earlier submit of this tag may have created the job: look before sending.
+            found = await self._find_tagged(system, tag, spec.name)
+            self._memory.resolved(tag)
+            if found is not None:
+                return self._memory.submitted(found)
         reason = ""
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             try:
@@ -374,10 +385,19 @@ class FirecrestBackend(FacilityBackend):
             except (TransportError, ServerError) as exc:
                 if isinstance(exc, ServerError) and exc.status_code not in _AMBIGUOUS_STATUSES:
                     raise JobSubmissionError(str(exc), facility=FACILITY, resource=system) from None
-                reason = str(exc)
+                reason = exc.message
                 found = await self._find_tagged(system, tag, spec.name)
                 if found is not None:
-                    return found
+                    return self._memory.submitted(found)
+                if may_still_be_working(exc):
+                    self._memory.doubt(tag)
+                    raise outcome_unknown(
+                        facility=FACILITY,
+                        resource=system,
+                        tag=tag,
+                        variable=SUBMIT_TAG_VARIABLE,
+                        reason=reason,
+                    ) from None
                 logger.warning(
                     "submit to %s failed ambiguously (%s); sending again (%d)", system, reason, attempt
                 )
@@ -393,13 +413,15 @@ class FirecrestBackend(FacilityBackend):
                 raise JobSubmissionError(
                     "submit answered without a jobId", facility=FACILITY, resource=system
                 )
-            return Job(
-                id=str(job_id),
-                resource=system,
-                state=JobState.PENDING,
-                name=spec.name,
-                submitted_at=datetime.now(UTC),
-                raw=dict(answer),
+            return self._memory.submitted(
+                Job(
+                    id=str(job_id),
+                    resource=system,
+                    state=JobState.PENDING,
+                    name=spec.name,
+                    submitted_at=datetime.now(UTC),
+                    raw=dict(answer),
+                )
             )
         raise JobSubmissionError(
             f"submit failed {SUBMIT_ATTEMPTS} times and no job tagged {SUBMIT_TAG_VARIABLE}={tag} was found: "
@@ -409,14 +431,19 @@ class FirecrestBackend(FacilityBackend):
         )
 
     async def _find_tagged(self, system: str, tag: str, name: str | None) -> Job | None:
-        """The job of ``system`` whose script carries ``tag``, if any."""
+        """The job of ``system`` whose script carries ``tag``, if any; raises
+        :class:`JobSubmissionError` when the jobs could not be listed at all (the job may exist)."""
         client = self._client(system)
+        failure: FacilityError | None = None
+        listed = False
         for delay in self.submit_lookup_delays:
             await anyio.sleep(delay)
             try:
                 jobs = await self._call("list jobs", lambda: client.job_info(system), resource=system)
-            except FacilityError:
+            except FacilityError as exc:
+                failure = exc
                 continue
+            listed = True
             for job in reversed(jobs or []):
                 if name and job.get("name") not in (name, None):
                     continue
@@ -435,6 +462,14 @@ class FirecrestBackend(FacilityBackend):
                     return parse_jobs([job], system, scheduler=scheduler_type(self._systems.get(system, {})))[
                         0
                     ]
+        if not listed and failure is not None:
+            raise outcome_unknown(
+                facility=FACILITY,
+                resource=system,
+                tag=tag,
+                variable=SUBMIT_TAG_VARIABLE,
+                reason=f"looking for the job failed: {failure.message}",
+            )
         return None
 
     async def _metadata(self, system: str, job_id: str) -> dict[str, Any]:
@@ -450,12 +485,21 @@ class FirecrestBackend(FacilityBackend):
         return self._outputs[key]
 
     async def get_job(self, resource: str, job_id: str) -> Job:
-        """:calls: GET /compute/{system}/jobs/{job_id} (and once GET .../metadata)"""
+        """One job; PENDING for a job submitted here that the system does not show yet.
+
+        :calls: GET /compute/{system}/jobs/{job_id} (and once GET .../metadata)
+        """
         system = await self._system(resource)
         client = self._client(system)
-        jobs = await self._call("job", lambda: client.job_info(system, str(job_id)), resource=system)
-        if not jobs:
-            raise NotFoundError(f"Job {job_id} not found", facility=FACILITY, resource=system)
+        try:
+            jobs = await self._call("job", lambda: client.job_info(system, str(job_id)), resource=system)
+            if not jobs:
+                raise NotFoundError(f"Job {job_id} not found", facility=FACILITY, resource=system)
+        except NotFoundError:
+            pending = self._memory.pending_view(system, str(job_id))
+            if pending is None:
+                raise
+            return pending
         outputs: dict[str, Any] | None = None
         with contextlib.suppress(FacilityError):
             outputs = await self._metadata(system, str(job_id))

@@ -21,8 +21,10 @@ How the API's gaps are filled (the API is silent on these):
   ambiguous failure (no answer, 502, 504) the backend lists the jobs and adopts the one job this
   backend has not seen before that was submitted since the attempt began, under the command's
   name with the same task and node counts. None found: the job is sent again (at most
-  ``SUBMIT_ATTEMPTS`` times in all); several found: :class:`JobSubmissionError`, never a second
-  job.
+  ``SUBMIT_ATTEMPTS`` times in all), unless the server may still be at work on it (a read
+  timeout, 504): then :class:`JobSubmissionError` says the outcome is unknown and the next submit
+  of the same tag looks for the job first; several found: :class:`JobSubmissionError`, never a
+  second job. A job just submitted that the API does not show yet is PENDING.
 * **Names, queues, banks.** The API cannot set a job name (Flux names jobs after their command),
   so ``JobSpec.name`` is not sent. It cannot choose a queue or bank either: a spec naming one is
   accepted only when it is the instance's own (backend options ``queue`` and ``account``).
@@ -73,6 +75,7 @@ from .flux_jobs import (
     parse_resource,
     parse_submit,
 )
+from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
 
 __all__ = ["SUBMIT_TAG_VARIABLE", "FluxBackend"]
 
@@ -156,6 +159,7 @@ class FluxBackend(FacilityBackend):
         self.account = account
         self.submit_lookup_delays = tuple(submit_lookup_delays)
         self._seen_ids: set[str] = set()
+        self._memory = SubmitMemory()
 
     def __repr__(self) -> str:
         return f"FluxBackend(base_url={self.base_url!r}, resource_name={self.resource_name!r})"
@@ -268,6 +272,13 @@ class FluxBackend(FacilityBackend):
         tag = spec.environment.get(SUBMIT_TAG_VARIABLE) or uuid.uuid4().hex
         request = build_submit(spec, tag=tag, queue=self.queue, account=self.account)
         name = self._check_resource(resource)
+        doubted_at = self._memory.doubted_at(tag)
+        if doubted_at is not None:
+            # An earlier submit of this tag may have created the job: look before sending.
+            found = await self._find_submitted(spec, doubted_at, name)
+            self._memory.resolved(tag)
+            if found is not None:
+                return self._memory.submitted(found)
         last_error: FacilityError | None = None
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             sent_at = time.time()
@@ -285,7 +296,16 @@ class FluxBackend(FacilityBackend):
                     )
                     found = await self._find_submitted(spec, sent_at, name)
                     if found is not None:
-                        return found
+                        return self._memory.submitted(found)
+                    if may_still_be_working(exc):
+                        self._memory.doubt(tag, sent_at)
+                        raise outcome_unknown(
+                            facility=FACILITY,
+                            resource=name,
+                            tag=tag,
+                            variable=SUBMIT_TAG_VARIABLE,
+                            reason=exc.message,
+                        ) from None
                     last_error = exc
                     continue
                 if status is not None and 400 <= status < 500 and status not in (401, 403):
@@ -302,7 +322,7 @@ class FluxBackend(FacilityBackend):
             except ValueError as exc:
                 raise self._bad_answer(request, exc, name) from None
             self._seen_ids.add(job_id)
-            return await self._first_view(job_id, name)
+            return self._memory.submitted(await self._first_view(job_id, name))
         reason = last_error.message if last_error is not None else "no answer"
         raise JobSubmissionError(
             f"submit to {name} got no usable answer after {SUBMIT_ATTEMPTS} attempts and no new "
@@ -365,13 +385,19 @@ class FluxBackend(FacilityBackend):
             raise self._bad_answer(request, exc, name) from None
 
     async def get_job(self, resource: str, job_id: str) -> Job:
-        """One job.
+        """One job; PENDING for a job submitted here that the API does not show yet.
 
         :calls: GET /v1/jobs/{jobid}
         """
         name = self._check_resource(resource)
         request = build_get_job(job_id)
-        data = await self._call(request, resource=name)
+        try:
+            data = await self._call(request, resource=name)
+        except NotFoundError:
+            pending = self._memory.pending_view(name, job_id)
+            if pending is None:
+                raise
+            return pending
         try:
             return parse_job(data, name)
         except (ValueError, TypeError, KeyError) as exc:

@@ -20,7 +20,10 @@ How the API's gaps are filled (the spec is silent on these):
   retried Airflow task can find its job again); v2 also sends it as ``Idempotency-Key``. After an
   ambiguous failure (no answer, 502, 504) the backend lists the resource's jobs with their specs
   and returns the one carrying the tag; only when none does is the job sent again, at most
-  ``SUBMIT_ATTEMPTS`` times in all.
+  ``SUBMIT_ATTEMPTS`` times in all. After a failure that leaves the server possibly still at work
+  (a read timeout, 504) and no idempotency key, the job is not sent again: the submit raises
+  :class:`JobSubmissionError` saying the outcome is unknown, and the next submit of the same tag
+  looks for the job first. A job just submitted that the API does not show yet is PENDING.
 * **Outages.** The incidents endpoint's ``from``/``to`` filters select incidents *contained* in the
   window (started after ``from``, resolved before ``to``), which would hide an outage that is
   already under way or runs past the window, so the window is applied here by overlap instead.
@@ -80,6 +83,7 @@ from ..http import ApiSession, RetryPolicy, parse_retry_after
 from ..models import FileEntry, Job, JobSpec, JobState, Outage, ResourceState, ResourceStatus
 from .base import Capability, FacilityBackend, ProgressCallback
 from .states import IRI_STATES, settle_exit_code, translate_state
+from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
 
 __all__ = [
     "IRI_FILE_LIMIT",
@@ -1075,6 +1079,7 @@ class IRIBackend(FacilityBackend):
         self._resources_loaded_at: float | None = None
         self._resources_lock: anyio.Lock | None = None  # made in the event loop that first needs it
         self._idempotency_supported = True
+        self._memory = SubmitMemory()
 
     def __repr__(self) -> str:
         return f"IRIBackend(base_url={self.base_url!r}, api_version={self.api_version!r})"
@@ -1248,6 +1253,12 @@ class IRIBackend(FacilityBackend):
             "-", spec, tag=tag, api_version=self.api_version, project=self.project
         )  # validates the spec before any request
         resource_id, name = await self._resolve(resource)
+        if self._memory.in_doubt(tag):
+            # An earlier submit of this tag may have created the job: look before sending.
+            found = await self._find_submitted(resource_id, name, tag)
+            self._memory.resolved(tag)
+            if found is not None:
+                return self._memory.submitted(found)
         last_error: FacilityError | None = None
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             request = _build_submit(
@@ -1278,7 +1289,17 @@ class IRIBackend(FacilityBackend):
                     )
                     found = await self._find_submitted(resource_id, name, tag)
                     if found is not None:
-                        return found
+                        return self._memory.submitted(found)
+                    keyed = bool(request.headers and IDEMPOTENCY_HEADER in request.headers)
+                    if may_still_be_working(exc) and not keyed:
+                        self._memory.doubt(tag)
+                        raise outcome_unknown(
+                            facility=FACILITY,
+                            resource=name,
+                            tag=tag,
+                            variable=SUBMIT_TAG_VARIABLE,
+                            reason=exc.message,
+                        ) from None
                     last_error = exc
                     continue
                 if status is not None and 400 <= status < 500 and not isinstance(exc, ServerError):
@@ -1291,7 +1312,7 @@ class IRIBackend(FacilityBackend):
                     ) from None
                 raise
             try:
-                return _parse_job(data, name, sent_spec=request.json)
+                return self._memory.submitted(_parse_job(data, name, sent_spec=request.json))
             except (KeyError, TypeError, ValueError) as exc:
                 raise self._bad_answer(f"POST /compute/job/{resource_id}", exc, name) from None
         reason = last_error.message if last_error is not None else "no answer"
@@ -1340,12 +1361,19 @@ class IRIBackend(FacilityBackend):
         return None
 
     async def get_job(self, resource: str, job_id: str) -> Job:
-        """One job with its spec, current or finished.
+        """One job with its spec, current or finished; PENDING for a job submitted here that the
+        API does not show yet.
 
         :calls: GET /compute/status/{resource_id}/{job_id}?historical=true&include_spec=true
         """
         resource_id, name = await self._resolve(resource)
-        data = await self._call(_build_get_job(resource_id, job_id), resource=name)
+        try:
+            data = await self._call(_build_get_job(resource_id, job_id), resource=name)
+        except NotFoundError:
+            pending = self._memory.pending_view(name, job_id)
+            if pending is None:
+                raise
+            return pending
         try:
             return _parse_job(data, name)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -23,18 +23,18 @@ What S3M changes:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
 
-from ..auth import FacilityAuth, TokenSource
+from ..auth import FacilityAuth
 from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
 from ..http import RetryPolicy
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from .base import Capability
-from .slurmrest import SlurmRequest, SlurmRestBackend, _filter_outages
+from .slurmrest import RefreshingHeaderAuth, SlurmRequest, SlurmRestBackend, _filter_outages
 from .slurmrest_versions import normalise_version
 
 __all__ = ["S3M_JOB_FIELDS", "S3MBackend", "S3MTokenAuth"]
@@ -63,19 +63,11 @@ S3M_JOB_FIELDS = frozenset(
 _SPEC_FIELD_OF = {"tres_per_task": "resources.gpu_cores_per_process"}
 
 
-class S3MTokenAuth(httpx.Auth):
-    """Sends the token raw in ``Authorization``, as S3M expects."""
+class S3MTokenAuth(RefreshingHeaderAuth):
+    """Sends the token raw in ``Authorization``, as S3M expects (fresh once after a 401)."""
 
-    def __init__(self, source: TokenSource) -> None:
-        self.source = source
-
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        request.headers["Authorization"] = await self.source.token()
-        yield request
-
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        raise ConfigurationError("S3MTokenAuth works with httpx.AsyncClient only", facility=FACILITY)
-        yield request  # pragma: no cover - makes this a generator, as httpx expects
+    def apply(self, request: httpx.Request, token: str) -> None:
+        request.headers["Authorization"] = token
 
     def __repr__(self) -> str:
         return f"S3MTokenAuth({self.source!r})"

@@ -15,7 +15,10 @@ How the API's ways are handled (see ``specs/FINDINGS.md`` §2):
   the task's ``result``, a JSON *string*.
 * **Never twice.** The script carries ``#SBATCH --comment=facility:tag=<tag>,...`` and exports
   ``FACILITY_SUBMIT_TAG``. After an ambiguous failure (no answer, 502, 504) the backend looks for
-  the tag in ``sacct`` and returns that job; only when none carries it is the script sent again.
+  the tag in ``sacct`` and returns that job; only when none carries it is the script sent again,
+  unless the server may still be at work on it (a read timeout, 504): then the submit raises
+  :class:`JobSubmissionError` saying the outcome is unknown, and the next submit of the same tag
+  looks in ``sacct`` first. A job just submitted that neither squeue nor sacct shows is PENDING.
 * **Job state.** ``squeue`` answers for live jobs, ``sacct`` for finished ones (a job leaves
   ``squeue`` when it ends); both with ``cached=false`` (the cached answer misses fresh jobs,
   sfapi_client #93) and batched with ``kwargs=jobid=1,2,3``. Slurm words go through the shared
@@ -73,6 +76,7 @@ from .sfapi_script import (
     render_script,
 )
 from .states import SLURM_STATES, settle_exit_code, translate_state
+from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
 
 __all__ = ["SFAPI_FILE_LIMIT", "SFAPIBackend", "SFRequest"]
 
@@ -462,6 +466,7 @@ class SFAPIBackend(FacilityBackend):
         self.task_poll_interval = task_poll_interval
         self.sbatch_whitespace: WhitespacePolicy = sbatch_whitespace
         self.submit_lookup_delays = tuple(submit_lookup_delays)
+        self._memory = SubmitMemory()
         self._session = ApiSession(
             facility=FACILITY,
             base_url=base_url,
@@ -594,6 +599,12 @@ class SFAPIBackend(FacilityBackend):
         return await self._submit_script(machine, _build_submit_path(machine, path, args), JobComment())
 
     async def _submit_script(self, machine: str, request: SFRequest, comment: JobComment) -> Job:
+        if comment.tag is not None and self._memory.in_doubt(comment.tag):
+            # An earlier submit of this tag may have created the job: look before sending.
+            found = await self._find_submitted(machine, comment.tag)
+            self._memory.resolved(comment.tag)
+            if found is not None:
+                return self._memory.submitted(found)
         last_error: FacilityError | None = None
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             try:
@@ -619,7 +630,16 @@ class SFAPIBackend(FacilityBackend):
                 )
                 found = await self._find_submitted(machine, comment.tag)
                 if found is not None:
-                    return found
+                    return self._memory.submitted(found)
+                if may_still_be_working(exc):
+                    self._memory.doubt(comment.tag)
+                    raise outcome_unknown(
+                        facility=FACILITY,
+                        resource=machine,
+                        tag=comment.tag,
+                        variable=SUBMIT_TAG_VARIABLE,
+                        reason=exc.message,
+                    ) from None
                 last_error = exc
                 continue
             try:
@@ -630,7 +650,7 @@ class SFAPIBackend(FacilityBackend):
             job_id = result.get("jobid")
             if job_id in (None, ""):
                 raise _bad(f"submit to {machine}", "the task result has no jobid", machine)
-            return self._submitted(machine, str(job_id), comment)
+            return self._memory.submitted(self._submitted(machine, str(job_id), comment))
         raise JobSubmissionError(
             f"submit to {machine} got no usable answer after {SUBMIT_ATTEMPTS} attempts and no job "
             f"tagged {comment.tag} was found: {last_error.message if last_error else 'no answer'}",
@@ -690,7 +710,8 @@ class SFAPIBackend(FacilityBackend):
         return None
 
     async def get_job(self, resource: str, job_id: str) -> Job:
-        """One job: from squeue while it is live, from sacct once it has left the queue.
+        """One job: from squeue while it is live, from sacct once it has left the queue; PENDING for
+        a job submitted here that neither shows yet.
 
         :calls: GET /compute/jobs/{machine}/{jobid}?sacct=false&cached=false, then ?sacct=true
         """
@@ -704,6 +725,9 @@ class SFAPIBackend(FacilityBackend):
             for job in jobs:
                 if job.id == str(job_id):
                     return job
+        pending = self._memory.pending_view(machine, str(job_id))
+        if pending is not None:
+            return pending
         raise NotFoundError(
             f"job {job_id} is neither in squeue nor in sacct on {machine}",
             facility=FACILITY,

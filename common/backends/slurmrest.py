@@ -22,7 +22,11 @@ Choices where slurmrestd is silent or awkward:
   minutes, Slurm's unit.
 * **Submit without duplicates.** Every job carries a tag in its ``comment``
   (``facility-submit-tag:<tag>``) and in ``FACILITY_SUBMIT_TAG``. After an ambiguous failure the
-  backend lists the jobs and returns the one with the tag before sending again.
+  backend lists the jobs and returns the one with the tag before sending again. It does not send
+  again when the jobs could not be listed, nor when the server may still be at work on the first
+  request (a read timeout, 504): :class:`JobSubmissionError` then says the outcome is unknown,
+  and the next submit of the same tag looks for the job first. A job just submitted that
+  slurmctld does not show yet is PENDING.
 * **Finished jobs** are only known to slurmctld for ``MinJobAge`` seconds when there is no
   accounting database; a job that is gone is ``NotFoundError``.
 * **Output.** slurmrestd has no call to read a job's output. With ``local_output=True`` (the
@@ -35,6 +39,7 @@ Choices where slurmrestd is silent or awkward:
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import logging
 import math
 import re
@@ -72,6 +77,7 @@ from .slurmrest_versions import (
     script_at_top,
 )
 from .states import SLURM_STATES, settle_exit_code, translate_state
+from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
 
 __all__ = [
     "SUBMIT_TAG_VARIABLE",
@@ -98,23 +104,53 @@ _NODE_DOWN_WORDS = frozenset({"DOWN", "DRAIN", "DRAINED", "FAIL", "FUTURE", "UNK
 # -- auth -------------------------------------------------------------------------------------
 
 
-class SlurmTokenAuth(httpx.Auth):
-    """Sends ``X-SLURM-USER-NAME`` and ``X-SLURM-USER-TOKEN`` (a JWT from a :class:`TokenSource`)."""
+class RefreshingHeaderAuth(httpx.Auth):
+    """Puts a :class:`TokenSource`'s token in the request (:meth:`apply`) and, like
+    :class:`~facility_common.auth.FacilityAuth`, survives one refusal: on a 401 the token is
+    invalidated and the request is sent once more with a fresh one, when the source can make one
+    and the body can be replayed."""
 
-    def __init__(self, source: TokenSource, user_name: str | None) -> None:
+    def __init__(self, source: TokenSource) -> None:
         self.source = source
-        self.user_name = user_name
+
+    def apply(self, request: httpx.Request, token: str) -> None:
+        raise NotImplementedError
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = await self.source.token()
-        if self.user_name:
-            request.headers["X-SLURM-USER-NAME"] = self.user_name
-        request.headers["X-SLURM-USER-TOKEN"] = token
+        self.apply(request, token)
+        response = yield request
+        if response.status_code != 401 or not self.source.refreshable:
+            return
+        try:
+            request.content  # noqa: B018 - raises when the body is an unread stream
+        except httpx.RequestNotRead:
+            return
+        self.source.invalidate(token)
+        fresh = await self.source.token()
+        if hmac.compare_digest(fresh.encode(), token.encode()):
+            return
+        self.apply(request, fresh)
         yield request
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        raise ConfigurationError("SlurmTokenAuth works with httpx.AsyncClient only", facility=FACILITY)
+        raise ConfigurationError(
+            f"{type(self).__name__} works with httpx.AsyncClient only", facility=FACILITY
+        )
         yield request  # pragma: no cover - makes this a generator, as httpx expects
+
+
+class SlurmTokenAuth(RefreshingHeaderAuth):
+    """Sends ``X-SLURM-USER-NAME`` and ``X-SLURM-USER-TOKEN`` (a JWT from a :class:`TokenSource`)."""
+
+    def __init__(self, source: TokenSource, user_name: str | None) -> None:
+        super().__init__(source)
+        self.user_name = user_name
+
+    def apply(self, request: httpx.Request, token: str) -> None:
+        if self.user_name:
+            request.headers["X-SLURM-USER-NAME"] = self.user_name
+        request.headers["X-SLURM-USER-TOKEN"] = token
 
     def __repr__(self) -> str:
         return f"SlurmTokenAuth(user_name={self.user_name!r}, source={self.source!r})"
@@ -561,6 +597,7 @@ class SlurmRestBackend(FacilityBackend):
         self.local_output = local_output
         self.all_reservations = all_reservations
         self.submit_lookup_delays = tuple(submit_lookup_delays)
+        self._memory = SubmitMemory()
         if socket is not None and transport is None:
             transport = httpx.AsyncHTTPTransport(uds=socket)
         self._session = ApiSession(
@@ -748,6 +785,12 @@ class SlurmRestBackend(FacilityBackend):
         version = await self._version()
         job = self._render(version, resource, spec, tag)
         request = _build_submit(self._prefix(version, resource), version, job, _script_for(spec))
+        if self._memory.in_doubt(tag):
+            # An earlier submit of this tag may have created the job: look before sending.
+            found = await self._find_submitted(resource, tag)
+            self._memory.resolved(tag)
+            if found is not None:
+                return self._memory.submitted(found)
         last_error: FacilityError | None = None
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             try:
@@ -767,7 +810,16 @@ class SlurmRestBackend(FacilityBackend):
                     )
                     found = await self._find_submitted(resource, tag)
                     if found is not None:
-                        return found
+                        return self._memory.submitted(found)
+                    if may_still_be_working(exc):
+                        self._memory.doubt(tag)
+                        raise outcome_unknown(
+                            facility=self.name,
+                            resource=resource,
+                            tag=tag,
+                            variable=SUBMIT_TAG_VARIABLE,
+                            reason=exc.message,
+                        ) from None
                     last_error = exc
                     continue
                 raise JobSubmissionError(
@@ -783,14 +835,16 @@ class SlurmRestBackend(FacilityBackend):
                     facility=self.name,
                     resource=resource,
                 ) from None
-            return Job(
-                id=job_id,
-                resource=resource,
-                state=JobState.PENDING,
-                native_state="PENDING",
-                name=job.get("name"),
-                submitted_at=datetime.now(UTC),
-                raw=dict(data),
+            return self._memory.submitted(
+                Job(
+                    id=job_id,
+                    resource=resource,
+                    state=JobState.PENDING,
+                    native_state="PENDING",
+                    name=job.get("name"),
+                    submitted_at=datetime.now(UTC),
+                    raw=dict(data),
+                )
             )
         reason = last_error.message if last_error is not None else "no answer"
         raise JobSubmissionError(
@@ -801,6 +855,10 @@ class SlurmRestBackend(FacilityBackend):
         )
 
     async def _find_submitted(self, resource: str, tag: str) -> Job | None:
+        """The job carrying ``tag``, if any; raises :class:`JobSubmissionError` when the jobs
+        could not be listed at all (the job may exist, so it must not be sent again)."""
+        failure: FacilityError | None = None
+        listed = False
         for delay in self.submit_lookup_delays:
             if delay:
                 await anyio.sleep(delay)
@@ -808,10 +866,20 @@ class SlurmRestBackend(FacilityBackend):
                 jobs = await self._all_jobs(resource)
             except FacilityError as exc:
                 logger.warning("looking for job tag %s on %s failed: %s", tag, resource, exc.message)
+                failure = exc
                 continue
+            listed = True
             for job in jobs:
                 if _tag_of(job.raw) == tag:
                     return job
+        if not listed and failure is not None:
+            raise outcome_unknown(
+                facility=self.name,
+                resource=resource,
+                tag=tag,
+                variable=SUBMIT_TAG_VARIABLE,
+                reason=f"looking for the job failed: {failure.message}",
+            )
         return None
 
     async def _all_jobs(self, resource: str) -> list[Job]:
@@ -823,10 +891,20 @@ class SlurmRestBackend(FacilityBackend):
             raise self._bad_answer("GET jobs", exc, resource) from None
 
     async def get_job(self, resource: str, job_id: str) -> Job:
-        """One job as slurmctld (or, behind S3M, the accounting database) reports it.
+        """One job as slurmctld (or, behind S3M, the accounting database) reports it; PENDING for
+        a job submitted here that it does not show yet.
 
         :calls: GET slurm/{version}/job/{job_id}
         """
+        try:
+            return await self._get_job(resource, job_id)
+        except NotFoundError:
+            pending = self._memory.pending_view(resource, str(job_id))
+            if pending is None:
+                raise
+            return pending
+
+    async def _get_job(self, resource: str, job_id: str) -> Job:
         version = await self._version()
         response = await self._send(_build_get_job(self._prefix(version, resource), job_id), resource)
         data = self._session.json(response, resource=resource)

@@ -1234,3 +1234,65 @@ async def test_iri_extras_flow(version: str) -> None:
     with pytest.raises(APIError, match="facility"):
         await backend.facility_info()
     await backend.aclose()
+
+
+class SlowFakeIRI(FakeIRI):
+    """A facility whose first submits time out on the client while the server goes on with them:
+    the job appears when :meth:`finish_late` is called."""
+
+    def __init__(self, version: str = "v1") -> None:
+        super().__init__(version)
+        self.time_out_submits = 0
+        self.late: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and "/compute/job/" in request.url.path and self.time_out_submits:
+            self.time_out_submits -= 1
+            self.late.append(request)  # logged when the server gets to it
+            raise httpx.ReadTimeout("timed out", request=request)
+        return super().__call__(request)
+
+    def finish_late(self) -> None:
+        for request in self.late:
+            super().__call__(request)
+        self.late.clear()
+
+
+@pytest.mark.anyio
+async def test_a_timed_out_submit_is_not_sent_again_and_the_same_tag_reattaches() -> None:
+    fake = SlowFakeIRI()
+    fake.time_out_submits = 1
+    backend = make_backend(fake)
+    spec = echo_spec(environment={SUBMIT_TAG_VARIABLE: "airflow-run-9"})
+    with pytest.raises(JobSubmissionError, match="outcome is unknown") as unknown:
+        await backend.submit("polaris", spec)
+    assert "airflow-run-9" in str(unknown.value)
+    assert len(fake.late) == 1 and not fake.requests_to("POST", "/compute/job/")  # not sent again
+    fake.finish_late()  # the server was still at work: the job exists now
+    job = await backend.submit("polaris", spec)
+    await backend.aclose()
+    assert len(fake.requests_to("POST", "/compute/job/")) == 1 and list(fake.jobs) == [job.id]
+
+
+@pytest.mark.anyio
+async def test_a_timed_out_v2_submit_is_sent_again_under_its_idempotency_key() -> None:
+    fake = SlowFakeIRI("v2")
+    fake.time_out_submits = 1
+    backend = make_backend(fake, project="myproj")
+    job = await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    sent = [*fake.late, *fake.requests_to("POST", "/compute/job/")]
+    assert len(sent) == 2 and len({r.headers["Idempotency-Key"] for r in sent}) == 1
+    assert list(fake.jobs) == [job.id]
+
+
+@pytest.mark.anyio
+async def test_a_just_submitted_job_the_api_does_not_show_yet_is_pending() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    fake.jobs.clear()  # not visible yet
+    assert (await backend.get_job("polaris", job.id)).state is JobState.PENDING
+    with pytest.raises(NotFoundError):
+        await backend.get_job("polaris", "9999")
+    await backend.aclose()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from facility_common import AsyncFacilityClient, JobSpec
-from facility_common.errors import ConfigurationError
+from facility_common.errors import ConfigurationError, JobSubmissionError
 from facility_common.http import RetryPolicy
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "slurmrest"
@@ -106,3 +106,37 @@ def test_an_unknown_job_is_not_found_and_a_broken_controller_is_a_server_error()
                 await client.get_job("debug", "2")
 
     anyio.run(main)
+
+
+def test_a_lost_submit_answer_is_not_resent_when_the_jobs_cannot_be_listed() -> None:
+    """The job may exist: with no way to look, sending again could make two."""
+    submitted: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/ping"):
+            return httpx.Response(200, json=load("v0.0.38_ping.json"))
+        if path.endswith("/job/submit"):
+            submitted.append(request)
+            return httpx.Response(502, text="bad gateway")
+        if path.endswith("/jobs"):
+            return httpx.Response(503, text="slurmctld is busy")
+        return httpx.Response(404)
+
+    async def main() -> None:
+        async with AsyncFacilityClient.connect(
+            "slurmrest",
+            base_url="http://127.0.0.1:6820",
+            auth="jwt-token",
+            user_name="alice",
+            transport=httpx.MockTransport(answer),
+            retry=RetryPolicy(attempts=1),
+            submit_lookup_delays=(0.0, 0.0),
+        ) as client:
+            spec = JobSpec(executable="/bin/true", environment={"FACILITY_SUBMIT_TAG": "run-5"})
+            with pytest.raises(JobSubmissionError, match="outcome is unknown") as unknown:
+                await client.submit("debug", spec)
+            assert "run-5" in str(unknown.value) and "jwt-token" not in str(unknown.value)
+
+    anyio.run(main)
+    assert len(submitted) == 1

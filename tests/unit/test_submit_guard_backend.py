@@ -1,0 +1,71 @@
+"""The submit guard the backends share: which failures leave the server possibly at work, and
+the memory of doubtful tags and of jobs not yet visible."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from facility_common.backends.submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
+from facility_common.errors import ServerError, TransportError
+from facility_common.models import Job, JobState
+
+
+def transport_error(cause: Exception) -> TransportError:
+    """A TransportError raised while handling ``cause``, the way the HTTP session raises it."""
+    try:
+        try:
+            raise cause
+        except httpx.TransportError as exc:
+            raise TransportError(f"POST x got no answer: {type(exc).__name__}", facility="f") from None
+    except TransportError as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("cause", "working"),
+    [
+        (httpx.ReadTimeout("slow"), True),
+        (httpx.WriteTimeout("slow"), True),
+        (httpx.ConnectTimeout("never sent"), False),
+        (httpx.PoolTimeout("never sent"), False),
+        (httpx.ConnectError("refused"), False),
+        (httpx.RemoteProtocolError("cut"), False),
+    ],
+)
+def test_timeouts_after_sending_may_leave_the_server_at_work(cause: Exception, working: bool) -> None:
+    assert may_still_be_working(transport_error(cause)) is working
+
+
+def test_a_gateway_timeout_may_leave_the_server_at_work_a_bad_gateway_not() -> None:
+    assert may_still_be_working(ServerError("504", facility="f", status_code=504))
+    assert not may_still_be_working(ServerError("502", facility="f", status_code=502))
+    assert may_still_be_working(TransportError("submit: ReadTimeout: ", facility="f"))
+
+
+def test_the_outcome_unknown_error_names_the_tag_and_the_way_out() -> None:
+    error = outcome_unknown(facility="f", resource="r", tag="t-1", variable="TAG", reason="ReadTimeout")
+    assert error.facility == "f" and error.resource == "r"
+    assert "outcome is unknown" in str(error) and "TAG=t-1" in str(error) and "may exist" in str(error)
+
+
+def test_memory_of_doubtful_tags_and_recent_submits() -> None:
+    memory = SubmitMemory(visibility_grace=60)
+    assert not memory.in_doubt("t")
+    memory.doubt("t", sent_at=123.0)
+    assert memory.in_doubt("t") and memory.doubted_at("t") == 123.0
+    memory.resolved("t")
+    assert not memory.in_doubt("t")
+    assert memory.pending_view("r", "7") is None
+    memory.submitted(Job(id="7", resource="r", state=JobState.PENDING))
+    view = memory.pending_view("r", "7")
+    assert view is not None and view.state is JobState.PENDING and view.id == "7"
+    assert SubmitMemory(visibility_grace=-1).pending_view("r", "7") is None
+
+
+def test_memory_is_bounded() -> None:
+    memory = SubmitMemory()
+    memory.MAX_ENTRIES = 3
+    for index in range(5):
+        memory.doubt(f"t{index}")
+    assert not memory.in_doubt("t0") and memory.in_doubt("t4")
