@@ -255,6 +255,17 @@ class AsyncFacilityClient:
         return job
 
     @_answers_checked
+    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+        """The job a submit tagged ``tag`` (``environment["FACILITY_SUBMIT_TAG"]``) created on
+        ``resource``, or None: how a retried task finds the job of an earlier try before
+        submitting again."""
+        if not isinstance(tag, str) or not tag or not tag.isprintable():
+            raise InvalidJobSpec(
+                "tag: a non-empty printable string is required", field="tag", facility=self.facility
+            )
+        return await self.backend.find_job_by_tag(resource, tag)
+
+    @_answers_checked
     async def get_job(self, resource: str, job_id: str) -> Job:
         """The current state of one job."""
         return await self.backend.get_job(resource, job_id)
@@ -614,6 +625,7 @@ class FacilityClient:
     is_available = _sync(AsyncFacilityClient.is_available)
     submit = _sync(AsyncFacilityClient.submit)
     get_job = _sync(AsyncFacilityClient.get_job)
+    find_job_by_tag = _sync(AsyncFacilityClient.find_job_by_tag)
     list_jobs = _sync(AsyncFacilityClient.list_jobs)
     cancel = _sync(AsyncFacilityClient.cancel)
     update_job = _sync(AsyncFacilityClient.update_job)

@@ -134,7 +134,16 @@ class InvalidJobSpec(FacilityError):
 
 
 class JobSubmissionError(FacilityError):
-    """The facility refused the job (the message is the facility's own reason)."""
+    """The facility refused the job (the message is the facility's own reason), or the submit's
+    outcome cannot be known now.
+
+    ``outcome_unknown`` is True in the second case: the job may exist. Submitting the same tagged
+    spec again looks for it before sending anything (see ``find_job_by_tag``).
+    """
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False, **context: object) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.outcome_unknown = outcome_unknown
 
 
 class WaitTimeout(FacilityError):

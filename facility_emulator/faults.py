@@ -19,6 +19,11 @@ Request faults (``KIND`` with ``KEY:VALUE`` arguments):
   with a Content-Length, a truncated body is sent and the connection is closed.
 * ``drop_after`` -- let the app perform the request fully (e.g. a submit creates the job), then
   send the response truncated in the same way.
+* ``504_after`` -- let the app perform the request fully, then answer 504 as a gateway whose
+  upstream was too slow does: the job exists, the client is told nothing.
+
+A request delayed by ``latency`` is read whole before the delay, so the app still performs it
+after a client that timed out has gone (as a server does with a request it already received).
 
 Bad-server faults (the answer is complete but unusable):
 
@@ -71,6 +76,7 @@ REQUEST_KINDS = {
     "5xx",
     "drop_before",
     "drop_after",
+    "504_after",
     "bad_json",
     "html",
     "wrong_types",
@@ -106,6 +112,8 @@ class FaultRule:
             self.status = self.status or 503
         elif self.kind.isdigit():
             self.status = int(self.kind)
+        elif self.kind == "504_after":
+            self.status = 504
         if self.kind == "huge" and self.bytes <= 0:
             self.bytes = DEFAULT_HUGE_BYTES
         if self.kind == "429" and self.retry_after is None:

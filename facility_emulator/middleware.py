@@ -107,6 +107,7 @@ class FaultMiddleware:
             return
         decision = self.injector.decide(scope["method"], scope["path"])
         if decision.delay > 0:
+            receive = await _received_whole(receive)
             await asyncio.sleep(decision.delay)
         rule = decision.rule
         if rule is None:
@@ -115,6 +116,9 @@ class FaultMiddleware:
             await _send_truncated(send, 200, [(b"content-type", b"application/json")], b'{"dropped": true}')
         elif rule.kind == "drop_after":
             await self._drop_after(scope, receive, send)
+        elif rule.kind == "504_after":
+            await self.app(scope, receive, _discard)
+            await _send_error(scope, send, rule)
         elif rule.kind == "wrong_types":
             await self._wrong_types(scope, receive, send)
         elif rule.kind == "bad_json":
@@ -191,6 +195,28 @@ def scramble_types(value: Any) -> Any:
     return value
 
 
+async def _discard(message: Message) -> None:
+    """A ``send`` that throws the app's answer away."""
+
+
+async def _received_whole(receive: Receive) -> Receive:
+    """Read the request body now and return a ``receive`` that replays it: the app then acts on
+    the request even if the client hangs up while a delay runs."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        if messages:
+            return messages.pop(0)
+        return await receive()
+
+    return replay
+
+
 async def _send_body(send: Send, status: int, content_type: bytes, body: bytes) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -221,6 +247,8 @@ async def _send_error(scope: Scope, send: Send, rule: FaultRule) -> None:
     status = rule.status
     instance = scope["path"]
     detail = "rate limit exceeded (injected fault)" if status == 429 else f"injected fault {status}"
+    if rule.kind == "504_after":
+        detail = "gateway timeout: the upstream answered too late (injected fault)"
     payload = json.dumps(problem_body(status, detail, instance)).encode()
     headers = [
         (b"content-type", PROBLEM_CONTENT_TYPE.encode()),

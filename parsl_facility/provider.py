@@ -65,9 +65,7 @@ UNKNOWN_OUTCOME_RETRY_DELAYS = (1.0, 3.0)
 def _outcome_unknown(exc: FacilityError) -> bool:
     """Whether a submit failed without knowing if the job was created; sending the same tagged
     spec again then makes the backend look for the job before sending anything."""
-    return isinstance(exc, JobSubmissionError) and (
-        bool(getattr(exc, "outcome_unknown", False)) or "the outcome is unknown" in exc.message
-    )
+    return isinstance(exc, JobSubmissionError) and exc.outcome_unknown
 
 
 @dataclass

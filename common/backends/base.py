@@ -91,6 +91,17 @@ class FacilityBackend(abc.ABC):
     async def get_job(self, resource: str, job_id: str) -> Job:
         raise self._unsupported("get_job")
 
+    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+        """The job that a submit of a spec carrying ``environment["FACILITY_SUBMIT_TAG"] == tag``
+        created on ``resource``, or None when the facility shows none.
+
+        This is the look-up a backend makes itself after an ambiguous submit, offered to callers
+        that outlive one client: an Airflow retry or a restarted workflow engine asks before
+        submitting the same tagged spec again. Where several jobs carry the tag, the newest one
+        is returned. Backends whose API cannot show the tag raise UnsupportedOperation.
+        """
+        raise self._unsupported("find_job_by_tag")
+
     async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
         """All visible jobs of ``resource``, or those of ``job_ids`` (one batched call where the
         API allows). Ids the API does not report are simply absent from the answer."""

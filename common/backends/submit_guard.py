@@ -59,6 +59,7 @@ def outcome_unknown(
         "looks for it first; or look for that tag among the jobs before submitting anew",
         facility=facility,
         resource=resource,
+        outcome_unknown=True,
     )
 
 

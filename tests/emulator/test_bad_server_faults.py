@@ -101,3 +101,31 @@ def test_restart_keeps_jobs_running_and_can_forget_tokens(tmp_path: Path) -> Non
                 break
             time.sleep(0.2)
         assert states[-1] == "completed", states
+
+
+def _submit_count(server: EmulatorServer) -> int:
+    return int(httpx.get(f"{server.url}/_emulator/jobs").json()["submit_count"])
+
+
+def test_504_after_creates_the_job_and_tells_the_client_nothing(
+    client: httpx.Client, server: EmulatorServer
+) -> None:
+    _faults(server, "504_after=count:1@POST */compute/job/*")
+    before = _submit_count(server)
+    answer = client.post("/compute/job/polaris", json={"executable": "/bin/true"})
+    assert answer.status_code == 504
+    assert "id" not in answer.json()
+    assert _submit_count(server) == before + 1
+
+
+def test_a_delayed_request_is_carried_out_after_the_client_gave_up(
+    client: httpx.Client, server: EmulatorServer
+) -> None:
+    _faults(server, "latency=seconds:1:count:1@POST */compute/job/*")
+    before = _submit_count(server)
+    with pytest.raises(httpx.ReadTimeout):
+        client.post("/compute/job/polaris", json={"executable": "/bin/true"}, timeout=0.3)
+    deadline = time.monotonic() + 10
+    while _submit_count(server) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _submit_count(server) == before + 1
