@@ -19,6 +19,9 @@ import json
 import os
 import shlex
 import subprocess
+import threading
+import uuid
+import weakref
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,10 +96,13 @@ def _duration(seconds: float | None) -> str:
 
 
 class Outages:
-    """The flavour's outage calendar: a completed one and a planned one, as on the NERSC page."""
+    """The flavour's outage calendar: a completed one and a planned one, as on the NERSC page,
+    plus those tests announce with :meth:`announce` (their status follows the clock)."""
 
     def __init__(self) -> None:
         now = datetime.now(UTC).replace(microsecond=0)
+        self._lock = threading.Lock()
+        self._announced: dict[str, tuple[str, datetime, datetime]] = {}
         self.items: list[dict[str, Any]] = [
             {
                 "name": "perlmutter",
@@ -120,18 +126,64 @@ class Outages:
             },
         ]
 
+    def announce(self, name: str, start: datetime, end: datetime) -> str:
+        """Add a maintenance of machine ``name``; returns its id for :meth:`withdraw`."""
+        if name not in MACHINES:
+            raise ValueError(f"unknown machine {name!r}")
+        outage_id = uuid.uuid4().hex
+        with self._lock:
+            self._announced[outage_id] = (name, start, end)
+        return outage_id
+
+    def withdraw(self, outage_id: str) -> bool:
+        """Remove an announced outage; False when unknown."""
+        with self._lock:
+            return self._announced.pop(outage_id, None) is not None
+
+    def _all(self) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        with self._lock:
+            announced = list(self._announced.values())
+        views = list(self.items)
+        for name, start, end in announced:
+            status = "Planned" if now < start else ("Active" if now < end else "Completed")
+            views.append(
+                {
+                    "name": name,
+                    "start_at": _iso(start),
+                    "end_at": _iso(end),
+                    "description": "Scheduled maintenance (emulated)",
+                    "notes": "announced outage",
+                    "status": status,
+                    "swo": "swo",
+                    "update_at": _iso(now),
+                }
+            )
+        return views
+
     def current(self, name: str | None) -> list[dict[str, Any]]:
-        return [o for o in self.items if o["status"] != "Planned" and (name is None or o["name"] == name)]
+        return [o for o in self._all() if o["status"] != "Planned" and (name is None or o["name"] == name)]
 
     def planned(self, name: str | None) -> list[dict[str, Any]]:
-        return [o for o in self.items if o["status"] == "Planned" and (name is None or o["name"] == name)]
+        return [o for o in self._all() if o["status"] == "Planned" and (name is None or o["name"] == name)]
 
     def active(self, name: str) -> bool:
         now = _iso(datetime.now(UTC))
         return any(
             o["name"] == name and o["status"] in ("Active", "Extended") and o["start_at"] <= now
-            for o in self.items
+            for o in self._all()
         )
+
+
+_CALENDARS: weakref.WeakKeyDictionary[EmulatorState, Outages] = weakref.WeakKeyDictionary()
+
+
+def outages_of(state: EmulatorState) -> Outages:
+    """The SF API outage calendar of an emulator (created on first use)."""
+    calendar = _CALENDARS.get(state)
+    if calendar is None:
+        calendar = _CALENDARS[state] = Outages()
+    return calendar
 
 
 class SFAPIRoutes:
@@ -139,7 +191,7 @@ class SFAPIRoutes:
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
-        self.outages = Outages()
+        self.outages = outages_of(state)
         self.statuses = dict.fromkeys(MACHINES, "active")
         self.uid = os.getuid()
 

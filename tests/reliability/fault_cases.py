@@ -47,7 +47,6 @@ DEFAULT_SUBMIT_ROUTE = "POST */job/submit"
 #: APIs without an outage calendar the matrix can fill, and why.
 NO_OUTAGES = {
     "flux": "the Flux RESTful API announces no outages",
-    "sfapi": "the emulated SF API keeps its own outage calendar, which injected outages do not reach",
 }
 #: APIs whose job listings do not show the submit tag (the environment): after a lost answer the
 #: backend can only match a job by its name (the command's basename), submit time and counts, so
@@ -113,7 +112,8 @@ def announce_outage(
     """An outage of ``resource`` from ``start`` seconds from now, for ``duration`` seconds, in the
     form the flavour's API publishes it; returns what removes it again.
 
-    FirecREST has no outage calendar: there, maintenance is a Slurm reservation on the system.
+    FirecREST has no outage calendar: there, maintenance is a Slurm reservation on the system. The
+    SF API publishes its own calendar of NERSC machines.
     """
     if name == "firecrest":
         from facility_emulator.firecrest.site import site_of
@@ -124,6 +124,15 @@ def announce_outage(
             resource, now + timedelta(seconds=start), now + timedelta(seconds=start + duration)
         )
         return lambda: site.remove_reservation(reservation.name) and None
+    if name == "sfapi":
+        from facility_emulator.sfapi.routes import outages_of
+
+        calendar = outages_of(admin.server.state)
+        now = datetime.now(UTC)
+        outage_id = calendar.announce(
+            resource, now + timedelta(seconds=start), now + timedelta(seconds=start + duration)
+        )
+        return lambda: calendar.withdraw(outage_id) and None
     ids = admin.inject(f"outage=resources:{resource}:start:{start}:duration:{duration}")["incident_ids"]
 
     def remove() -> None:
