@@ -14,11 +14,18 @@ from facility_emulator import EmulatorServer
 from parsl_facility import FacilityProvider
 
 from ..conformance.flavour import Flavour
-from ..conformance.flavours import firecrest, flux, iri, s3m, sfapi
+from ..conformance.flavours import firecrest, flux, iri, s3m, sfapi, slurmrest_emulated
 
-FLAVOURS = {**iri.FLAVOURS, **sfapi.FLAVOURS, **firecrest.FLAVOURS, **flux.FLAVOURS, **s3m.FLAVOURS}
+FLAVOURS = {
+    **iri.FLAVOURS,
+    **sfapi.FLAVOURS,
+    **firecrest.FLAVOURS,
+    **flux.FLAVOURS,
+    **s3m.FLAVOURS,
+    **slurmrest_emulated.FLAVOURS,
+}
 BACKENDS: tuple[str, ...] = tuple(FLAVOURS)
-"""Every API the emulator serves: iri-v1, iri-v2, sfapi, firecrest, flux, s3m."""
+"""Every API the emulator serves: iri-v1, iri-v2, sfapi, firecrest, flux, s3m, slurmrest-emulated."""
 
 API_ROUTES: dict[str, str] = {
     "iri": "/iri/*",
@@ -26,6 +33,7 @@ API_ROUTES: dict[str, str] = {
     "firecrest": "/firecrest/*",
     "flux": "/flux/v1/jobs*",
     "s3m": "/slurm/*",
+    "slurmrest": "/slurmrestd/*",
 }
 """The API routes of each flavour, as fault-rule path globs, without the token endpoints
 (``/auth/token``, ``/sfapi/oidc/token``, ``/flux/v1/token``)."""
@@ -36,6 +44,7 @@ SUBMIT_ROUTES: dict[str, str] = {
     "firecrest": "POST /firecrest/compute/*/jobs",
     "flux": "POST /flux/v1/jobs/submit",
     "s3m": "POST /slurm/*/job/submit",
+    "slurmrest": "POST /slurmrestd/slurm/*/job/submit",
 }
 """The submit route of each API, as fault-rule route globs."""
 

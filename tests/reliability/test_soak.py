@@ -34,8 +34,8 @@ from .soak_parsl import ProviderDriver
 
 pytestmark = pytest.mark.soak
 
-JOBS_PER_BACKEND = 25
-"""Per side and backend: 25 x 6 backends x 2 sides = 300 jobs."""
+JOBS_PER_BACKEND = 22
+"""Per side and backend: 22 x 7 backends x 2 sides = 308 jobs."""
 SLEEPERS_PER_BACKEND = 3
 """Of those, sleepers to cancel (Parsl: provider.cancel; Airflow: the operator's on_kill)."""
 TOKEN_LIFETIME = 20.0
