@@ -184,6 +184,14 @@ def test_504_on_submit(admin: Admin, flavour: Flavour, name: str) -> None:
     assert admin.fired() == 1
 
 
+def test_504_after_the_server_created_the_job(admin: Admin, flavour: Flavour, name: str) -> None:
+    """A gateway gave up waiting while the server created the job: only a look-up finds it."""
+    admin.inject(f"504_after=count:1@{submit_route(name)}")
+    with connect(flavour) as client:
+        submit_never_twice(admin, name, client, flavour, settle=0.0)
+    assert admin.fired() == 1
+
+
 def test_latency_beyond_the_timeout_on_submit(admin: Admin, flavour: Flavour, name: str) -> None:
     """The answer would come after the client gave up."""
     admin.inject(f"latency=seconds:2:count:1@{submit_route(name)}")
