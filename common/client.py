@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import inspect
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -76,6 +77,10 @@ def _build_backend(facility: str, base_url: str, auth: Any, options: dict[str, A
         # One place turns a CA bundle path into an SSL context, for the API and its token endpoint.
         options["verify"] = ssl_verify(options["verify"], facility)
     max_body_bytes = options.pop("max_body_bytes", None)
+    if max_body_bytes is not None and "max_body_bytes" in inspect.signature(backend_class).parameters:
+        # A backend reading answers with its own HTTP stack (firecrest: pyfirecrest) takes the limit.
+        options["max_body_bytes"] = max_body_bytes
+        max_body_bytes = None
     resolved_auth = resolve_auth(
         auth,
         facility=facility,

@@ -21,8 +21,14 @@ How the API's gaps are filled (the spec is silent on these):
   metadata (the script) of those with the job's name; a match is returned, and only when none
   matches is the job sent again (at most ``SUBMIT_ATTEMPTS`` times in all). It is not sent again
   when the jobs could not be listed, nor when the server may still be at work on it (a read
-  timeout, 504): :class:`JobSubmissionError` then says the outcome is unknown, and the next
-  submit of the same tag looks for the job first.
+  timeout, 504): :class:`JobSubmissionError` then says the outcome is unknown (``outcome_unknown``
+  set), and the next submit of the same tag looks for the job first. A success answer that cannot
+  be read (not JSON, no usable ``jobId``, over ``max_body_bytes``) means the job exists: it is
+  looked up the same way, never sent again. :meth:`FirecrestBackend.find_job_by_tag` offers the
+  look-up to callers.
+* **Bounded answers.** pyfirecrest reads whole bodies; its session gets a
+  :class:`~.firecrest_auth.BodyLimitTransport` that stops an API answer at ``max_body_bytes``
+  (an :class:`APIError` naming the option). Staged transfers' object storage is not limited.
 * **Job not found** (Slurm needs a moment after ``sbatch``): ``get_job`` reports a job submitted
   here PENDING for a grace period, any other as a clean :class:`NotFoundError`.
 * **Output paths** come from ``GET .../jobs/{id}/metadata`` (asked once per job and cached);
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import posixpath
@@ -62,6 +69,7 @@ from firecrest.v2 import AsyncFirecrest
 from ..errors import (
     APIError,
     AuthenticationError,
+    ConfigurationError,
     FacilityError,
     JobSubmissionError,
     NotFoundError,
@@ -70,14 +78,16 @@ from ..errors import (
     TransportError,
     WaitTimeout,
 )
-from ..http import RetryPolicy, check_base_url, parse_retry_after
+from ..http import DEFAULT_MAX_BODY_BYTES, RetryPolicy, check_base_url, parse_retry_after
 from ..models import FileEntry, Job, JobSpec, JobState, Outage, ResourceStatus
+from ..tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
 from .base import Capability, FacilityBackend, ProgressCallback
-from .firecrest_auth import AsyncTokenAuthorization
+from .firecrest_auth import AsyncTokenAuthorization, BodyLimitTransport
 from .firecrest_parse import (
     SUBMIT_TAG_VARIABLE,
     build_submit,
     default_directory,
+    job_id_of,
     max_ops_file_size,
     parse_checksum,
     parse_file_entry,
@@ -102,6 +112,42 @@ _T = TypeVar("_T")
 _AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 
 
+class _UnreadableAnswer(APIError):
+    """A success answer whose body does not parse (pyfirecrest raised a JSON decode error)."""
+
+
+class _LimitedFirecrest(AsyncFirecrest):
+    """pyfirecrest's client whose HTTP session reads API answers up to ``max_body_bytes``
+    (:class:`BodyLimitTransport`), also after ``create_new_session``."""
+
+    def __init__(self, firecrest_url: str, authorization: Any, *, verify: Any, max_body_bytes: int) -> None:
+        super().__init__(firecrest_url, authorization, verify=verify)
+        self.limit = BodyLimitTransport(
+            httpx.AsyncHTTPTransport(verify=verify),
+            api_root=firecrest_url,
+            max_body_bytes=max_body_bytes,
+            facility=FACILITY,
+            direct_limit=lambda: int(self.MAX_DIRECT_UPLOAD_SIZE),
+        )
+        # Replaces the session pyfirecrest made (never opened, so there is nothing to close).
+        self._session = self._limited_session()
+
+    def _limited_session(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.limit)
+
+    async def create_new_session(self) -> None:
+        if not self._session.is_closed:
+            await self._session.aclose()
+        self.limit = BodyLimitTransport(
+            httpx.AsyncHTTPTransport(verify=self._verify),
+            api_root=self._firecrest_url,
+            max_body_bytes=self.limit.max_body_bytes,
+            facility=FACILITY,
+            direct_limit=lambda: int(self.MAX_DIRECT_UPLOAD_SIZE),
+        )
+        self._session = self._limited_session()
+
+
 class FirecrestBackend(FacilityBackend):
     """FirecREST v2 at one site.
 
@@ -123,8 +169,9 @@ class FirecrestBackend(FacilityBackend):
         partition: str | None = None,
         directory: str | None = None,
         timeout: float = 30.0,
-        verify: bool | str = True,
+        verify: VerifySetting = True,
         retry: RetryPolicy | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         transfer_timeout: float = 3600.0,
         transfer_chunk_size: int = 1024 * 1024,
         max_s3_connections: int = 2,
@@ -147,6 +194,7 @@ class FirecrestBackend(FacilityBackend):
         self.timeout = timeout
         self.verify = verify
         self.retry = retry or RetryPolicy()
+        self.max_body_bytes = max_body_bytes
         self.transfer_timeout = transfer_timeout
         self.transfer_chunk_size = transfer_chunk_size
         self.max_s3_connections = max_s3_connections
@@ -184,11 +232,31 @@ class FirecrestBackend(FacilityBackend):
 
     # -- plumbing -------------------------------------------------------------------------------
 
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest API answer read, in bytes (a direct download may be as large as the
+        system's direct-transfer limit); a larger one is an :class:`APIError`."""
+        return self._max_body_bytes
+
+    @max_body_bytes.setter
+    def max_body_bytes(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigurationError("max_body_bytes: must be a positive integer", facility=FACILITY)
+        self._max_body_bytes = value
+        for client in getattr(self, "_clients", {}).values():
+            if isinstance(client, _LimitedFirecrest):
+                client.limit.max_body_bytes = value
+
     def _client(self, system: str = "") -> AsyncFirecrest:
         """The pyfirecrest client used for ``system`` (its direct-transfer limit is the system's)."""
         client = self._clients.get(system)
         if client is None:
-            client = AsyncFirecrest(self.base_url, self._authorization, verify=self.verify)
+            client = _LimitedFirecrest(
+                self.base_url,
+                self._authorization,
+                verify=ssl_verify(self.verify, FACILITY),
+                max_body_bytes=self.max_body_bytes,
+            )
             client.timeout = self.timeout
             client.num_retries_rate_limit = self.rate_limit_retries
             client.set_maximum_s3_connections(self.max_s3_connections)
@@ -263,12 +331,28 @@ class FirecrestBackend(FacilityBackend):
                     continue
                 raise self._error(exc, resource, what) from None
             except httpx.TransportError as exc:
+                failure = certificate_failure(exc)
+                if failure is not None:
+                    raise TransportError(
+                        f"{what}: {certificate_message(failure, httpx.URL(self.base_url).netloc.decode())}",
+                        facility=FACILITY,
+                        resource=resource,
+                    ) from None
                 if (idempotent or isinstance(exc, httpx.ConnectError)) and not last:
                     await anyio.sleep(self.retry.delay(attempt))
                     continue
                 raise TransportError(
                     f"{what}: {type(exc).__name__}: {exc}", facility=FACILITY, resource=resource
                 ) from None
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise _UnreadableAnswer(
+                    f"{what}: the answer is not JSON", facility=FACILITY, resource=resource
+                ) from None
+            except APIError as exc:
+                # An answer over max_body_bytes (BodyLimitTransport): name what was asked.
+                exc.message = f"{what}: {exc.message}"
+                exc.resource = exc.resource or resource
+                raise
             except FileNotFoundError as exc:
                 raise NotFoundError(f"{what}: {exc}", facility=FACILITY, resource=resource) from None
             except (TransferJobTimeoutException, JobTimeoutException):
@@ -384,7 +468,9 @@ class FirecrestBackend(FacilityBackend):
                 )
             except (TransportError, ServerError) as exc:
                 if isinstance(exc, ServerError) and exc.status_code not in _AMBIGUOUS_STATUSES:
-                    raise JobSubmissionError(str(exc), facility=FACILITY, resource=system) from None
+                    raise JobSubmissionError(
+                        str(exc), facility=FACILITY, resource=system, status_code=exc.status_code
+                    ) from None
                 reason = exc.message
                 found = await self._find_tagged(system, tag, spec.name)
                 if found is not None:
@@ -403,19 +489,24 @@ class FirecrestBackend(FacilityBackend):
                 )
                 continue
             except APIError as exc:
+                status = exc.status_code
+                if isinstance(exc, _UnreadableAnswer) or (status is not None and 200 <= status < 300):
+                    # Accepted, but the answer cannot be read (not JSON, over max_body_bytes, a
+                    # success status other than the API's 201 with a body of another shape).
+                    reason = exc.message if exc.body is None else f"{exc.message} with an unexpected body"
+                    return await self._unreadable_answer(system, tag, spec, reason)
                 if isinstance(exc, NotFoundError | RateLimitedError):
                     raise
                 raise JobSubmissionError(
                     str(exc), facility=FACILITY, resource=system, status_code=exc.status_code
                 ) from None
-            job_id = answer.get("jobId") if isinstance(answer, dict) else None
-            if not job_id:
-                raise JobSubmissionError(
-                    "submit answered without a jobId", facility=FACILITY, resource=system
-                )
+            try:
+                job_id = job_id_of(answer.get("jobId") if isinstance(answer, dict) else None)
+            except APIError as exc:
+                return await self._unreadable_answer(system, tag, spec, exc.message)
             return self._memory.submitted(
                 Job(
-                    id=str(job_id),
+                    id=job_id,
                     resource=system,
                     state=JobState.PENDING,
                     name=spec.name,
@@ -430,39 +521,75 @@ class FirecrestBackend(FacilityBackend):
             resource=system,
         )
 
-    async def _find_tagged(self, system: str, tag: str, name: str | None) -> Job | None:
-        """The job of ``system`` whose script carries ``tag``, if any; raises
-        :class:`JobSubmissionError` when the jobs could not be listed at all (the job may exist)."""
+    async def _unreadable_answer(self, system: str, tag: str, spec: JobSpec, reason: str) -> Job:
+        """After a success answer that cannot be read: the job exists (the server accepted it)
+        but its id is unknown. It is looked for by its tag; not found, the outcome is unknown
+        and the job is not sent again."""
+        found = await self._find_tagged(system, tag, spec.name)
+        if found is not None:
+            return self._memory.submitted(found)
+        self._memory.doubt(tag)
+        raise outcome_unknown(
+            facility=FACILITY,
+            resource=system,
+            tag=tag,
+            variable=SUBMIT_TAG_VARIABLE,
+            reason=f"the server accepted the submit but its answer could not be read ({reason}), "
+            "so the job may exist; it does not show yet",
+        )
+
+    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+        """The newest job of ``resource`` whose script carries ``tag`` (the
+        ``# facility-submit-tag:`` line every submit here writes), or None.
+
+        Reads the metadata of every listed job until one matches, newest first; cached
+        metadata is not asked again. Raises :class:`JobSubmissionError` with ``outcome_unknown``
+        when the jobs could not be listed, or when no job matched but the metadata of some
+        could not be read (the job may be one of those).
+
+        :calls: GET /compute/{system}/jobs, GET /compute/{system}/jobs/{id}/metadata
+        """
+        system = await self._system(resource)
+        return await self._find_tagged(system, tag, None, delays=(0.0,))
+
+    async def _find_tagged(
+        self, system: str, tag: str, name: str | None, delays: Sequence[float] | None = None
+    ) -> Job | None:
+        """The job of ``system`` whose script carries ``tag``, if any, looked for after each of
+        ``delays`` (default ``submit_lookup_delays``). Raises the outcome-unknown
+        :class:`JobSubmissionError` (and keeps the tag in doubt) when no look could rule the job
+        out: the jobs could not be listed, or some unmatched job's metadata could not be read."""
         client = self._client(system)
         failure: FacilityError | None = None
-        listed = False
-        for delay in self.submit_lookup_delays:
+        ruled_out = False
+        for delay in self.submit_lookup_delays if delays is None else delays:
             await anyio.sleep(delay)
             try:
                 jobs = await self._call("list jobs", lambda: client.job_info(system), resource=system)
             except FacilityError as exc:
                 failure = exc
                 continue
-            listed = True
+            unread: FacilityError | None = None
             for job in reversed(jobs or []):
+                if not isinstance(job, dict):
+                    continue
                 if name and job.get("name") not in (name, None):
                     continue
-                job_id = str(job.get("jobId"))
                 try:
-                    meta = await self._call(
-                        "job metadata",
-                        functools.partial(client.job_metadata, system, job_id),
-                        resource=system,
-                    )
-                except FacilityError:
+                    job_id = job_id_of(job.get("jobId"))
+                    entry = await self._cached_metadata(system, job_id)
+                except FacilityError as exc:
+                    unread = exc
                     continue
-                entry = meta[0] if meta else {}
                 if tag_of_script(entry.get("script")) == tag:
-                    self._outputs[(system, job_id)] = entry
-                    return parse_jobs([job], system, scheduler=scheduler_type(self._systems.get(system, {})))[
-                        0
-                    ]
-        if not listed and failure is not None:
+                    scheduler = scheduler_type(self._systems.get(system, {}))
+                    return parse_jobs([job], system, scheduler=scheduler)[0]
+            if unread is None:
+                ruled_out = True
+            else:
+                failure = unread
+        if not ruled_out and failure is not None:
+            self._memory.doubt(tag)
             raise outcome_unknown(
                 facility=FACILITY,
                 resource=system,
@@ -472,17 +599,22 @@ class FirecrestBackend(FacilityBackend):
             )
         return None
 
-    async def _metadata(self, system: str, job_id: str) -> dict[str, Any]:
+    async def _cached_metadata(self, system: str, job_id: str) -> dict[str, Any]:
+        """A job's metadata entry (its script and output paths), asked once and kept."""
         key = (system, job_id)
         if key not in self._outputs:
             client = self._client(system)
             meta = await self._call(
-                "job metadata", lambda: client.job_metadata(system, job_id), resource=system
+                "job metadata", functools.partial(client.job_metadata, system, job_id), resource=system
             )
-            if not meta:
+            entry = meta[0] if isinstance(meta, list) and meta else None
+            if not isinstance(entry, dict):
                 raise NotFoundError(f"job {job_id} has no metadata", facility=FACILITY, resource=system)
-            self._outputs[key] = dict(meta[0])
+            self._outputs[key] = dict(entry)
         return self._outputs[key]
+
+    async def _metadata(self, system: str, job_id: str) -> dict[str, Any]:
+        return await self._cached_metadata(system, job_id)
 
     async def get_job(self, resource: str, job_id: str) -> Job:
         """One job; PENDING for a job submitted here that the system does not show yet.

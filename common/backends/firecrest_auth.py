@@ -1,4 +1,5 @@
-"""The token bridge between our async token sources and pyfirecrest's ``AsyncFirecrest``.
+"""What the FirecREST backend gives pyfirecrest's ``AsyncFirecrest``: a non-blocking token bridge
+and an HTTP transport that stops reading an answer at a size limit.
 
 pyfirecrest 3.10's async client asks its ``authorization`` object for headers before each request
 (``AsyncFirecrest._auth_headers``): when the object has ``auth_headers()`` its result is awaited
@@ -11,16 +12,27 @@ event loop for the whole token round trip.
 :class:`~facility_common.auth.TokenSource` (cached, refreshed ahead of expiry by one caller while
 the others wait, never blocking the loop) or, for any other ``httpx.Auth``, by running that auth's
 async flow on a throw-away request. ``invalidate`` drops a token the facility refused with 401.
+
+pyfirecrest reads every answer whole (``response.json()``, ``response.content``), so a broken or
+hostile server could make it hold any amount of memory. :class:`BodyLimitTransport` counts the
+bytes of each FirecREST API answer while they arrive and raises :class:`APIError` naming
+``max_body_bytes`` once a success answer passes the limit (an error answer is cut short instead,
+at :data:`~facility_common.http.ERROR_BODY_BYTES`). Direct downloads (``ops/download``) may be as
+large as the system's direct-transfer limit; staged S3 transfers go to other URLs and are not
+limited (pyfirecrest streams them to disk in pieces).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 import httpx
 
 from ..auth import FacilityAuth, TokenSource
-from ..errors import AuthenticationError, FacilityError
+from ..errors import APIError, AuthenticationError, FacilityError
+from ..http import ERROR_BODY_BYTES
 
-__all__ = ["AsyncTokenAuthorization"]
+__all__ = ["AsyncTokenAuthorization", "BodyLimitTransport"]
 
 
 class AsyncTokenAuthorization:
@@ -71,3 +83,89 @@ class AsyncTokenAuthorization:
 
     def __repr__(self) -> str:
         return f"AsyncTokenAuthorization({self._auth!r})"
+
+
+class _LimitedStream(httpx.AsyncByteStream):
+    """An answer body that raises (``strict``) or ends (otherwise) past ``limit`` bytes."""
+
+    def __init__(
+        self, inner: httpx.AsyncByteStream, limit: int, strict: bool, too_large: Callable[[], APIError]
+    ) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._strict = strict
+        self._too_large = too_large
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in self._inner:
+            size += len(chunk)
+            if size > self._limit:
+                if self._strict:
+                    raise self._too_large()
+                yield chunk[: self._limit - (size - len(chunk))]
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class BodyLimitTransport(httpx.AsyncBaseTransport):
+    """Wrap ``inner`` so that answers of the API under ``api_root`` are read up to a limit.
+
+    ``max_body_bytes`` bounds success answers (an :class:`APIError` past it);
+    ``direct_limit()`` (the client's current direct-transfer size) raises the bound of
+    ``ops/download`` answers, whose body is a file. Requests to other URLs (staged transfers'
+    object storage) pass unchanged.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        *,
+        api_root: str,
+        max_body_bytes: int,
+        facility: str,
+        direct_limit: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self._inner = inner
+        self._api_root = api_root.rstrip("/") + "/"
+        self.max_body_bytes = max_body_bytes
+        self._facility = facility
+        self._direct_limit = direct_limit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not str(request.url).startswith(self._api_root):
+            return await self._inner.handle_async_request(request)
+        # Bytes are counted as they arrive: ask for them uncompressed, so the count is the size.
+        request.headers["Accept-Encoding"] = "identity"
+        response = await self._inner.handle_async_request(request)
+        path = request.url.path
+        strict = response.status_code < 400
+        limit = self.max_body_bytes if strict else ERROR_BODY_BYTES
+        if strict and path.endswith("/ops/download"):
+            limit = max(limit, self._direct_limit())
+
+        def too_large() -> APIError:
+            return APIError(
+                f"{request.method} {path} answered a body over the limit of {limit} bytes (max_body_bytes)",
+                facility=self._facility,
+                status_code=response.status_code,
+            )
+
+        declared = response.headers.get("Content-Length", "")
+        if strict and declared.isdigit() and int(declared) > limit:
+            await response.aclose()
+            raise too_large()
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_LimitedStream(response.stream, limit, strict, too_large),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

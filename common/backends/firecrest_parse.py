@@ -23,6 +23,7 @@ __all__ = [
     "TAG_LINE_PREFIX",
     "build_submit",
     "default_directory",
+    "job_id_of",
     "max_ops_file_size",
     "parse_checksum",
     "parse_file_entry",
@@ -275,6 +276,15 @@ def _state_word(status: Mapping[str, Any]) -> str | None:
     return None if state is None else str(state)
 
 
+def job_id_of(value: Any) -> str:
+    """A job id as the API gives it (an integer or its text); :class:`APIError` for anything
+    else (missing, a list, an object, a boolean), never the ``str()`` of a wrong value."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
+        kind = "nothing" if value is None else type(value).__name__
+        raise _fail(f"a job id must be an integer or text, the answer gave {kind}")
+    return str(value).strip()
+
+
 def parse_job(
     data: Mapping[str, Any],
     resource: str,
@@ -310,7 +320,7 @@ def parse_job(
     outputs = outputs or {}
     reason = status.get("stateReason")
     return Job(
-        id=str(data["jobId"]),
+        id=job_id_of(data["jobId"]),
         resource=resource,
         state=state,
         native_state=word,

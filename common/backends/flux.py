@@ -17,14 +17,26 @@ How the API's gaps are filled (the API is silent on these):
   job is read from ``/output/stream`` keeping only the last lines in memory; a tail of a job still
   running comes from ``/output`` (the stream would only end with the job).
 * **Submit without duplicates.** The submit tag goes into the job's environment
-  (``FACILITY_SUBMIT_TAG``), but Flux's job listing does not show environments. After an
-  ambiguous failure (no answer, 502, 504) the backend lists the jobs and adopts the one job this
-  backend has not seen before that was submitted since the attempt began, under the command's
-  name with the same task and node counts. None found: the job is sent again (at most
-  ``SUBMIT_ATTEMPTS`` times in all), unless the server may still be at work on it (a read
-  timeout, 504): then :class:`JobSubmissionError` says the outcome is unknown and the next submit
-  of the same tag looks for the job first; several found: :class:`JobSubmissionError`, never a
-  second job. A job just submitted that the API does not show yet is PENDING.
+  (``FACILITY_SUBMIT_TAG``), but Flux's job listing does not show environments, and the API lets
+  the client set nothing else a listing shows (the job name is the command's base name; shell
+  options are not listed). After an ambiguous failure (no answer, 502, 504) the backend lists the
+  jobs and adopts the one job that could be this submit: not returned to this backend before, not
+  listed to it before the attempt was sent, submitted since the attempt began (by the server's
+  clock, whose difference to ours each successful submit measures), under the command's name,
+  with the same task and node counts and runtime. None found:
+  the job is sent again (at most ``SUBMIT_ATTEMPTS`` times in all), unless the server may still
+  be at work on it (a read timeout, 504); several found, or the server may still be at work:
+  :class:`JobSubmissionError` with ``outcome_unknown`` set, the tag is remembered and the next
+  submit of the same tag looks for the job first instead of sending it. A job just submitted that
+  the API does not show yet is PENDING.
+
+  The residual risk: a job of another client of the same instance that is identical in every
+  listed field and was submitted within the clock margin of our send (half a second once a
+  submit of this backend has measured the clock difference, five seconds before) is
+  indistinguishable from ours. After a
+  lost answer (or a 504 whose request never reached the server) it may be adopted, and then this
+  submit's own job is not run. Submitting distinct commands (or runtimes) from concurrent
+  clients rules it out.
 * **Names, queues, banks.** The API cannot set a job name (Flux names jobs after their command),
   so ``JobSpec.name`` is not sent. It cannot choose a queue or bank either: a spec naming one is
   accepted only when it is the instance's own (backend options ``queue`` and ``account``).
@@ -35,6 +47,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import posixpath
 import time
 import uuid
@@ -52,9 +65,11 @@ from ..errors import (
     NotFoundError,
     ServerError,
     TransportError,
+    UnsupportedOperation,
 )
 from ..http import ApiSession, RetryPolicy
 from ..models import Job, JobSpec, JobState, Outage, ResourceStatus
+from ..tls import VerifySetting
 from .base import Capability, FacilityBackend
 from .flux_auth import flux_auth
 from .flux_jobs import (
@@ -83,8 +98,11 @@ logger = logging.getLogger("facility_common.backends.flux")
 
 FACILITY = "flux"
 SUBMIT_ATTEMPTS = 3
-#: Seconds a job's ``t_submit`` may precede our send (clock difference to the server).
+#: Seconds a job's ``t_submit`` may precede our send (clock difference to the server) while the
+#: difference has not been measured yet.
 CLOCK_SKEW = 5.0
+#: Seconds of clock drift allowed since the difference was last measured on a submit of ours.
+CLOCK_MARGIN = 0.5
 _AMBIGUOUS_STATUSES = frozenset({502, 504})
 
 
@@ -123,7 +141,7 @@ class FluxBackend(FacilityBackend):
         account: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
-        verify: bool | str = True,
+        verify: VerifySetting = True,
         transport: httpx.AsyncBaseTransport | None = None,
         submit_lookup_delays: Sequence[float] = (0.0, 1.0),
         allow_insecure_http: bool = False,
@@ -159,6 +177,14 @@ class FluxBackend(FacilityBackend):
         self.account = account
         self.submit_lookup_delays = tuple(submit_lookup_delays)
         self._seen_ids: set[str] = set()
+        # When each job id was first listed to this backend (epoch seconds): a job listed before
+        # an attempt was sent cannot be that attempt's job.
+        self._listed_at: dict[str, float] = {}
+        # Tags of the submits this backend made, with their job ids or, while in doubt, the spec.
+        self._tag_ids: dict[str, str] = {}
+        self._doubted_specs: dict[str, JobSpec] = {}
+        # A lower bound of (server clock - our clock), from the last job this backend submitted.
+        self._clock_offset: float | None = None
         self._memory = SubmitMemory()
 
     def __repr__(self) -> str:
@@ -275,10 +301,10 @@ class FluxBackend(FacilityBackend):
         doubted_at = self._memory.doubted_at(tag)
         if doubted_at is not None:
             # An earlier submit of this tag may have created the job: look before sending.
-            found = await self._find_submitted(spec, doubted_at, name)
-            self._memory.resolved(tag)
+            found = await self._find_submitted(spec, doubted_at, name, tag)
+            self._resolved(tag)
             if found is not None:
-                return self._memory.submitted(found)
+                return self._adopted(tag, found)
         last_error: FacilityError | None = None
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             sent_at = time.time()
@@ -286,6 +312,9 @@ class FluxBackend(FacilityBackend):
                 data = await self._call(request, resource=name)
             except (TransportError, APIError) as exc:
                 status = exc.status_code
+                if isinstance(exc, APIError) and status is not None and 200 <= status < 300:
+                    # The server took the job, but its answer cannot be read.
+                    return await self._unreadable_answer(spec, sent_at, name, tag, exc.message)
                 if isinstance(exc, TransportError) or status in _AMBIGUOUS_STATUSES:
                     logger.warning(
                         "submit to %s: %s (attempt %d of %d); looking for the job",
@@ -294,11 +323,11 @@ class FluxBackend(FacilityBackend):
                         attempt,
                         SUBMIT_ATTEMPTS,
                     )
-                    found = await self._find_submitted(spec, sent_at, name)
+                    found = await self._find_submitted(spec, sent_at, name, tag)
                     if found is not None:
-                        return self._memory.submitted(found)
+                        return self._adopted(tag, found)
                     if may_still_be_working(exc):
-                        self._memory.doubt(tag, sent_at)
+                        self._doubt(tag, spec, sent_at)
                         raise outcome_unknown(
                             facility=FACILITY,
                             resource=name,
@@ -320,9 +349,14 @@ class FluxBackend(FacilityBackend):
             try:
                 job_id = parse_submit(data)
             except ValueError as exc:
-                raise self._bad_answer(request, exc, name) from None
+                return await self._unreadable_answer(spec, sent_at, name, tag, str(exc))
+            answered_at = time.time()
             self._seen_ids.add(job_id)
-            return self._memory.submitted(await self._first_view(job_id, name))
+            job = await self._first_view(job_id, name)
+            if job.submitted_at is not None:
+                # Its t_submit came before our answer arrived, by the server's clock.
+                self._clock_offset = job.submitted_at.timestamp() - answered_at
+            return self._adopted(tag, job)
         reason = last_error.message if last_error is not None else "no answer"
         raise JobSubmissionError(
             f"submit to {name} got no usable answer after {SUBMIT_ATTEMPTS} attempts and no new "
@@ -332,6 +366,75 @@ class FluxBackend(FacilityBackend):
             status_code=last_error.status_code if last_error is not None else None,
         )
 
+    async def _unreadable_answer(
+        self, spec: JobSpec, sent_at: float, name: str, tag: str, reason: str
+    ) -> Job:
+        """After a success answer whose job id cannot be read: the job exists; find it, or say
+        the outcome is unknown (never send it again)."""
+        found = await self._find_submitted(spec, sent_at, name, tag)
+        if found is not None:
+            return self._adopted(tag, found)
+        self._doubt(tag, spec, sent_at)
+        raise outcome_unknown(
+            facility=FACILITY,
+            resource=name,
+            tag=tag,
+            variable=SUBMIT_TAG_VARIABLE,
+            reason=f"the server accepted the submit but its answer could not be read ({reason}) "
+            "and the job does not show yet",
+        )
+
+    def _adopted(self, tag: str, job: Job) -> Job:
+        """Record ``job`` as the job of ``tag``; returns it."""
+        self._tag_ids[tag] = job.id
+        _trim(self._tag_ids)
+        return self._memory.submitted(job)
+
+    def _doubt(self, tag: str, spec: JobSpec, sent_at: float) -> None:
+        self._memory.doubt(tag, sent_at)
+        self._doubted_specs[tag] = spec
+        _trim(self._doubted_specs)
+
+    def _resolved(self, tag: str) -> None:
+        self._memory.resolved(tag)
+        self._doubted_specs.pop(tag, None)
+
+    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+        """The job a submit of ``tag`` made, for the tags this backend object submitted.
+
+        Flux's listing shows no environment and the API lets the client choose nothing else a
+        listing shows, so a job cannot be found by its tag alone. What this backend knows is
+        answered: the job of a tag it submitted (or adopted after a lost answer), and for a tag
+        whose submit ended with its outcome unknown a new look for the one matching job (None
+        when none shows; ``JobSubmissionError`` with ``outcome_unknown`` while several could be
+        it). Any other tag raises :class:`UnsupportedOperation`: a fresh client cannot tell, and
+        answering None would invite a duplicate.
+
+        :calls: GET /v1/jobs/{jobid} for a known tag; GET /v1/jobs?details=true&listing=true
+            for a tag in doubt
+        """
+        name = self._check_resource(resource)
+        job_id = self._tag_ids.get(tag)
+        if job_id is not None:
+            return await self.get_job(name, job_id)
+        doubted_at = self._memory.doubted_at(tag)
+        spec = self._doubted_specs.get(tag)
+        if doubted_at is not None and spec is not None:
+            found = await self._find_submitted(spec, doubted_at, name, tag)
+            if found is not None:
+                self._resolved(tag)
+                return self._adopted(tag, found)
+            return None
+        raise UnsupportedOperation(
+            f"find_job_by_tag is not offered by the {self.facility_label} for jobs submitted by "
+            "another client: Flux's job listing shows no environment and the API sets no job "
+            f"name, so {SUBMIT_TAG_VARIABLE}={tag} cannot be seen. Submitting the same spec "
+            "through the same client looks for its job; otherwise compare the listed jobs "
+            "(list_jobs) by command name and submit time",
+            facility=FACILITY,
+            resource=name,
+        )
+
     async def _first_view(self, job_id: str, name: str) -> Job:
         """The job right after submit; PENDING if the instance does not show it yet."""
         try:
@@ -339,50 +442,74 @@ class FluxBackend(FacilityBackend):
         except NotFoundError:
             return Job(id=job_id, resource=name, state=JobState.PENDING, native_state="NEW")
 
-    async def _find_submitted(self, spec: JobSpec, sent_at: float, name: str) -> Job | None:
-        command = command_of(spec)
-        expected_name = posixpath.basename(command[0])
+    async def _find_submitted(self, spec: JobSpec, sent_at: float, name: str, tag: str) -> Job | None:
+        """The one listed job that a submit of ``spec`` sent at ``sent_at`` could have made.
+
+        Raises the outcome-unknown :class:`JobSubmissionError` (and keeps ``tag`` in doubt, so
+        a submit of it again looks again) when the jobs cannot be listed or several could be it.
+        """
         for delay in self.submit_lookup_delays:
             if delay:
                 await anyio.sleep(delay)
             try:
                 jobs = await self._list_all(name)
             except FacilityError as exc:
-                raise JobSubmissionError(
-                    f"submit to {name}: the answer was lost and the job list could not be read to "
-                    f"check for the job ({exc.message}); not sending it again",
+                self._doubt(tag, spec, sent_at)
+                raise outcome_unknown(
                     facility=FACILITY,
                     resource=name,
+                    tag=tag,
+                    variable=SUBMIT_TAG_VARIABLE,
+                    reason=f"the answer was lost and the job list could not be read: {exc.message}",
                 ) from None
-            candidates = [
-                job
-                for job in jobs
-                if job.id not in self._seen_ids
-                and job.name == expected_name
-                and job.submitted_at is not None
-                and job.submitted_at.timestamp() >= sent_at - CLOCK_SKEW
-                and _matches_counts(job, spec)
-            ]
+            candidates = [job for job in jobs if self._could_be(job, spec, sent_at)]
             if len(candidates) == 1:
                 self._seen_ids.add(candidates[0].id)
                 return candidates[0]
             if len(candidates) > 1:
                 ids = ", ".join(job.id for job in candidates)
-                raise JobSubmissionError(
-                    f"submit to {name}: the answer was lost and several new jobs ({ids}) could be "
-                    "this one; not sending it again",
+                self._doubt(tag, spec, sent_at)
+                raise outcome_unknown(
                     facility=FACILITY,
                     resource=name,
+                    tag=tag,
+                    variable=SUBMIT_TAG_VARIABLE,
+                    reason=f"the answer was lost and several new jobs ({ids}) could be this one",
                 )
         return None
+
+    def _could_be(self, job: Job, spec: JobSpec, sent_at: float) -> bool:
+        """Whether listed ``job`` may be what a submit of ``spec`` sent at ``sent_at`` made.
+
+        Its ``t_submit`` must not precede the send by the server's clock: once a submit of ours
+        has shown the clock difference, within ``CLOCK_MARGIN``, before that within ``CLOCK_SKEW``.
+        """
+        listed_at = self._listed_at.get(job.id)
+        if self._clock_offset is None:
+            earliest = sent_at - CLOCK_SKEW
+        else:
+            earliest = sent_at + self._clock_offset - CLOCK_MARGIN
+        return (
+            job.id not in self._seen_ids
+            and (listed_at is None or listed_at >= sent_at)
+            and job.name == posixpath.basename(command_of(spec)[0])
+            and job.submitted_at is not None
+            and job.submitted_at.timestamp() >= earliest
+            and _matches_request(job, spec)
+        )
 
     async def _list_all(self, name: str) -> list[Job]:
         request = build_list_jobs()
         data = await self._call(request, resource=name)
         try:
-            return [parse_job(item, name) for item in job_items(data)]
+            jobs = [parse_job(item, name) for item in job_items(data)]
         except (ValueError, TypeError, KeyError) as exc:
             raise self._bad_answer(request, exc, name) from None
+        now = time.time()
+        for job in jobs:
+            self._listed_at.setdefault(job.id, now)
+        _trim(self._listed_at)
+        return jobs
 
     async def get_job(self, resource: str, job_id: str) -> Job:
         """One job; PENDING for a job submitted here that the API does not show yet.
@@ -461,11 +588,30 @@ class FluxBackend(FacilityBackend):
         return "".join(kept)
 
 
-def _matches_counts(job: Job, spec: JobSpec) -> bool:
-    """Whether the listed job has the task and node counts ``spec`` asked for (when it asked)."""
+def _matches_request(job: Job, spec: JobSpec) -> bool:
+    """Whether the listed job has what ``spec`` asked for, as far as a listing shows it: task and
+    node counts and runtime (each compared only when asked for and listed). The working directory
+    is not compared: the server may list it resolved (symlinks, a relative path made absolute),
+    and missing our own job would send it twice."""
     raw = job.raw
     node_count = spec.resources.node_count
     if node_count is not None and raw.get("nnodes") not in (None, "", node_count):
         return False
     process_count = spec.resources.process_count
-    return process_count is None or raw.get("ntasks") in (None, "", process_count)
+    if process_count is not None and raw.get("ntasks") not in (None, "", process_count):
+        return False
+    duration = spec.attributes.duration
+    listed_duration = raw.get("duration")
+    return not (
+        duration is not None
+        and isinstance(listed_duration, int | float)
+        and not isinstance(listed_duration, bool)
+        and listed_duration > 0
+        and listed_duration != math.ceil(duration.total_seconds())
+    )
+
+
+def _trim(entries: dict[str, Any], limit: int = 10_000) -> None:
+    """Drop the oldest entries beyond ``limit``."""
+    while len(entries) > limit:
+        entries.pop(next(iter(entries)))

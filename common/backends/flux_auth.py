@@ -31,9 +31,19 @@ from typing import Any
 
 import httpx
 
-from ..auth import DEFAULT_TOKEN_TIMEOUT, FacilityAuth, Secret, StaticToken, TokenSource, _Fetched
-from ..errors import AuthenticationError, ConfigurationError
+from ..auth import (
+    DEFAULT_TOKEN_TIMEOUT,
+    TRANSIENT_TOKEN_STATUSES,
+    FacilityAuth,
+    Secret,
+    StaticToken,
+    TokenSource,
+    _Fetched,
+    _host_of,
+)
+from ..errors import AuthenticationError, ConfigurationError, TransportError
 from ..http import check_base_url
+from ..tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
 
 __all__ = [
     "FluxBasicAuth",
@@ -127,7 +137,7 @@ class _FluxTokenSource(TokenSource):
         user: str,
         password: str | Secret,
         *,
-        verify: bool | str = True,
+        verify: VerifySetting = True,
         timeout: float = DEFAULT_TOKEN_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         allow_insecure_http: bool = False,
@@ -151,17 +161,36 @@ class _FluxTokenSource(TokenSource):
         raise NotImplementedError
 
     async def _fetch(self) -> _Fetched:
+        """One request to the token endpoint.
+
+        A failed certificate check is a :class:`TransportError` saying so (a setting to fix, not
+        retried); no answer at all, 429 and 5xx are transient :class:`AuthenticationError` s,
+        which :meth:`TokenSource._fetch_patiently` asks again a few times; any other refusal is final.
+        """
         url = self.root + self.path
         try:
             async with httpx.AsyncClient(
-                verify=self.verify, timeout=self.timeout, transport=self.transport
+                verify=ssl_verify(self.verify, "flux"), timeout=self.timeout, transport=self.transport
             ) as client:
                 response = await client.post(url, **self._request())
         except httpx.HTTPError as exc:
+            failure = certificate_failure(exc)
+            if failure is not None:
+                raise TransportError(
+                    f"token request: {certificate_message(failure, _host_of(url))}", facility="flux"
+                ) from None
             raise AuthenticationError(
                 f"the Flux token endpoint /{self.path} got no answer: {type(exc).__name__}",
                 facility="flux",
+                transient=True,
             ) from None
+        if response.status_code in TRANSIENT_TOKEN_STATUSES:
+            raise AuthenticationError(
+                f"the Flux token endpoint /{self.path} is busy or failing: HTTP {response.status_code}",
+                facility="flux",
+                status_code=response.status_code,
+                transient=True,
+            )
         if response.status_code != 200:
             # The server answers bad credentials with 400 (not 401) at /v1/token.
             raise AuthenticationError(
@@ -226,7 +255,7 @@ def flux_auth(
     token: str | Secret | None = None,
     secret_key: str | Secret | None = None,
     auth_method: str = "auto",
-    verify: bool | str = True,
+    verify: VerifySetting = True,
     transport: httpx.AsyncBaseTransport | None = None,
     allow_insecure_http: bool = False,
 ) -> httpx.Auth | None:

@@ -53,6 +53,7 @@ __all__ = [
     "build_nodes",
     "build_output",
     "build_submit",
+    "job_id_of",
     "job_items",
     "parse_job",
     "parse_output",
@@ -210,11 +211,22 @@ def build_nodes() -> FluxRequest:
     return FluxRequest("GET", "v1/nodes")
 
 
+def job_id_of(value: Any) -> str:
+    """A job id as the API gives it (an integer, or its text); raises ValueError for anything
+    else (a list, an object, a boolean, empty text) rather than making an id of its ``str()``."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"a job id must be an integer or text, not {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("a job id is empty")
+    return text
+
+
 def parse_submit(data: Any) -> str:
     """The job id of a submit answer ``{"Message": "Job submit.", "id": <int>}``."""
     if not isinstance(data, Mapping) or data.get("id") in (None, ""):
         raise ValueError("the submit answer holds no job id")
-    return str(data["id"])
+    return job_id_of(data["id"])
 
 
 def _time(value: Any) -> datetime | None:
@@ -249,6 +261,7 @@ def parse_job(data: Any, resource: str) -> Job:
     """
     if not isinstance(data, Mapping) or data.get("id") in (None, ""):
         raise ValueError("a job document needs an id")
+    job_id = job_id_of(data["id"])
     native = data.get("state")
     result = data.get("result") or None
     state = translate_flux_state(
@@ -262,7 +275,7 @@ def parse_job(data: Any, resource: str) -> Job:
     if native_word and native_word.upper() == "INACTIVE" and result:
         native_word = f"INACTIVE ({result})"
     return Job(
-        id=str(data["id"]),
+        id=job_id,
         resource=resource,
         state=state,
         native_state=native_word,

@@ -1,9 +1,10 @@
 """FirecREST jobs and tokens through the whole stack: a job the scheduler does not show yet is
-PENDING for the poller's grace period (while ``get_job`` says NotFound cleanly), and a token the
-facility stops accepting is replaced once, without the caller noticing."""
+PENDING (a job never submitted here is NotFound cleanly), a token the facility stops accepting is
+replaced once without the caller noticing, and a tagged job is found by its tag."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,10 @@ def test_a_job_not_yet_visible_is_pending_then_completes(client: Any, server: Em
     server.state.install_faults(parse_spec("invisible=2"))
     try:
         job = client.submit("daint", JobSpec(executable="/bin/echo", arguments=["late"]))
+        early = client.get_job("daint", job.id)
+        assert early.state is JobState.PENDING and early.native_state == "NOT_YET_VISIBLE"
         with pytest.raises(NotFoundError):
-            client.get_job("daint", job.id)
+            client.get_job("daint", "987654321")
         done = client.wait("daint", job.id, timeout=60, poll_interval=0.2)
     finally:
         server.state.install_faults(parse_spec(""))
@@ -53,3 +56,13 @@ def test_a_refused_token_is_replaced_once(client: Any, server: EmulatorServer, t
     server.state.tokens.revoke_all()
     assert client.resource("eiger").name == "eiger"
     assert client.ls("daint", server.credentials["home"]) is not None
+
+
+def test_find_job_by_tag_finds_the_tagged_job_and_only_it(client: Any, server: EmulatorServer) -> None:
+    tag = uuid.uuid4().hex
+    spec = JobSpec(executable="/bin/echo", arguments=["tagged"], environment={"FACILITY_SUBMIT_TAG": tag})
+    job = client.submit("daint", spec)
+    client.wait("daint", job.id, timeout=60, poll_interval=0.2)
+    found = client.find_job_by_tag("daint", tag)
+    assert found is not None and found.id == job.id
+    assert client.find_job_by_tag("daint", uuid.uuid4().hex) is None

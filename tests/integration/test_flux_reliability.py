@@ -1,8 +1,11 @@
-"""The Flux backend when things go wrong: a lost submit answer, a revoked token, a stopped
-instance, and every auth backend of the emulated server through the public client."""
+"""The Flux backend when things go wrong: a lost submit answer, an ambiguous one, a revoked
+token, a stopped instance, and every auth backend of the emulated server through the public
+client; and what ``find_job_by_tag`` can answer on Flux."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +13,12 @@ import httpx
 import pytest
 
 from facility_common import FacilityClient, JobSpec, JobState
-from facility_common.errors import AuthenticationError, ServerError
+from facility_common.errors import (
+    AuthenticationError,
+    JobSubmissionError,
+    ServerError,
+    UnsupportedOperation,
+)
 from facility_common.http import RetryPolicy
 from facility_common.models import ResourceState
 from facility_emulator import EmulatorConfig, EmulatorServer
@@ -109,3 +117,75 @@ def test_every_auth_backend_runs_a_job(flux_server: EmulatorServer, label: str) 
         job = client.submit("flux", JobSpec(executable="/bin/echo", arguments=[label]))
         assert client.wait("flux", job.id, timeout=30, poll_interval=0.1).state is JobState.COMPLETED
         assert client.job_output("flux", job.id, tail=1) == f"{label}\n"
+
+
+def faults(server: EmulatorServer, spec: str) -> None:
+    httpx.put(f"{server.url}/_emulator/faults", json={"spec": spec}, timeout=10).raise_for_status()
+
+
+def submits(server: EmulatorServer) -> int:
+    routes = httpx.get(f"{server.url}/_emulator/stats", timeout=10).json()["routes"]
+    return int(routes.get("POST /flux/v1/jobs/submit", 0))
+
+
+def jobs_tagged(server: EmulatorServer, tag: str) -> list[str]:
+    jobs = httpx.get(f"{server.url}/_emulator/jobs", timeout=10).json()["jobs"]
+    return [str(job["id"]) for job in jobs if tag in json.dumps(job.get("spec"))]
+
+
+def tagged(tag: str, *arguments: str) -> JobSpec:
+    return JobSpec(
+        executable="/bin/echo", arguments=list(arguments), environment={"FACILITY_SUBMIT_TAG": tag}
+    )
+
+
+def test_find_job_by_tag_on_flux(flux_server: EmulatorServer) -> None:
+    """Found for a tag this client submitted; None for a tag whose submit never reached the
+    server (a 504 from the gateway); another client cannot tell, and says so."""
+    mine, lost = uuid.uuid4().hex, uuid.uuid4().hex
+    with connect(flux_server, submit_lookup_delays=(0.0,)) as client:
+        job = client.submit("flux", tagged(mine, "found"))
+        found = client.find_job_by_tag("flux", mine)
+        assert found is not None and found.id == job.id
+        faults(flux_server, "504=count:1@POST /flux/v1/jobs/submit")
+        try:
+            with pytest.raises(JobSubmissionError) as caught:
+                client.submit("flux", tagged(lost, "never-arrived"))
+            assert caught.value.outcome_unknown
+        finally:
+            httpx.delete(f"{flux_server.url}/_emulator/faults")
+        assert client.find_job_by_tag("flux", lost) is None
+        assert jobs_tagged(flux_server, lost) == []
+    with connect(flux_server) as other, pytest.raises(UnsupportedOperation):
+        other.find_job_by_tag("flux", mine)
+
+
+def test_several_candidates_are_an_unknown_outcome_and_never_a_second_job(
+    flux_server: EmulatorServer,
+) -> None:
+    """Another client's identical jobs around a lost answer: the submit says its outcome is
+    unknown, a retry of the tag looks again without sending, and those jobs do not confuse a
+    later lost answer of this client."""
+    arguments = ("twin", uuid.uuid4().hex[:8])
+    with connect(flux_server, submit_lookup_delays=(0.0,)) as mine, connect(flux_server) as other:
+        for _ in range(2):
+            other.submit("flux", JobSpec(executable="/bin/echo", arguments=list(arguments)))
+        tag = uuid.uuid4().hex
+        httpx.delete(f"{flux_server.url}/_emulator/stats").raise_for_status()
+        faults(flux_server, "504_after=count:1@POST /flux/v1/jobs/submit")
+        try:
+            for _ in range(2):
+                with pytest.raises(JobSubmissionError, match="several new jobs") as caught:
+                    mine.submit("flux", tagged(tag, *arguments))
+                assert caught.value.outcome_unknown and tag in str(caught.value)
+        finally:
+            httpx.delete(f"{flux_server.url}/_emulator/faults")
+        assert submits(flux_server) == 1 and len(jobs_tagged(flux_server, tag)) == 1
+        later = uuid.uuid4().hex
+        faults(flux_server, "drop_after=count:1@POST /flux/v1/jobs/submit")
+        try:
+            job = mine.submit("flux", tagged(later, *arguments))
+        finally:
+            httpx.delete(f"{flux_server.url}/_emulator/faults")
+        assert jobs_tagged(flux_server, later) == [job.id]
+        assert mine.wait("flux", job.id, timeout=30, poll_interval=0.1).state is JobState.COMPLETED

@@ -145,16 +145,7 @@ def test_default_settings_refuse_an_unknown_ca(
     assert error.facility == flavour.facility, repr(error)
 
 
-FLUX_TOKEN_WORDING = pytest.mark.xfail(
-    strict=False,
-    reason="the Flux handshake (common/backends/flux_auth.py) reports a failed certificate check "
-    "as AuthenticationError 'the Flux token endpoint /v1/token got no answer: ConnectError'",
-)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=FLUX_TOKEN_WORDING) if n == "flux" else n for n in sorted(FLAVOURS)]
-)
+@pytest.mark.parametrize("name", sorted(FLAVOURS))
 def test_a_certificate_failure_is_named_as_such(
     https_server: EmulatorServer, tls: TlsFiles, refusals: dict[str, FacilityError], name: str
 ) -> None:

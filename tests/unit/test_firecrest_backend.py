@@ -15,9 +15,11 @@ import pytest
 from facility_common import JobAttributes, JobSpec, JobState, NotFoundError, ResourceSpec
 from facility_common.auth import FacilityAuth, StaticToken
 from facility_common.backends.firecrest import FirecrestBackend
+from facility_common.backends.firecrest_auth import BodyLimitTransport
 from facility_common.backends.firecrest_parse import (
     build_submit,
     default_directory,
+    job_id_of,
     max_ops_file_size,
     parse_checksum,
     parse_file_entry,
@@ -29,7 +31,8 @@ from facility_common.backends.firecrest_parse import (
     scheduler_type,
     tag_of_script,
 )
-from facility_common.errors import AuthenticationError, JobSubmissionError
+from facility_common.errors import APIError, AuthenticationError, ConfigurationError, JobSubmissionError
+from facility_common.http import ERROR_BODY_BYTES, RetryPolicy
 from facility_common.models import ResourceState
 from facility_emulator.batch import parse_directives
 
@@ -156,9 +159,8 @@ def _backend(handler: Any, **options: Any) -> FirecrestBackend:
     backend = FirecrestBackend(
         base_url="https://firecrest.example/v2",
         auth=None,
-        retry=None,
         submit_lookup_delays=(0.0,),
-        **options,
+        **{"retry": None, **options},
     )
     transport = httpx.MockTransport(handler)
     original = backend._client
@@ -254,3 +256,197 @@ def test_a_401_with_a_static_token_is_an_authentication_error() -> None:
 
     anyio.run(run)
     assert seen == ["Bearer tok"]
+
+
+# -- ids, unreadable answers, find_job_by_tag, the body limit -----------------------------------
+
+
+@pytest.mark.parametrize("value", [[1001], {"id": 1}, True, None, "", 1.5])
+def test_a_job_id_of_the_wrong_type_is_an_api_error(value: Any) -> None:
+    with pytest.raises(APIError, match="job id"):
+        job_id_of(value)
+    assert job_id_of(1001) == "1001" and job_id_of(" 77 ") == "77"
+
+
+def _tagged_server(
+    submit: httpx.Response, *, tagged: bool, metadata_fails: bool = False
+) -> tuple[Any, list[dict[str, Any]]]:
+    """A handler whose submit answers ``submit``; the listing shows job 900, whose script carries
+    the submitted tag when ``tagged``."""
+    posts: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/status/systems"):
+            return _systems()
+        if request.method == "POST" and path.endswith("/compute/daint/jobs"):
+            posts.append(json.loads(request.content))
+            return submit
+        if path.endswith("/compute/daint/jobs"):
+            job = dict(load("jobs_slurm.json")["jobs"][4], jobId="900", name="tagged")
+            return httpx.Response(200, json={"jobs": [job] if posts else []})
+        if path.endswith("/jobs/900/metadata"):
+            if metadata_fails:
+                return httpx.Response(500, json={"message": "metadata unavailable"})
+            script = posts[0]["job"]["script"] if tagged else "#!/bin/bash\ntrue\n"
+            return httpx.Response(200, json={"jobs": [{"jobId": "900", "script": script}]})
+        return httpx.Response(404, json={"message": "not here"})
+
+    return handler, posts
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(201, text="<html>not json</html>"),
+        httpx.Response(200, json={"jobId": 5}),  # a success status other than the API's 201
+        httpx.Response(201, json={"jobId": [1001]}),
+        httpx.Response(201, json={"noJobId": True}),
+    ],
+    ids=["not-json", "unexpected-2xx", "wrong-type", "no-id"],
+)
+def test_an_unreadable_submit_answer_finds_the_job_by_its_tag(answer: httpx.Response) -> None:
+    handler, posts = _tagged_server(answer, tagged=True)
+
+    async def run() -> Any:
+        backend = _backend(handler, directory="/users/alice")
+        try:
+            return await backend.submit("daint", JobSpec(executable="/bin/true", name="tagged"))
+        finally:
+            await backend.aclose()
+
+    job = anyio.run(run)
+    assert job.id == "900" and len(posts) == 1
+
+
+def test_an_unreadable_submit_answer_without_the_job_is_an_unknown_outcome() -> None:
+    handler, posts = _tagged_server(httpx.Response(201, text="garbage"), tagged=False)
+
+    async def run() -> None:
+        backend = _backend(handler, directory="/users/alice")
+        spec = JobSpec(executable="/bin/true", name="tagged", environment={"FACILITY_SUBMIT_TAG": "t-1"})
+        try:
+            with pytest.raises(JobSubmissionError) as caught:
+                await backend.submit("daint", spec)
+            assert caught.value.outcome_unknown
+            assert "could not be read" in str(caught.value) and "may exist" in str(caught.value)
+            assert "FACILITY_SUBMIT_TAG=t-1" in str(caught.value)
+            # The same tag again looks first (and, not finding it, sends once more).
+            with pytest.raises(JobSubmissionError):
+                await backend.submit("daint", spec)
+        finally:
+            await backend.aclose()
+
+    anyio.run(run)
+    assert len(posts) == 2
+
+
+def test_a_refusal_by_status_is_a_known_outcome() -> None:
+    handler, posts = _tagged_server(httpx.Response(503, json={"message": "down"}), tagged=False)
+
+    async def run() -> None:
+        backend = _backend(handler, directory="/users/alice", retry=RetryPolicy(attempts=1))
+        try:
+            with pytest.raises(JobSubmissionError) as caught:
+                await backend.submit("daint", JobSpec(executable="/bin/true"))
+            assert not caught.value.outcome_unknown
+        finally:
+            await backend.aclose()
+
+    anyio.run(run)
+    assert len(posts) == 1  # a 503 is a refusal: not looked up, not sent again
+
+
+def test_find_job_by_tag_reads_the_tag_from_the_script() -> None:
+    handler, _ = _tagged_server(httpx.Response(201, json={"jobId": 900}), tagged=True)
+
+    async def run() -> None:
+        backend = _backend(handler, directory="/users/alice")
+        spec = JobSpec(executable="/bin/true", name="tagged", environment={"FACILITY_SUBMIT_TAG": "t-2"})
+        try:
+            assert (await backend.submit("daint", spec)).id == "900"
+            found = await backend.find_job_by_tag("daint", "t-2")
+            assert found is not None and found.id == "900"
+            assert await backend.find_job_by_tag("daint", "some-other-tag") is None
+        finally:
+            await backend.aclose()
+
+    anyio.run(run)
+
+
+def test_find_job_by_tag_with_unreadable_metadata_is_an_unknown_outcome() -> None:
+    handler, _ = _tagged_server(httpx.Response(201, json={"jobId": 900}), tagged=True, metadata_fails=True)
+
+    async def run() -> None:
+        backend = _backend(handler, directory="/users/alice", retry=RetryPolicy(attempts=1))
+        try:
+            await backend.submit("daint", JobSpec(executable="/bin/true", name="tagged"))
+            with pytest.raises(JobSubmissionError) as caught:
+                await backend.find_job_by_tag("daint", "t-3")
+            assert caught.value.outcome_unknown
+        finally:
+            await backend.aclose()
+
+    anyio.run(run)
+
+
+def _limited(inner: Any, limit: int = 1000, direct: int = 0) -> httpx.AsyncClient:
+    transport = BodyLimitTransport(
+        httpx.MockTransport(inner),
+        api_root="https://firecrest.example/v2",
+        max_body_bytes=limit,
+        facility="firecrest",
+        direct_limit=lambda: direct,
+    )
+    return httpx.AsyncClient(transport=transport)
+
+
+def _streamed(size: int, status: int = 200, declared: bool = False) -> httpx.Response:
+    async def pieces() -> Any:
+        for _ in range(size // 100):
+            yield b"x" * 100
+
+    headers = {"Content-Length": str(size)} if declared else {}
+    return httpx.Response(status, content=pieces(), headers=headers)
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["streamed", "content-length"])
+def test_an_api_answer_over_the_limit_is_an_api_error(declared: bool) -> None:
+    sizes = iter([5000, 500])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _streamed(next(sizes), declared=declared)
+
+    async def run() -> None:
+        async with _limited(handler) as client:
+            with pytest.raises(APIError, match="max_body_bytes") as caught:
+                await client.get("https://firecrest.example/v2/status/systems")
+            assert caught.value.facility == "firecrest" and caught.value.status_code == 200
+            assert len((await client.get("https://firecrest.example/v2/status/systems")).content) == 500
+
+    anyio.run(run)
+
+
+def test_error_bodies_are_cut_short_and_other_urls_and_direct_downloads_pass() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/broken"):
+            return _streamed(200_000, status=500)
+        return _streamed(5000)
+
+    async def run() -> None:
+        async with _limited(handler, direct=10_000) as client:
+            error = await client.get("https://firecrest.example/v2/broken")
+            assert error.status_code == 500 and len(error.content) == ERROR_BODY_BYTES
+            staged = await client.get("https://s3.example/bucket/object")
+            assert len(staged.content) == 5000
+            direct = await client.get("https://firecrest.example/v2/filesystem/daint/ops/download")
+            assert len(direct.content) == 5000
+
+    anyio.run(run)
+
+
+def test_the_backend_validates_max_body_bytes() -> None:
+    with pytest.raises(ConfigurationError, match="max_body_bytes"):
+        FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=0)
+    backend = FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=1234)
+    assert backend.max_body_bytes == 1234

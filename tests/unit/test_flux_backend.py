@@ -333,9 +333,12 @@ def test_several_candidates_after_a_lost_answer_refuse_to_guess() -> None:
 
     now = time.time()
     listed = [{"id": n, "state": "SCHED", "name": "echo", "t_submit": now} for n in (5, 6)]
+    posts = 0
 
     def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal posts
         if request.url.path == "/v1/jobs/submit":
+            posts += 1
             return httpx.Response(502, json={"detail": "bad gateway"})
         return httpx.Response(200, json={"jobs": listed})
 
@@ -343,13 +346,144 @@ def test_several_candidates_after_a_lost_answer_refuse_to_guess() -> None:
         backend = FluxBackend(
             base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler), submit_lookup_delays=(0.0,)
         )
+        spec = JobSpec(executable="/bin/echo", environment={SUBMIT_TAG_VARIABLE: "tag-a"})
         try:
-            await backend.submit("flux", JobSpec(executable="/bin/echo"))
+            for _ in range(2):
+                # The same tag again looks again (the same two candidates) and sends nothing.
+                with pytest.raises(JobSubmissionError, match="several new jobs") as caught:
+                    await backend.submit("flux", spec)
+                assert caught.value.outcome_unknown and "tag-a" in str(caught.value)
         finally:
             await backend.aclose()
 
-    with pytest.raises(JobSubmissionError, match="several new jobs"):
-        anyio.run(main)
+    anyio.run(main)
+    assert posts == 1
+
+
+def test_earlier_orphans_do_not_poison_a_later_lookup() -> None:
+    import time
+
+    listed = [{"id": n, "state": "SCHED", "name": "echo", "t_submit": time.time()} for n in (5, 6)]
+    posts = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal posts
+        if request.url.path == "/v1/jobs/submit":
+            posts += 1
+            if posts == 1:
+                return httpx.Response(502, json={"detail": "bad gateway"})
+            listed.append({"id": 7, "state": "SCHED", "name": "echo", "t_submit": time.time()})
+            raise httpx.ReadError("connection dropped after the server acted")
+        if request.url.path == "/v1/jobs/7":
+            return httpx.Response(200, json=listed[-1])
+        return httpx.Response(200, json={"jobs": listed})
+
+    async def main() -> Any:
+        backend = FluxBackend(
+            base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler), submit_lookup_delays=(0.0,)
+        )
+        try:
+            with pytest.raises(JobSubmissionError, match="several new jobs"):
+                await backend.submit("flux", JobSpec(executable="/bin/echo"))
+            # 5 and 6 were listed before this submit was sent: only 7 can be its job.
+            return await backend.submit("flux", JobSpec(executable="/bin/echo"))
+        finally:
+            await backend.aclose()
+
+    job = anyio.run(main)
+    assert job.id == "7" and posts == 2
+
+
+@pytest.mark.parametrize(
+    "answer", [{"id": [1001]}, {"id": {"n": 1}}, {"Message": "Job submit."}], ids=["list", "dict", "none"]
+)
+def test_an_unreadable_submit_answer_adopts_the_new_job_or_is_an_unknown_outcome(answer: Any) -> None:
+    import time
+
+    listed: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/jobs/submit":
+            if not listed:
+                listed.append({"id": 1001, "state": "SCHED", "name": "echo", "t_submit": time.time()})
+            return httpx.Response(200, json=answer)
+        if request.url.path == "/v1/jobs/1001":
+            return httpx.Response(200, json=listed[0])
+        return httpx.Response(200, json={"jobs": listed})
+
+    async def main() -> Any:
+        backend = FluxBackend(
+            base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler), submit_lookup_delays=(0.0,)
+        )
+        try:
+            return await backend.submit("flux", JobSpec(executable="/bin/echo"))
+        finally:
+            await backend.aclose()
+
+    assert anyio.run(main).id == "1001"
+
+
+def test_ids_of_the_wrong_type_are_refused() -> None:
+    with pytest.raises(ValueError, match="job id"):
+        parse_submit({"id": [1001]})
+    with pytest.raises(ValueError, match="job id"):
+        parse_job({"id": {"n": 1}, "state": "RUN"}, "flux")
+    assert parse_submit({"id": 12}) == "12"
+
+
+def test_find_job_by_tag_answers_for_tags_this_backend_submitted_only() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/jobs/submit":
+            return httpx.Response(200, json={"Message": "Job submit.", "id": 41})
+        if request.url.path == "/v1/jobs/41":
+            return httpx.Response(200, json={**payload("job_running"), "id": 41})
+        return httpx.Response(404, json={"detail": "no"})
+
+    async def main() -> None:
+        backend = FluxBackend(base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler))
+        spec = JobSpec(executable="/bin/echo", environment={SUBMIT_TAG_VARIABLE: "mine"})
+        try:
+            await backend.submit("flux", spec)
+            found = await backend.find_job_by_tag("flux", "mine")
+            assert found is not None and found.id == "41"
+            with pytest.raises(UnsupportedOperation, match="shows no environment"):
+                await backend.find_job_by_tag("flux", "someone-elses")
+        finally:
+            await backend.aclose()
+
+    anyio.run(main)
+
+
+def test_the_token_endpoint_busy_is_asked_again_and_a_bad_certificate_is_named() -> None:
+    import ssl
+
+    from facility_common.backends.flux_auth import FluxSharedSecretToken
+    from facility_common.errors import TransportError
+
+    answers = [503, 429, 200]
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        status = answers.pop(0)
+        return httpx.Response(status, json={"access_token": "fresh"} if status == 200 else {})
+
+    def untrusted(request: httpx.Request) -> httpx.Response:
+        failure = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        failure.verify_message = "self-signed certificate"
+        raise httpx.ConnectError("TLS handshake failed") from failure
+
+    async def main() -> None:
+        source = FluxSharedSecretToken(
+            "http://127.0.0.1:1", "u", "p", "k", transport=httpx.MockTransport(busy)
+        )
+        assert await source.token() == "fresh"
+        refused = FluxSharedSecretToken(
+            "http://127.0.0.1:1", "u", "p", "k", transport=httpx.MockTransport(untrusted)
+        )
+        with pytest.raises(TransportError, match=r"certificate verification failed.*self-signed"):
+            await refused.token()
+
+    anyio.run(main)
+    assert answers == []
 
 
 def test_auth_options_pick_the_method() -> None:
