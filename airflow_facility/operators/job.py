@@ -6,7 +6,9 @@ waiting, then wait inline or defer to :class:`~airflow_facility.triggers.Facilit
 checks the event before trusting it. A job that does not complete fails the task with its native
 state and its stderr tail in the task log. ``on_kill`` cancels the job; a triggerer restart does
 not (the trigger only cancels from its ``on_kill``, which Airflow calls for user kills alone).
-A retried try re-attaches to the live job of an earlier try (see :mod:`airflow_facility.attach`).
+A retried try re-attaches to the live job of an earlier try, found by its submit tag on every
+backend (see :mod:`airflow_facility.attach`); a try whose submit's outcome is unknown fails, so
+that Airflow's retry looks for that job before sending anything.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException
 
-from facility_common import FacilityError, Job, JobSpec, ResourceSpec, WaitTimeout
+from facility_common import FacilityError, Job, JobSpec, JobSubmissionError, ResourceSpec, WaitTimeout
 
-from ..attach import SUBMIT_TAG_VARIABLE, find_live_job, submit_tag
+from ..attach import SUBMIT_TAG_VARIABLE, find_earlier_job, submit_tag
 from ..hooks.facility import FacilityHook
 from ..links import JOB_URL_XCOM_KEY, FacilityJobLink
 from ..outcome import finish_job
@@ -180,7 +182,7 @@ class FacilitySubmitJobOperator(BaseOperator):
         spec = self.build_spec(tag)
         client = self.hook.get_conn()
         if self.reattach:
-            earlier = find_live_job(client.list_jobs(self.resource), tag)
+            earlier = find_earlier_job(client, self.resource, tag)
             if earlier is not None:
                 self.log.info(
                     "re-attaching to job %s on %s, submitted by an earlier try and still %s",
@@ -189,7 +191,19 @@ class FacilitySubmitJobOperator(BaseOperator):
                     earlier.state.value,
                 )
                 return earlier
-        job = client.submit(self.resource, spec)
+        try:
+            job = client.submit(self.resource, spec)
+        except JobSubmissionError as exc:
+            if exc.outcome_unknown:
+                # The job may exist: the task fails, and its next try finds the job by its tag.
+                self.log.warning(
+                    "the outcome of the submit to %s is unknown; a retry of this task looks for the "
+                    "job tagged %s=%s before submitting",
+                    self.resource,
+                    SUBMIT_TAG_VARIABLE,
+                    tag,
+                )
+            raise
         self.log.info("submitted job %s to %s (%s)", job.id, self.resource, job.state.value)
         return job
 

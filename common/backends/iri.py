@@ -23,7 +23,10 @@ How the API's gaps are filled (the spec is silent on these):
   ``SUBMIT_ATTEMPTS`` times in all. After a failure that leaves the server possibly still at work
   (a read timeout, 504) and no idempotency key, the job is not sent again: the submit raises
   :class:`JobSubmissionError` saying the outcome is unknown, and the next submit of the same tag
-  looks for the job first. A job just submitted that the API does not show yet is PENDING.
+  looks for the job first. A success answer that cannot be read counts as a lost one: the job
+  may exist, so it is looked for and never called refused. :meth:`IRIBackend.find_job_by_tag`
+  offers the same look-up to a caller with a new client (a retried Airflow task). A job just
+  submitted that the API does not show yet is PENDING.
 * **Outages.** The incidents endpoint's ``from``/``to`` filters select incidents *contained* in the
   window (started after ``from``, resolved before ``to``), which would hide an outage that is
   already under way or runs past the window, so the window is applied here by overlap instead.
@@ -83,7 +86,7 @@ from ..http import ApiSession, RetryPolicy, parse_retry_after
 from ..models import FileEntry, Job, JobSpec, JobState, Outage, ResourceState, ResourceStatus
 from .base import Capability, FacilityBackend, ProgressCallback
 from .states import IRI_STATES, settle_exit_code, translate_state
-from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
+from .submit_guard import SubmitMemory, may_still_be_working, newest, outcome_unknown
 
 __all__ = [
     "IRI_FILE_LIMIT",
@@ -646,6 +649,13 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _job_id(value: Any) -> str:
+    """A job id of an answer: a string or an integer, nothing else (never ``str()`` of a list)."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise ValueError(f"a job id is {type(value).__name__}, not a string or an integer")
+    return str(value)
+
+
 def _parse_job(data: Mapping[str, Any], resource: str, *, sent_spec: Mapping[str, Any] | None = None) -> Job:
     """An IRI Job as ours. ``sent_spec`` stands in for a ``job_spec`` the answer leaves out."""
     status: Mapping[str, Any] = _mapping(data.get("status"))
@@ -659,7 +669,7 @@ def _parse_job(data: Mapping[str, Any], resource: str, *, sent_spec: Mapping[str
     else:
         state = _job_state(native, meta, message, exit_code)
     return Job(
-        id=str(data["id"]),
+        id=_job_id(data["id"]),
         resource=resource,
         state=state,
         native_state=native,
@@ -691,12 +701,11 @@ def _job_tag(data: Mapping[str, Any]) -> str | None:
     return str(tag) if tag is not None else None
 
 
-def _find_tagged(data: Any, tag: str) -> dict[str, Any] | None:
-    """The job of a listing whose spec carries ``tag``, if any."""
-    for item in _items(data):
-        if "id" in item and _job_tag(item) == tag:
-            return item
-    return None
+def _find_tagged(data: Any, tag: str, resource: str) -> Job | None:
+    """The newest job of a listing whose spec carries ``tag``, if any."""
+    return newest(
+        _parse_job(item, resource) for item in _items(data) if "id" in item and _job_tag(item) == tag
+    )
 
 
 def _parse_task_submit(data: Any) -> str:
@@ -1302,6 +1311,8 @@ class IRIBackend(FacilityBackend):
                         ) from None
                     last_error = exc
                     continue
+                if status is not None and 200 <= status < 300:
+                    return await self._unreadable(resource_id, name, tag, exc.message)
                 if status is not None and 400 <= status < 500 and not isinstance(exc, ServerError):
                     raise JobSubmissionError(
                         f"the {self.facility_label} refused the job on {name}: {exc.body or exc.message}",
@@ -1313,8 +1324,9 @@ class IRIBackend(FacilityBackend):
                 raise
             try:
                 return self._memory.submitted(_parse_job(data, name, sent_spec=request.json))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise self._bad_answer(f"POST /compute/job/{resource_id}", exc, name) from None
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                detail = f"POST /compute/job/{resource_id}: unexpected answer ({type(exc).__name__}: {exc})"
+                return await self._unreadable(resource_id, name, tag, detail)
         reason = last_error.message if last_error is not None else "no answer"
         raise JobSubmissionError(
             f"submit to {name} got no usable answer after {SUBMIT_ATTEMPTS} attempts and no job "
@@ -1333,32 +1345,64 @@ class IRIBackend(FacilityBackend):
             wait = parse_retry_after(response.headers.get("Retry-After"))
             await anyio.sleep(min(wait if wait is not None else 2.0, self._session.retry.max_retry_after))
         raise JobSubmissionError(
-            f"submit to {name}: the facility kept answering 409 (an identical submit is in flight)",
+            f"submit to {name}: the facility kept answering 409 (an identical submit is in flight); "
+            "the job may exist: submitting the same spec again gets it under the same key",
             facility=FACILITY,
             resource=name,
             status_code=409,
+            outcome_unknown=True,
         )
 
-    async def _find_submitted(self, resource_id: str, name: str, tag: str) -> Job | None:
+    async def _find_submitted(self, resource_id: str, name: str, tag: str, cause: str = "") -> Job | None:
+        """The job carrying ``tag`` after a submit whose answer was lost, looked for over
+        ``submit_lookup_delays``; raises an outcome-unknown error when the jobs cannot be listed."""
         for delay in self.submit_lookup_delays:
             if delay:
                 await anyio.sleep(delay)
             try:
-                items = await self._pages(
-                    lambda offset: _build_list_jobs(resource_id, None, offset), resource=name
-                )
+                found = await self._tagged(resource_id, name, tag)
             except FacilityError as exc:
+                self._memory.doubt(tag)
+                because = f" ({cause})" if cause else ""
                 raise JobSubmissionError(
-                    f"submit to {name} may or may not have created a job, and looking for it failed "
-                    f"({exc.message}); search for {SUBMIT_TAG_VARIABLE}={tag} before submitting again",
+                    f"submit to {name} may or may not have created a job{because}, and looking for it "
+                    f"failed ({exc.message}); search for {SUBMIT_TAG_VARIABLE}={tag} before submitting again",
                     facility=FACILITY,
                     resource=name,
+                    outcome_unknown=True,
                 ) from None
-            found = _find_tagged(items, tag)
             if found is not None:
-                logger.info("submit to %s: found job %s by its tag after a lost answer", name, found["id"])
-                return _parse_job(found, name)
+                logger.info("submit to %s: found job %s by its tag after a lost answer", name, found.id)
+                return found
         return None
+
+    async def _tagged(self, resource_id: str, name: str, tag: str) -> Job | None:
+        """The newest job of the resource's listing whose spec carries ``tag``."""
+        items = await self._pages(lambda offset: _build_list_jobs(resource_id, None, offset), resource=name)
+        try:
+            return _find_tagged(items, tag, name)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise self._bad_answer(f"POST /compute/status/{resource_id}", exc, name) from None
+
+    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+        """The newest job, live or finished, whose spec carries ``FACILITY_SUBMIT_TAG=tag``.
+
+        :calls: POST /compute/status/{resource_id}?historical=true&include_spec=true (paged)
+        """
+        resource_id, name = await self._resolve(resource)
+        return await self._tagged(resource_id, name, tag)
+
+    async def _unreadable(self, resource_id: str, name: str, tag: str, detail: str) -> Job:
+        """After a submit answered success with a body that cannot be used: the job probably
+        exists, so it is looked for by its tag and, when not found, not sent again."""
+        reason = f"the answer to the submit could not be read: {detail}"
+        found = await self._find_submitted(resource_id, name, tag, reason)
+        if found is not None:
+            return self._memory.submitted(found)
+        self._memory.doubt(tag)
+        raise outcome_unknown(
+            facility=FACILITY, resource=name, tag=tag, variable=SUBMIT_TAG_VARIABLE, reason=reason
+        )
 
     async def get_job(self, resource: str, job_id: str) -> Job:
         """One job with its spec, current or finished; PENDING for a job submitted here that the

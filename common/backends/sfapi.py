@@ -18,7 +18,10 @@ How the API's ways are handled (see ``specs/FINDINGS.md`` §2):
   the tag in ``sacct`` and returns that job; only when none carries it is the script sent again,
   unless the server may still be at work on it (a read timeout, 504): then the submit raises
   :class:`JobSubmissionError` saying the outcome is unknown, and the next submit of the same tag
-  looks in ``sacct`` first. A job just submitted that neither squeue nor sacct shows is PENDING.
+  looks in ``sacct`` first. An accepted submit whose answer or task cannot be read counts as a
+  lost one (the job may exist), never as a refusal. ``find_job_by_tag`` offers the same look-up
+  to a caller with a new client. A job just submitted that neither squeue nor sacct shows is
+  PENDING.
 * **Job state.** ``squeue`` answers for live jobs, ``sacct`` for finished ones (a job leaves
   ``squeue`` when it ends); both with ``cached=false`` (the cached answer misses fresh jobs,
   sfapi_client #93) and batched with ``kwargs=jobid=1,2,3``. Slurm words go through the shared
@@ -76,7 +79,7 @@ from .sfapi_script import (
     render_script,
 )
 from .states import SLURM_STATES, settle_exit_code, translate_state
-from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
+from .submit_guard import SubmitMemory, may_still_be_working, newest, outcome_unknown
 
 __all__ = ["SFAPI_FILE_LIMIT", "SFAPIBackend", "SFRequest"]
 
@@ -303,6 +306,34 @@ def _parse_task(data: Any) -> tuple[str, dict[str, Any] | None]:
     return status, result if isinstance(result, dict) else None
 
 
+def _task_error(
+    task_id: str, status: str, result: dict[str, Any], what: str, resource: str
+) -> APIError | None:
+    """The error a finished task reports (its own words), or None when it completed well."""
+    if status == "completed" and str(result.get("status", "ok")).lower() != "error":
+        return None
+    message = str(result.get("error") or f"task {task_id} ended {status}")
+    error = NotFoundError if _NOT_FOUND.search(message) else APIError
+    return error(f"{what}: {message}", facility=FACILITY, resource=resource, body=message[:500])
+
+
+def _submit_task_id(data: Any, what: str, resource: str) -> str | None:
+    """The task id of a submit's answer; None when the answer cannot be read. The API's own
+    ``status: ERROR`` (a refusal) is raised."""
+    if not isinstance(data, dict):
+        return None
+    if str(data.get("status", "OK")).upper() == "ERROR":
+        _check_ok(data, what, resource)
+    return _id_or_none(data.get("task_id"))
+
+
+def _id_or_none(value: Any) -> str | None:
+    """An id of an answer: a non-empty string or an integer, else None (never ``str()`` of a list)."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
 def _exit_code(value: Any) -> int | None:
     """sacct's ``exitcode`` ``"<code>:<signal>"``: the code part (the signal shows in the state)."""
     if not isinstance(value, str) or ":" not in value:
@@ -324,9 +355,9 @@ def _expand(pattern: str, job_id: str, name: str, workdir: str | None) -> str:
 
 def _parse_job(row: Mapping[str, Any], machine: str) -> Job:
     """One squeue or sacct row (strings) as a Job."""
-    job_id = str(row.get("jobid") or row.get("job_id") or "")
-    if not job_id:
-        raise _bad("GET /compute/jobs", "a row without jobid", machine)
+    job_id = _id_or_none(row.get("jobid") or row.get("job_id"))
+    if job_id is None:
+        raise _bad("GET /compute/jobs", "a row without a jobid string", machine)
     native = str(row.get("state") or "")
     state = translate_state(SLURM_STATES, native, facility=FACILITY)
     is_sacct = "exitcode" in row
@@ -334,6 +365,7 @@ def _parse_job(row: Mapping[str, Any], machine: str) -> Job:
     state = settle_exit_code(state, exit_code)
     name = str(row.get("name") or row.get("jobname") or "")
     workdir = row.get("work_dir") or row.get("workdir")
+    workdir = workdir if isinstance(workdir, str) else None
     comment = parse_comment(row.get("comment")) or JobComment(None, "slurm-%j.out", None)
     stdout = _expand(comment.stdout, job_id, name, workdir) if comment.stdout else None
     stderr = _expand(comment.stderr, job_id, name, workdir) if comment.stderr else stdout
@@ -352,6 +384,12 @@ def _parse_job(row: Mapping[str, Any], machine: str) -> Job:
         stderr_path=stderr,
         raw=dict(row),
     )
+
+
+def _comment_tag(job: Job) -> str | None:
+    """The submit tag in a listed job's comment, if it carries one."""
+    found = parse_comment(job.raw.get("comment") if job.raw else None)
+    return found.tag if found is not None else None
 
 
 def _parse_jobs(data: Any, machine: str, what: str) -> list[Job]:
@@ -511,6 +549,14 @@ class SFAPIBackend(FacilityBackend):
 
     async def _await_task(self, task_id: str, what: str, resource: str) -> dict[str, Any]:
         """Poll a task until it ends; its decoded result, or the task's error raised."""
+        status, result = await self._task_outcome(task_id, what, resource)
+        error = _task_error(task_id, status, result, what, resource)
+        if error is not None:
+            raise error
+        return result
+
+    async def _task_outcome(self, task_id: str, what: str, resource: str) -> tuple[str, dict[str, Any]]:
+        """Poll a task until it ends: its final status word and decoded result."""
         deadline = time.monotonic() + self.task_timeout
         while True:
             status, result = _parse_task(await self._call(_build_task(task_id), resource=resource))
@@ -523,12 +569,7 @@ class SFAPIBackend(FacilityBackend):
                     resource=resource,
                 )
             await anyio.sleep(self.task_poll_interval)
-        result = result or {}
-        if status != "completed" or str(result.get("status", "ok")).lower() == "error":
-            message = str(result.get("error") or f"task {task_id} ended {status}")
-            error = NotFoundError if _NOT_FOUND.search(message) else APIError
-            raise error(f"{what}: {message}", facility=FACILITY, resource=resource, body=message[:500])
-        return result
+        return status, result or {}
 
     @staticmethod
     def _machine(resource: str) -> str:
@@ -610,6 +651,8 @@ class SFAPIBackend(FacilityBackend):
             try:
                 data = await self._call(request, resource=machine)
             except (TransportError, APIError) as exc:
+                if isinstance(exc, APIError) and exc.status_code is not None and 200 <= exc.status_code < 300:
+                    return await self._unreadable(machine, comment, exc.message)
                 ambiguous = isinstance(exc, TransportError) or exc.status_code in _AMBIGUOUS_STATUSES
                 if not ambiguous:
                     raise self._refused(machine, exc) from None
@@ -619,6 +662,7 @@ class SFAPIBackend(FacilityBackend):
                         "script carries no tag to look for, so it is not sent again",
                         facility=FACILITY,
                         resource=machine,
+                        outcome_unknown=True,
                     ) from None
                 logger.warning(
                     "submit to %s: %s (attempt %d of %d); looking for job tag %s",
@@ -642,20 +686,58 @@ class SFAPIBackend(FacilityBackend):
                     ) from None
                 last_error = exc
                 continue
-            try:
-                task_id = _parse_task_submitted(data, f"submit to {machine}", machine)
-                result = await self._await_task(task_id, f"submit to {machine}", machine)
-            except APIError as exc:
-                raise self._refused(machine, exc) from None
-            job_id = result.get("jobid")
-            if job_id in (None, ""):
-                raise _bad(f"submit to {machine}", "the task result has no jobid", machine)
-            return self._memory.submitted(self._submitted(machine, str(job_id), comment))
+            return await self._follow_submit(machine, data, comment)
         raise JobSubmissionError(
             f"submit to {machine} got no usable answer after {SUBMIT_ATTEMPTS} attempts and no job "
             f"tagged {comment.tag} was found: {last_error.message if last_error else 'no answer'}",
             facility=FACILITY,
             resource=machine,
+        )
+
+    async def _follow_submit(self, machine: str, data: Any, comment: JobComment) -> Job:
+        """The job of an accepted submit: its task awaited, the job id read from its result.
+
+        A task that failed says why the job was refused; an answer or a task that cannot be read
+        leaves the job possibly created (:meth:`_unreadable`)."""
+        what = f"submit to {machine}"
+        try:
+            task_id = _submit_task_id(data, what, machine)
+        except APIError as exc:
+            raise self._refused(machine, exc) from None
+        if task_id is None:
+            return await self._unreadable(machine, comment, "the answer has no task_id")
+        try:
+            status, result = await self._task_outcome(task_id, what, machine)
+        except FacilityError as exc:
+            return await self._unreadable(
+                machine, comment, f"following its task {task_id} failed: {exc.message}"
+            )
+        error = _task_error(task_id, status, result, what, machine)
+        if error is not None:
+            raise self._refused(machine, error)
+        job_id = _id_or_none(result.get("jobid"))
+        if job_id is None:
+            return await self._unreadable(machine, comment, f"the result of task {task_id} has no job id")
+        return self._memory.submitted(self._submitted(machine, job_id, comment))
+
+    async def _unreadable(self, machine: str, comment: JobComment, detail: str) -> Job:
+        """After a submit NERSC accepted but whose answer cannot be read: the job may exist, so
+        it is looked for by its tag and, when not found, not sent again."""
+        if comment.tag is None:
+            raise JobSubmissionError(
+                f"submit to {machine}: the answer to the submit could not be read ({detail}); the job "
+                "may exist, and the script carries no tag to look for, so it is not sent again",
+                facility=FACILITY,
+                resource=machine,
+                outcome_unknown=True,
+            )
+        reason = f"the answer to the submit could not be read: {detail}"
+        found = await self._find_submitted(machine, comment.tag, reason)
+        if found is not None:
+            return self._memory.submitted(found)
+        self._memory.doubt(comment.tag)
+        raise outcome_unknown(
+            facility=FACILITY, resource=machine, tag=comment.tag, variable=SUBMIT_TAG_VARIABLE, reason=reason
         )
 
     @staticmethod
@@ -685,29 +767,42 @@ class SFAPIBackend(FacilityBackend):
             stderr_path=stderr if stderr and stderr.startswith("/") else None,
         )
 
-    async def _find_submitted(self, machine: str, tag: str) -> Job | None:
+    async def _find_submitted(self, machine: str, tag: str, cause: str = "") -> Job | None:
+        """The job carrying ``tag`` after a submit whose answer was lost, looked for over
+        ``submit_lookup_delays``; raises an outcome-unknown error when sacct cannot be read."""
         for delay in self.submit_lookup_delays:
             if delay:
                 await anyio.sleep(delay)
             try:
-                jobs = _parse_jobs(
-                    await self._call(_build_jobs(machine, None, sacct=True), resource=machine),
-                    machine,
-                    "sacct",
-                )
+                found = await self._tagged(machine, tag)
             except FacilityError as exc:
+                self._memory.doubt(tag)
+                because = f" ({cause})" if cause else ""
                 raise JobSubmissionError(
-                    f"submit to {machine} may or may not have created a job, and looking for it failed "
-                    f"({exc.message}); look for comment tag={tag} in sacct before submitting again",
+                    f"submit to {machine} may or may not have created a job{because}, and looking for it "
+                    f"failed ({exc.message}); look for comment tag={tag} in sacct before submitting again",
                     facility=FACILITY,
                     resource=machine,
+                    outcome_unknown=True,
                 ) from None
-            for job in jobs:
-                found = parse_comment(job.raw.get("comment"))
-                if found is not None and found.tag == tag:
-                    logger.info("submit to %s: found job %s by its tag after a lost answer", machine, job.id)
-                    return job
+            if found is not None:
+                logger.info("submit to %s: found job %s by its tag after a lost answer", machine, found.id)
+                return found
         return None
+
+    async def _tagged(self, machine: str, tag: str) -> Job | None:
+        """The newest job sacct reports whose comment carries ``tag``."""
+        jobs = _parse_jobs(
+            await self._call(_build_jobs(machine, None, sacct=True), resource=machine), machine, "sacct"
+        )
+        return newest(job for job in jobs if _comment_tag(job) == tag)
+
+    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+        """The newest job, live or finished, whose ``--comment`` carries ``tag``.
+
+        :calls: GET /compute/jobs/{machine}?sacct=true&cached=false
+        """
+        return await self._tagged(self._machine(resource), tag)
 
     async def get_job(self, resource: str, job_id: str) -> Job:
         """One job: from squeue while it is live, from sacct once it has left the queue; PENDING for

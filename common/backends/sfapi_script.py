@@ -81,9 +81,10 @@ def render_comment(comment: JobComment) -> str:
     return COMMENT_PREFIX + ",".join(parts)
 
 
-def parse_comment(text: str | None) -> JobComment | None:
-    """Read a comment written by :func:`render_comment`; None for any other comment."""
-    if not text or not text.startswith(COMMENT_PREFIX):
+def parse_comment(text: object) -> JobComment | None:
+    """Read a comment written by :func:`render_comment`; None for any other comment (or a value
+    that is not text at all)."""
+    if not isinstance(text, str) or not text.startswith(COMMENT_PREFIX):
         return None
     values: dict[str, str] = {}
     for part in text[len(COMMENT_PREFIX) :].split(","):

@@ -25,8 +25,10 @@ Choices where slurmrestd is silent or awkward:
   backend lists the jobs and returns the one with the tag before sending again. It does not send
   again when the jobs could not be listed, nor when the server may still be at work on the first
   request (a read timeout, 504): :class:`JobSubmissionError` then says the outcome is unknown,
-  and the next submit of the same tag looks for the job first. A job just submitted that
-  slurmctld does not show yet is PENDING.
+  and the next submit of the same tag looks for the job first. A success answer that cannot be
+  read (not JSON, no job id, a job id that is neither text nor a number) counts as a lost one,
+  never as a refusal. ``find_job_by_tag`` offers the same look-up to a caller with a new client.
+  A job just submitted that slurmctld does not show yet is PENDING.
 * **Finished jobs** are only known to slurmctld for ``MinJobAge`` seconds when there is no
   accounting database; a job that is gone is ``NotFoundError``.
 * **Output.** slurmrestd has no call to read a job's output. With ``local_output=True`` (the
@@ -77,7 +79,7 @@ from .slurmrest_versions import (
     script_at_top,
 )
 from .states import SLURM_STATES, settle_exit_code, translate_state
-from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
+from .submit_guard import SubmitMemory, may_still_be_working, newest, outcome_unknown
 
 __all__ = [
     "SUBMIT_TAG_VARIABLE",
@@ -388,9 +390,9 @@ def _tag_of(job: Mapping[str, Any]) -> str | None:
 
 def _parse_job(data: Mapping[str, Any], resource: str, *, facility: str = FACILITY) -> Job:
     """One job object of ``GET jobs`` or ``GET job/{id}`` as a :class:`Job`."""
-    job_id = data.get("job_id")
+    job_id = _job_id(data.get("job_id"))
     if job_id is None:
-        raise ValueError("a job without job_id")
+        raise ValueError("a job without a job_id string or integer")
     words = _state_words(data)
     native = words[0] if words else None
     state = translate_state(SLURM_STATES, native, facility=facility)
@@ -406,7 +408,7 @@ def _parse_job(data: Mapping[str, Any], resource: str, *, facility: str = FACILI
     stdout = data.get("stdout_expanded") or _expand(data.get("standard_output") or data.get("stdout"), data)
     stderr = data.get("stderr_expanded") or _expand(data.get("standard_error") or data.get("stderr"), data)
     return Job(
-        id=str(job_id),
+        id=job_id,
         resource=resource,
         state=state,
         native_state=",".join(words) or None,
@@ -436,16 +438,33 @@ def _parse_jobs(data: Any, resource: str | None, *, facility: str = FACILITY) ->
     return jobs
 
 
+def _job_id(value: Any) -> str | None:
+    """A job id of an answer: a non-empty string or an integer, else None (never ``str()`` of a
+    list or an object)."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
+class _Refused(ValueError):
+    """slurmrestd's own errors in a submit answer: the job was refused."""
+
+
 def _parse_submit(data: Any) -> str:
-    """The new job's id from a submit answer; slurmrestd's errors are raised as ValueError."""
+    """The new job's id from a submit answer. slurmrestd's own errors are raised as
+    :class:`_Refused`; an answer that cannot be read otherwise as ValueError."""
     if not isinstance(data, Mapping):
         raise ValueError("the submit answer is not an object")
-    job_id = data.get("job_id")
-    if job_id is None and isinstance(data.get("result"), Mapping):
-        job_id = data["result"].get("job_id")
+    raw = data.get("job_id")
+    if raw is None and isinstance(data.get("result"), Mapping):
+        raw = data["result"].get("job_id")
+    if raw is None and _errors(data):
+        raise _Refused(_error_text(data))
+    job_id = _job_id(raw)
     if job_id is None:
-        raise ValueError(_error_text(data) or "the submit answer has no job_id")
-    return str(job_id)
+        what = "no job_id" if raw is None else f"a job_id that is {type(raw).__name__}"
+        raise ValueError(f"the submit answer has {what}")
+    return job_id
 
 
 def _partition_state(partition: Mapping[str, Any]) -> tuple[ResourceState, str | None]:
@@ -822,6 +841,8 @@ class SlurmRestBackend(FacilityBackend):
                         ) from None
                     last_error = exc
                     continue
+                if status is not None and 200 <= status < 300:
+                    return await self._unreadable(resource, tag, exc.message)
                 raise JobSubmissionError(
                     f"the {self.facility_label} refused the job on {resource}: {exc.body or exc.message}",
                     facility=self.name,
@@ -829,12 +850,14 @@ class SlurmRestBackend(FacilityBackend):
                     status_code=status,
                     body=exc.body,
                 ) from None
-            except ValueError as exc:
+            except _Refused as exc:
                 raise JobSubmissionError(
                     f"the {self.facility_label} refused the job on {resource}: {exc}",
                     facility=self.name,
                     resource=resource,
                 ) from None
+            except ValueError as exc:
+                return await self._unreadable(resource, tag, f"POST job/submit: {exc}")
             return self._memory.submitted(
                 Job(
                     id=job_id,
@@ -854,7 +877,7 @@ class SlurmRestBackend(FacilityBackend):
             resource=resource,
         )
 
-    async def _find_submitted(self, resource: str, tag: str) -> Job | None:
+    async def _find_submitted(self, resource: str, tag: str, cause: str = "") -> Job | None:
         """The job carrying ``tag``, if any; raises :class:`JobSubmissionError` when the jobs
         could not be listed at all (the job may exist, so it must not be sent again)."""
         failure: FacilityError | None = None
@@ -863,24 +886,43 @@ class SlurmRestBackend(FacilityBackend):
             if delay:
                 await anyio.sleep(delay)
             try:
-                jobs = await self._all_jobs(resource)
+                found = await self.find_job_by_tag(resource, tag)
             except FacilityError as exc:
                 logger.warning("looking for job tag %s on %s failed: %s", tag, resource, exc.message)
                 failure = exc
                 continue
             listed = True
-            for job in jobs:
-                if _tag_of(job.raw) == tag:
-                    return job
+            if found is not None:
+                return found
         if not listed and failure is not None:
+            self._memory.doubt(tag)
             raise outcome_unknown(
                 facility=self.name,
                 resource=resource,
                 tag=tag,
                 variable=SUBMIT_TAG_VARIABLE,
-                reason=f"looking for the job failed: {failure.message}",
+                reason=f"{cause + '; ' if cause else ''}looking for the job failed: {failure.message}",
             )
         return None
+
+    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+        """The newest job, live or recently finished, whose comment carries ``tag``.
+
+        :calls: GET slurm/{version}/jobs
+        """
+        return newest(job for job in await self._all_jobs(resource) if _tag_of(job.raw) == tag)
+
+    async def _unreadable(self, resource: str, tag: str, detail: str) -> Job:
+        """After a submit answered success with a body that cannot be used: the job may exist,
+        so it is looked for by its tag and, when not found, not sent again."""
+        reason = f"the answer to the submit could not be read: {detail}"
+        found = await self._find_submitted(resource, tag, reason)
+        if found is not None:
+            return self._memory.submitted(found)
+        self._memory.doubt(tag)
+        raise outcome_unknown(
+            facility=self.name, resource=resource, tag=tag, variable=SUBMIT_TAG_VARIABLE, reason=reason
+        )
 
     async def _all_jobs(self, resource: str) -> list[Job]:
         version = await self._version()

@@ -8,6 +8,7 @@ the API does not show yet.
   **not** sent again: :func:`outcome_unknown` is raised, naming the tag, and the tag is
   remembered (:class:`SubmitMemory`) so a later submit of the same tag (a retried task) looks for
   the job before sending anything.
+* :func:`newest` picks, of the jobs carrying one tag, the one ``find_job_by_tag`` returns.
 * :class:`SubmitMemory` also remembers the ids the backend returned from submit for a while, so
   ``get_job`` can answer PENDING instead of NotFoundError for a job the API lists only after a
   delay (:meth:`SubmitMemory.pending_view`).
@@ -17,13 +18,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import httpx
 
 from ..errors import FacilityError, JobSubmissionError, TransportError
 from ..models import Job, JobState
 
-__all__ = ["DEFAULT_VISIBILITY_GRACE", "SubmitMemory", "may_still_be_working", "outcome_unknown"]
+__all__ = [
+    "DEFAULT_VISIBILITY_GRACE",
+    "SubmitMemory",
+    "may_still_be_working",
+    "newest",
+    "outcome_unknown",
+]
 
 #: How long after its submit a job the API does not show is taken to be PENDING, in seconds.
 DEFAULT_VISIBILITY_GRACE = 120.0
@@ -60,6 +69,33 @@ def outcome_unknown(
         facility=facility,
         resource=resource,
         outcome_unknown=True,
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _id_key(job_id: str) -> tuple[int, int, str]:
+    """Numeric ids compare as numbers (``"10"`` after ``"9"``), others as text after them."""
+    return (0, int(job_id), "") if job_id.isdigit() else (1, 0, job_id)
+
+
+def _aware(value: datetime | None) -> datetime:
+    if value is None:
+        return _EPOCH
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def newest(jobs: Iterable[Job]) -> Job | None:
+    """The most recently submitted of ``jobs`` (by submit time, then id), or None for none.
+
+    Several jobs carry one tag when a tagged spec was submitted again on purpose (a cleared
+    Airflow task); the newest is the one the latest submit created.
+    """
+    return max(
+        jobs,
+        key=lambda job: (_aware(job.submitted_at), _id_key(job.id)),
+        default=None,
     )
 
 

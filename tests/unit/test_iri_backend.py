@@ -213,9 +213,9 @@ def test_job_list_and_tag_lookup() -> None:
         JobState.COMPLETED,
         JobState.HELD,
     ]
-    found = _find_tagged(listing, "4b3f0c2a9e8d4f6b8a7c1d2e3f405162")
-    assert found is not None and found["id"] == "1001"
-    assert _find_tagged(listing, "no-such-tag") is None
+    found = _find_tagged(listing, "4b3f0c2a9e8d4f6b8a7c1d2e3f405162", "polaris")
+    assert found is not None and found.id == "1001" and found.resource == "polaris"
+    assert _find_tagged(listing, "no-such-tag", "polaris") is None
 
 
 def test_parse_ls_entries() -> None:
@@ -601,6 +601,7 @@ class FakeIRI:
         self.task_results: dict[str, Any] = {}  # op -> (status, result), or a list used in turn
         self.no_idempotency_store = False
         self.gateway_error_after_recording = 0
+        self.unreadable_submit_answers = 0
         self.uploads: dict[str, bytes] = {}
         self.events = load("events.json")
         self.task_list: Any = load("tasks_list.json")
@@ -720,6 +721,9 @@ class FakeIRI:
         if self.gateway_error_after_recording:
             self.gateway_error_after_recording -= 1
             return self._problem(504, "upstream timed out")
+        if self.unreadable_submit_answers:
+            self.unreadable_submit_answers -= 1
+            return httpx.Response(200, json={"id": [job_id], "status": 7})
         return httpx.Response(200, json={"id": job_id, "status": {"state": "new"}})
 
     def _post_compute_status(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
@@ -1295,4 +1299,44 @@ async def test_a_just_submitted_job_the_api_does_not_show_yet_is_pending() -> No
     assert (await backend.get_job("polaris", job.id)).state is JobState.PENDING
     with pytest.raises(NotFoundError):
         await backend.get_job("polaris", "9999")
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_find_job_by_tag_returns_the_newest_tagged_job() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    tagged = echo_spec().replace(environment={SUBMIT_TAG_VARIABLE: "t-twice"})
+    await backend.submit("polaris", tagged)
+    second = await backend.submit("polaris", tagged)  # sent again on purpose: a second job
+    await backend.submit("polaris", echo_spec())
+    found = await backend.find_job_by_tag("polaris", "t-twice")
+    assert found is not None and found.id == second.id == "1002" and found.resource == "polaris"
+    assert await backend.find_job_by_tag("polaris", "never-used") is None
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_submit_answer_is_found_by_tag_not_called_a_refusal() -> None:
+    fake = FakeIRI()
+    fake.unreadable_submit_answers = 1
+    backend = make_backend(fake)
+    job = await backend.submit("polaris", echo_spec())
+    assert job.id == "1001" and fake.calls["POST /compute/job"] == 1
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_submit_answer_with_no_job_listed_leaves_the_outcome_unknown() -> None:
+    fake = FakeIRI()
+    fake.unreadable_submit_answers = 1
+    backend = make_backend(fake)
+    # The listing does not show the job yet.
+    fake._post_compute_status = lambda request, rest: httpx.Response(200, json=[])  # type: ignore[method-assign]
+    with pytest.raises(JobSubmissionError) as caught:
+        await backend.submit("polaris", echo_spec())
+    assert caught.value.outcome_unknown
+    text = str(caught.value)
+    assert "could not be read" in text and "may exist" in text and "refused" not in text
+    assert fake.calls["POST /compute/job"] == 1
     await backend.aclose()

@@ -328,3 +328,73 @@ async def test_opt_in_shell_file_operations_run_through_command() -> None:
         await backend.chmod("perlmutter", "/x", "640; rm -rf /")
     assert sent == ["mkdir -p -- '/a b/c'", "chmod 640 -- /x"]
     await backend.aclose()
+
+
+def _sacct(rows: list[dict[str, str]]) -> httpx.Response:
+    return httpx.Response(200, json={"status": "OK", "output": rows, "error": None})
+
+
+def _tagged_row(job_id: str, tag: str, submitted: str) -> dict[str, str]:
+    comment = render_comment(JobComment(tag, "facility-%j.out", None))
+    return {"jobid": job_id, "jobname": "j", "state": "COMPLETED", "exitcode": "0:0", "comment": comment,
+            "submit": submitted}  # fmt: skip
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("listed", [True, False])
+async def test_an_unreadable_submit_answer_is_looked_for_and_never_called_a_refusal(listed: bool) -> None:
+    """A 200 whose task id leads nowhere (the ``wrong_types`` fault): the job may exist."""
+    posts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1.2/")
+        if request.method == "POST":
+            posts.append(path)
+            return httpx.Response(200, json={"task_id": 9, "status": 1, "error": []})
+        if path == "compute/jobs/perlmutter":
+            rows = [_tagged_row("31", "t-unread", "2026-01-01T00:00:00")] if listed else []
+            return _sacct(rows)
+        return httpx.Response(404, json={"detail": "Not Found"})
+
+    backend = _backend(handler)
+    spec = JobSpec(executable="/bin/true", environment={"FACILITY_SUBMIT_TAG": "t-unread"})
+    if listed:
+        assert (await backend.submit("perlmutter", spec)).id == "31"
+    else:
+        with pytest.raises(JobSubmissionError) as caught:
+            await backend.submit("perlmutter", spec)
+        assert caught.value.outcome_unknown
+        text = str(caught.value)
+        assert "could not be read" in text and "may exist" in text and "refused" not in text
+    assert len(posts) == 1
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_find_job_by_tag_returns_the_newest_tagged_job() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _sacct(
+            [
+                _tagged_row("9", "t-1", "2026-01-01T10:00:00"),
+                _tagged_row("10", "t-1", "2026-01-01T11:00:00"),
+                _tagged_row("11", "t-2", "2026-01-01T12:00:00"),
+                {"jobid": "12", "state": "RUNNING", "exitcode": "0:0", "comment": "hand-made"},
+            ]
+        )
+
+    backend = _backend(handler)
+    found = await backend.find_job_by_tag("perlmutter", "t-1")
+    assert found is not None and found.id == "10" and found.state is JobState.COMPLETED
+    assert await backend.find_job_by_tag("perlmutter", "t-3") is None
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_job_id_of_the_wrong_type_is_an_api_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _sacct([{"jobid": ["1"], "state": "RUNNING", "exitcode": "0:0"}])
+
+    backend = _backend(handler)
+    with pytest.raises(APIError, match="jobid"):
+        await backend.list_jobs("perlmutter")
+    await backend.aclose()

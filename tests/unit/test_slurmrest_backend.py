@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from facility_common import AsyncFacilityClient, JobSpec
-from facility_common.errors import ConfigurationError, JobSubmissionError
+from facility_common.errors import APIError, ConfigurationError, JobSubmissionError
 from facility_common.http import RetryPolicy
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "slurmrest"
@@ -140,3 +140,103 @@ def test_a_lost_submit_answer_is_not_resent_when_the_jobs_cannot_be_listed() -> 
 
     anyio.run(main)
     assert len(submitted) == 1
+
+
+def _listing(*jobs: dict[str, Any]) -> dict[str, Any]:
+    template = load("v0.0.38_jobs.json")
+    return {**template, "jobs": [dict(template["jobs"][0], **job) for job in jobs]}
+
+
+def _connect(answer: Any) -> AsyncFacilityClient:
+    return AsyncFacilityClient.connect(
+        "slurmrest",
+        base_url="http://127.0.0.1:6820",
+        auth="jwt-token",
+        user_name="alice",
+        transport=httpx.MockTransport(answer),
+        retry=RetryPolicy(attempts=1),
+        submit_lookup_delays=(0.0,),
+    )
+
+
+@pytest.mark.parametrize(
+    ("submit_answer", "listed"),
+    [
+        (httpx.Response(200, text="<html>upstream said something</html>"), True),
+        (httpx.Response(200, text="<html>upstream said something</html>"), False),
+        (httpx.Response(200, json={"job_id": [5], "errors": []}), False),
+        (httpx.Response(200, json={"result": {"job_id": {"id": 5}}}), False),
+    ],
+)
+def test_an_unreadable_submit_answer_is_looked_for_and_never_called_a_refusal(
+    submit_answer: httpx.Response, listed: bool
+) -> None:
+    """A 200 the client cannot use: the job may exist, so it is looked for by its tag."""
+    submitted: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/ping"):
+            return httpx.Response(200, json=load("v0.0.38_ping.json"))
+        if path.endswith("/job/submit"):
+            submitted.append(request)
+            return submit_answer
+        if path.endswith("/jobs"):
+            jobs = [{"job_id": 88, "comment": "facility-submit-tag:t-unread"}] if listed else []
+            return httpx.Response(200, json=_listing(*jobs))
+        return httpx.Response(404)
+
+    async def main() -> None:
+        async with _connect(answer) as client:
+            spec = JobSpec(executable="/bin/true", environment={"FACILITY_SUBMIT_TAG": "t-unread"})
+            if listed:
+                assert (await client.submit("debug", spec)).id == "88"
+                return
+            with pytest.raises(JobSubmissionError) as caught:
+                await client.submit("debug", spec)
+            assert caught.value.outcome_unknown
+            text = str(caught.value)
+            assert "could not be read" in text and "may exist" in text and "refused" not in text
+
+    anyio.run(main)
+    assert len(submitted) == 1
+
+
+def test_slurmrestd_errors_in_a_submit_answer_are_a_refusal() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/ping"):
+            return httpx.Response(200, json=load("v0.0.38_ping.json"))
+        return httpx.Response(200, json={"errors": [{"error": "Invalid account", "error_number": 2045}]})
+
+    async def main() -> None:
+        async with _connect(answer) as client:
+            with pytest.raises(JobSubmissionError, match=r"refused the job.*Invalid account") as caught:
+                await client.submit("debug", JobSpec(executable="/bin/true"))
+            assert not caught.value.outcome_unknown
+
+    anyio.run(main)
+
+
+def test_find_job_by_tag_returns_the_newest_tagged_job_and_refuses_odd_ids() -> None:
+    jobs: list[dict[str, Any]] = [
+        {"job_id": 9, "comment": "facility-submit-tag:t-1", "submit_time": 1795365500},
+        {"job_id": 10, "comment": "facility-submit-tag:t-1", "submit_time": 1795365600},
+        {"job_id": 11, "comment": "facility-submit-tag:t-2", "submit_time": 1795365700},
+        {"job_id": 12, "comment": "by hand", "submit_time": 1795365800},
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/ping"):
+            return httpx.Response(200, json=load("v0.0.38_ping.json"))
+        return httpx.Response(200, json=_listing(*jobs))
+
+    async def main() -> None:
+        async with _connect(answer) as client:
+            found = await client.find_job_by_tag("debug", "t-1")
+            assert found is not None and found.id == "10"
+            assert await client.find_job_by_tag("debug", "t-3") is None
+            jobs.append({"job_id": ["13"], "comment": "facility-submit-tag:t-1"})
+            with pytest.raises(APIError, match="job_id"):
+                await client.find_job_by_tag("debug", "t-1")
+
+    anyio.run(main)

@@ -3,10 +3,12 @@ the memory of doubtful tags and of jobs not yet visible."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
-from facility_common.backends.submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
+from facility_common.backends.submit_guard import SubmitMemory, may_still_be_working, newest, outcome_unknown
 from facility_common.errors import ServerError, TransportError
 from facility_common.models import Job, JobState
 
@@ -45,7 +47,7 @@ def test_a_gateway_timeout_may_leave_the_server_at_work_a_bad_gateway_not() -> N
 
 def test_the_outcome_unknown_error_names_the_tag_and_the_way_out() -> None:
     error = outcome_unknown(facility="f", resource="r", tag="t-1", variable="TAG", reason="ReadTimeout")
-    assert error.facility == "f" and error.resource == "r"
+    assert error.facility == "f" and error.resource == "r" and error.outcome_unknown
     assert "outcome is unknown" in str(error) and "TAG=t-1" in str(error) and "may exist" in str(error)
 
 
@@ -69,3 +71,14 @@ def test_memory_is_bounded() -> None:
     for index in range(5):
         memory.doubt(f"t{index}")
     assert not memory.in_doubt("t0") and memory.in_doubt("t4")
+
+
+def test_newest_goes_by_submit_time_then_by_numeric_id() -> None:
+    def job(job_id: str, hour: int | None = None, aware: bool = True) -> Job:
+        when = None if hour is None else datetime(2026, 1, 1, hour, tzinfo=UTC if aware else None)
+        return Job(id=job_id, resource="r", state=JobState.COMPLETED, submitted_at=when)
+
+    assert newest([]) is None
+    assert newest([job("5", 9), job("4", 11, aware=False), job("6", 10)]).id == "4"  # type: ignore[union-attr]
+    assert newest([job("9"), job("10"), job("abc")]).id == "abc"  # type: ignore[union-attr]
+    assert newest([job("9"), job("10")]).id == "10"  # type: ignore[union-attr]
