@@ -248,12 +248,15 @@ def _build_filesystem_resources(api_version: str) -> IRIRequest:
     return IRIRequest("POST", "filesystem/resources", idempotent=True)
 
 
-def _idempotency_key(tag: str) -> str:
-    """The tag as a UUID string (the spec asks for a client-generated UUID)."""
-    try:
-        return str(uuid.UUID(tag))
-    except ValueError:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"facility-submit-tag:{tag}"))
+def _idempotency_key() -> str:
+    """A fresh client-generated UUID (what the spec asks for), one per ``submit`` call.
+
+    Every re-send within the call carries it, so the server never creates the job twice for one
+    call. It is not derived from the tag: a later call with the same tag (a cleared Airflow task
+    running again) must be able to create a new job, and one that may duplicate an earlier call's
+    job looks for the tag first.
+    """
+    return str(uuid.uuid4())
 
 
 def _new_tag() -> str:
@@ -327,7 +330,7 @@ def _build_submit(
     tag: str,
     api_version: str,
     project: str | None = None,
-    idempotency: bool = True,
+    idempotency_key: str | None = None,
 ) -> IRIRequest:
     """:calls: POST /compute/job/{resource_id}
 
@@ -338,8 +341,8 @@ def _build_submit(
     _refuse_script(spec)
     account, headers = _account_and_headers(spec, api_version, project)
     body = _render_job_spec(spec, tag=tag, account=account)
-    if api_version == "v2" and idempotency:
-        headers[IDEMPOTENCY_HEADER] = _idempotency_key(tag)
+    if api_version == "v2" and idempotency_key is not None:
+        headers[IDEMPOTENCY_HEADER] = idempotency_key
     ok = (200, 201, 202, 409) if api_version == "v2" else (200, 201, 202)
     return IRIRequest("POST", f"compute/job/{_q(resource_id)}", json=body, headers=headers or None, ok=ok)
 
@@ -1269,6 +1272,7 @@ class IRIBackend(FacilityBackend):
             if found is not None:
                 return self._memory.submitted(found)
         last_error: FacilityError | None = None
+        idempotency_key = _idempotency_key()
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             request = _build_submit(
                 resource_id,
@@ -1276,7 +1280,7 @@ class IRIBackend(FacilityBackend):
                 tag=tag,
                 api_version=self.api_version,
                 project=self.project,
-                idempotency=self._idempotency_supported,
+                idempotency_key=idempotency_key if self._idempotency_supported else None,
             )
             try:
                 data = await self._submit_once(request, name)

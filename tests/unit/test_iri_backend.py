@@ -341,8 +341,11 @@ def test_submit_v1_project_fills_account() -> None:
 
 def test_submit_v2_headers() -> None:
     tag = uuid.uuid4().hex
-    with_account = _build_submit(POLARIS, echo_spec(), tag=tag, api_version="v2", project="ignored")
-    assert with_account.headers == {"Idempotency-Key": str(uuid.UUID(tag))}
+    key = str(uuid.uuid4())
+    with_account = _build_submit(
+        POLARIS, echo_spec(), tag=tag, api_version="v2", project="ignored", idempotency_key=key
+    )
+    assert with_account.headers == {"Idempotency-Key": key}
     assert with_account.json["attributes"]["account"] == "proj"
     no_account = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
     request = _build_submit(POLARIS, no_account, tag=tag, api_version="v2", project="myproj")
@@ -890,10 +893,13 @@ async def test_submit_v2_idempotency_project_header_and_conflict() -> None:
     sent = fake.requests_to("POST", "/compute/job/")
     assert len(sent) == 2 and len(fake.jobs) == 1 and job.id == "1001"
     keys = {r.headers["Idempotency-Key"] for r in sent}
-    assert len(keys) == 1
-    tag = json.loads(sent[0].content)["environment"][SUBMIT_TAG_VARIABLE]
-    assert keys == {str(uuid.UUID(tag))}
+    assert len(keys) == 1  # one key for every re-send of one submit call
     assert all(r.headers["X-IRI-Facility-Project"] == "myproj" for r in sent)
+    again = make_backend(fake, project="myproj")
+    await again.submit("polaris", spec)
+    await again.aclose()
+    later = fake.requests_to("POST", "/compute/job/")[len(sent) :]
+    assert {r.headers["Idempotency-Key"] for r in later}.isdisjoint(keys)  # a new call, a new key
 
 
 @pytest.mark.anyio
