@@ -59,7 +59,7 @@ __all__ = ["FacilityProvider"]
 logger = logging.getLogger(__name__)
 
 #: Seconds before each re-send of a submit whose outcome the backend could not know.
-UNKNOWN_OUTCOME_RETRY_DELAYS = (1.0, 3.0)
+UNKNOWN_OUTCOME_RETRY_DELAYS = (1.0, 3.0, 9.0)
 
 
 def _outcome_unknown(exc: FacilityError) -> bool:

@@ -59,6 +59,10 @@ class FacilitySubmitJobOperator(BaseOperator):
     :param timeout: give up waiting (and cancel the job) after this long.
     :param cancel_on_kill: cancel the job when the task is killed or times out.
     :param reattach: on a retry, wait for the earlier try's job if it still runs.
+    :param unknown_outcome_delays: when a submit's outcome is unknown (a gateway timed out after
+        the facility may have created the job), submit the same tagged spec again after each of
+        these pauses, in seconds: the client looks for the job by its tag before sending
+        anything. Only when they are spent does the task fail (and its retry look again).
     :param stderr_tail_lines: how much of a failed job's stderr goes to the task log.
     """
 
@@ -113,6 +117,7 @@ class FacilitySubmitJobOperator(BaseOperator):
         timeout: timedelta | float | None = None,
         cancel_on_kill: bool = True,
         reattach: bool = True,
+        unknown_outcome_delays: Sequence[float] = (1.0, 3.0, 9.0),
         stderr_tail_lines: int = 20,
         **kwargs: Any,
     ) -> None:
@@ -143,6 +148,7 @@ class FacilitySubmitJobOperator(BaseOperator):
         self.timeout = _seconds(timeout)
         self.cancel_on_kill = cancel_on_kill
         self.reattach = reattach
+        self.unknown_outcome_delays = tuple(float(delay) for delay in unknown_outcome_delays)
         self.stderr_tail_lines = stderr_tail_lines
         self.job_id: str | None = None
         self._hook: FacilityHook | None = None
@@ -191,21 +197,36 @@ class FacilitySubmitJobOperator(BaseOperator):
                     earlier.state.value,
                 )
                 return earlier
-        try:
-            job = client.submit(self.resource, spec)
-        except JobSubmissionError as exc:
-            if exc.outcome_unknown:
-                # The job may exist: the task fails, and its next try finds the job by its tag.
+        pauses = list(self.unknown_outcome_delays)
+        while True:
+            try:
+                job = client.submit(self.resource, spec)
+            except JobSubmissionError as exc:
+                if not exc.outcome_unknown:
+                    raise
+                if not pauses:
+                    # The job may exist: the task fails, and its next try finds the job by its tag.
+                    self.log.warning(
+                        "the outcome of the submit to %s is unknown; a retry of this task looks for "
+                        "the job tagged %s=%s before submitting",
+                        self.resource,
+                        SUBMIT_TAG_VARIABLE,
+                        tag,
+                    )
+                    raise
+                pause = pauses.pop(0)
                 self.log.warning(
-                    "the outcome of the submit to %s is unknown; a retry of this task looks for the "
-                    "job tagged %s=%s before submitting",
+                    "the outcome of the submit to %s is unknown; looking for the job tagged %s=%s "
+                    "again in %.0f s before anything is sent",
                     self.resource,
                     SUBMIT_TAG_VARIABLE,
                     tag,
+                    pause,
                 )
-            raise
-        self.log.info("submitted job %s to %s (%s)", job.id, self.resource, job.state.value)
-        return job
+                time.sleep(pause)
+                continue
+            self.log.info("submitted job %s to %s (%s)", job.id, self.resource, job.state.value)
+            return job
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         job = self._submit_or_reattach(context)

@@ -302,6 +302,14 @@ class FluxBackend(FacilityBackend):
         if doubted_at is not None:
             # An earlier submit of this tag may have created the job: look before sending.
             found = await self._find_submitted(spec, doubted_at, name, tag)
+            if found is None and self._memory.unsettled(tag):
+                raise outcome_unknown(
+                    facility=FACILITY,
+                    resource=name,
+                    tag=tag,
+                    variable=SUBMIT_TAG_VARIABLE,
+                    reason="the job of a submit of this tag moments ago may not be listed yet",
+                )
             self._resolved(tag)
             if found is not None:
                 return self._adopted(tag, found)

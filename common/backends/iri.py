@@ -1268,6 +1268,14 @@ class IRIBackend(FacilityBackend):
         if self._memory.in_doubt(tag):
             # An earlier submit of this tag may have created the job: look before sending.
             found = await self._find_submitted(resource_id, name, tag)
+            if found is None and self._memory.unsettled(tag):
+                raise outcome_unknown(
+                    facility=FACILITY,
+                    resource=name,
+                    tag=tag,
+                    variable=SUBMIT_TAG_VARIABLE,
+                    reason="the job of a submit of this tag moments ago may not be listed yet",
+                )
             self._memory.resolved(tag)
             if found is not None:
                 return self._memory.submitted(found)

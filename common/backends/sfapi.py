@@ -643,6 +643,14 @@ class SFAPIBackend(FacilityBackend):
         if comment.tag is not None and self._memory.in_doubt(comment.tag):
             # An earlier submit of this tag may have created the job: look before sending.
             found = await self._find_submitted(machine, comment.tag)
+            if found is None and self._memory.unsettled(comment.tag):
+                raise outcome_unknown(
+                    facility=FACILITY,
+                    resource=machine,
+                    tag=comment.tag,
+                    variable=SUBMIT_TAG_VARIABLE,
+                    reason="the job of a submit of this tag moments ago may not be listed yet",
+                )
             self._memory.resolved(comment.tag)
             if found is not None:
                 return self._memory.submitted(found)

@@ -27,6 +27,7 @@ from ..errors import FacilityError, JobSubmissionError, TransportError
 from ..models import Job, JobState
 
 __all__ = [
+    "DEFAULT_SETTLE_WINDOW",
     "DEFAULT_VISIBILITY_GRACE",
     "SubmitMemory",
     "may_still_be_working",
@@ -36,6 +37,9 @@ __all__ = [
 
 #: How long after its submit a job the API does not show is taken to be PENDING, in seconds.
 DEFAULT_VISIBILITY_GRACE = 120.0
+#: How long after a submit of unknown outcome a listing without its job proves nothing yet (the
+#: API may list a new job late), in seconds: within it the tag is not sent again.
+DEFAULT_SETTLE_WINDOW = 10.0
 #: Native state reported for a job submitted but not yet visible.
 NOT_YET_VISIBLE = "NOT_YET_VISIBLE"
 _TIMEOUT_NAMES = ("ReadTimeout", "WriteTimeout")
@@ -107,8 +111,11 @@ class SubmitMemory:
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, visibility_grace: float = DEFAULT_VISIBILITY_GRACE) -> None:
+    def __init__(
+        self, visibility_grace: float = DEFAULT_VISIBILITY_GRACE, settle_window: float = DEFAULT_SETTLE_WINDOW
+    ) -> None:
         self.visibility_grace = visibility_grace
+        self.settle_window = settle_window
         self._lock = threading.Lock()
         self._in_doubt: dict[str, float] = {}
         self._submitted: dict[str, float] = {}
@@ -128,6 +135,12 @@ class SubmitMemory:
         """When the doubtful submit of ``tag`` was sent (epoch seconds), or None."""
         with self._lock:
             return self._in_doubt.get(tag)
+
+    def unsettled(self, tag: str) -> bool:
+        """Whether the doubtful submit of ``tag`` is too recent for a listing without its job to
+        prove that the job does not exist."""
+        sent_at = self.doubted_at(tag)
+        return sent_at is not None and time.time() - sent_at < self.settle_window
 
     def resolved(self, tag: str) -> None:
         with self._lock:

@@ -91,9 +91,13 @@ def _connection(flavour: Flavour) -> str:
     return json.dumps(value)
 
 
-def _operator(backend: str, flavour: Flavour, seconds: str = RUN_SECONDS) -> FacilitySubmitJobOperator:
-    """A fresh operator: its own hook, hence its own client and submit memory."""
+def _operator(
+    backend: str, flavour: Flavour, seconds: str = RUN_SECONDS, delays: tuple[float, ...] = ()
+) -> FacilitySubmitJobOperator:
+    """A fresh operator: its own hook, hence its own client and submit memory. Without ``delays``
+    a submit of unknown outcome fails the try at once (the retry's path is under test)."""
     return FacilitySubmitJobOperator(
+        unknown_outcome_delays=delays,
         task_id="compute",
         facility_conn_id=_conn_id(backend),
         resource=flavour.compute,
@@ -175,3 +179,22 @@ def test_retry_after_unknown_outcome_reattaches(
     _operator(backend, flavour, seconds="0").execute({"ti": cleared})  # type: ignore[arg-type]
     assert cleared.xcoms["job_id"] != retry.xcoms["job_id"]
     assert len(_jobs_tagged(server, tag)) == 2
+
+
+@pytest.mark.parametrize("backend", sorted(FLAVOURS))
+def test_unknown_outcome_is_resolved_within_the_try(
+    airflow_env: None, server: EmulatorServer, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The operator looks again after a pause with the same client, which remembers the doubt:
+    the try finds its job once the facility lists it, on every backend (Flux included)."""
+    flavour = FLAVOURS[backend](server)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{_conn_id(backend).upper()}", _connection(flavour))
+    run_id = f"run-{uuid.uuid4().hex}"
+    tag = submit_tag("reattach_dag", "compute", run_id, -1)
+    rule = f"504_after=count:1@{SUBMIT_ROUTES[backend]},invisible={INVISIBLE_SECONDS}"
+    emulator_admin(server, "PUT", "faults", {"spec": rule})
+    only = TaskInstanceStandIn("reattach_dag", "compute", run_id, try_number=1)
+    final = _operator(backend, flavour, seconds="0", delays=(0.5, 1.0, 2.0)).execute({"ti": only})  # type: ignore[arg-type]
+    records = _jobs_tagged(server, tag)
+    assert [record["id"] for record in records] == [only.xcoms["job_id"]]
+    assert final is not None and final["state"] == "COMPLETED", final

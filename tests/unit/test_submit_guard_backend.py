@@ -3,6 +3,7 @@ the memory of doubtful tags and of jobs not yet visible."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -82,3 +83,12 @@ def test_newest_goes_by_submit_time_then_by_numeric_id() -> None:
     assert newest([job("5", 9), job("4", 11, aware=False), job("6", 10)]).id == "4"  # type: ignore[union-attr]
     assert newest([job("9"), job("10"), job("abc")]).id == "abc"  # type: ignore[union-attr]
     assert newest([job("9"), job("10")]).id == "10"  # type: ignore[union-attr]
+
+
+def test_a_recent_doubt_is_unsettled_and_an_old_one_is_not() -> None:
+    memory = SubmitMemory(settle_window=10.0)
+    assert not memory.unsettled("never-doubted")
+    memory.doubt("recent")
+    assert memory.unsettled("recent")
+    memory.doubt("old", sent_at=time.time() - 11.0)
+    assert memory.in_doubt("old") and not memory.unsettled("old")
