@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -94,6 +95,15 @@ class ObservationMiddleware:
                 )
 
 
+@dataclass
+class _Answer:
+    """An app's answer held back by a fault."""
+
+    status: int = 200
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+
+
 class FaultMiddleware:
     """Applies the decisions of a :class:`FaultInjector` to each request."""
 
@@ -130,46 +140,37 @@ class FaultMiddleware:
         else:
             await _send_error(scope, send, rule)
 
-    async def _drop_after(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app to completion, then deliver only part of its response."""
-        status = 200
-        headers: list[tuple[bytes, bytes]] = []
-        body = bytearray()
+    async def _answer_of_app(self, scope: Scope, receive: Receive) -> _Answer:
+        """Run the app to completion and keep its whole answer (without ``content-length``)."""
+        answer = _Answer()
 
         async def capture(message: Message) -> None:
-            nonlocal status, headers
             if message["type"] == "http.response.start":
-                status = int(message["status"])
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                answer.status = int(message["status"])
+                answer.headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"
+                ]
             elif message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
+                answer.body.extend(message.get("body", b""))
 
         await self.app(scope, receive, capture)
-        if status in (204, 304) or status < 200:
-            status = 200
-        await _send_truncated(send, status, headers, bytes(body) or b'{"dropped": true}')
+        return answer
+
+    async def _drop_after(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app to completion, then deliver only part of its response."""
+        answer = await self._answer_of_app(scope, receive)
+        status = 200 if answer.status in (204, 304) or answer.status < 200 else answer.status
+        await _send_truncated(send, status, answer.headers, bytes(answer.body) or b'{"dropped": true}')
 
     async def _wrong_types(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app, then answer its JSON with the types of every value changed."""
-        status = 200
-        headers: list[tuple[bytes, bytes]] = []
-        body = bytearray()
-
-        async def capture(message: Message) -> None:
-            nonlocal status, headers
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
-            elif message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
-
-        await self.app(scope, receive, capture)
+        answer = await self._answer_of_app(scope, receive)
         try:
-            payload = json.dumps(scramble_types(json.loads(bytes(body)))).encode()
+            payload = json.dumps(scramble_types(json.loads(bytes(answer.body)))).encode()
         except ValueError:
-            payload = bytes(body)
-        headers.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+            payload = bytes(answer.body)
+        headers = [*answer.headers, (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
 

@@ -456,16 +456,13 @@ class FirecrestBackend(FacilityBackend):
         client = self._client(system)
         if self._memory.in_doubt(tag):
             # An earlier submit of this tag may have created the job: look before sending.
-            found = await self._find_tagged(system, tag, spec.name)
-            if found is None and self._memory.unsettled(tag):
-                raise outcome_unknown(
-                    facility=FACILITY,
-                    resource=system,
-                    tag=tag,
-                    variable=SUBMIT_TAG_VARIABLE,
-                    reason="the job of a submit of this tag moments ago may not be listed yet",
-                )
-            self._memory.resolved(tag)
+            found = self._memory.settle(
+                await self._find_tagged(system, tag, spec.name),
+                tag=tag,
+                facility=FACILITY,
+                resource=system,
+                variable=SUBMIT_TAG_VARIABLE,
+            )
             if found is not None:
                 return self._memory.submitted(found)
         reason = ""

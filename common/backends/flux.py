@@ -301,16 +301,14 @@ class FluxBackend(FacilityBackend):
         doubted_at = self._memory.doubted_at(tag)
         if doubted_at is not None:
             # An earlier submit of this tag may have created the job: look before sending.
-            found = await self._find_submitted(spec, doubted_at, name, tag)
-            if found is None and self._memory.unsettled(tag):
-                raise outcome_unknown(
-                    facility=FACILITY,
-                    resource=name,
-                    tag=tag,
-                    variable=SUBMIT_TAG_VARIABLE,
-                    reason="the job of a submit of this tag moments ago may not be listed yet",
-                )
-            self._resolved(tag)
+            found = self._memory.settle(
+                await self._find_submitted(spec, doubted_at, name, tag),
+                tag=tag,
+                facility=FACILITY,
+                resource=name,
+                variable=SUBMIT_TAG_VARIABLE,
+            )
+            self._doubted_specs.pop(tag, None)
             if found is not None:
                 return self._adopted(tag, found)
         last_error: FacilityError | None = None

@@ -1267,16 +1267,13 @@ class IRIBackend(FacilityBackend):
         resource_id, name = await self._resolve(resource)
         if self._memory.in_doubt(tag):
             # An earlier submit of this tag may have created the job: look before sending.
-            found = await self._find_submitted(resource_id, name, tag)
-            if found is None and self._memory.unsettled(tag):
-                raise outcome_unknown(
-                    facility=FACILITY,
-                    resource=name,
-                    tag=tag,
-                    variable=SUBMIT_TAG_VARIABLE,
-                    reason="the job of a submit of this tag moments ago may not be listed yet",
-                )
-            self._memory.resolved(tag)
+            found = self._memory.settle(
+                await self._find_submitted(resource_id, name, tag),
+                tag=tag,
+                facility=FACILITY,
+                resource=name,
+                variable=SUBMIT_TAG_VARIABLE,
+            )
             if found is not None:
                 return self._memory.submitted(found)
         last_error: FacilityError | None = None

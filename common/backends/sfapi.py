@@ -642,16 +642,13 @@ class SFAPIBackend(FacilityBackend):
     async def _submit_script(self, machine: str, request: SFRequest, comment: JobComment) -> Job:
         if comment.tag is not None and self._memory.in_doubt(comment.tag):
             # An earlier submit of this tag may have created the job: look before sending.
-            found = await self._find_submitted(machine, comment.tag)
-            if found is None and self._memory.unsettled(comment.tag):
-                raise outcome_unknown(
-                    facility=FACILITY,
-                    resource=machine,
-                    tag=comment.tag,
-                    variable=SUBMIT_TAG_VARIABLE,
-                    reason="the job of a submit of this tag moments ago may not be listed yet",
-                )
-            self._memory.resolved(comment.tag)
+            found = self._memory.settle(
+                await self._find_submitted(machine, comment.tag),
+                tag=comment.tag,
+                facility=FACILITY,
+                resource=machine,
+                variable=SUBMIT_TAG_VARIABLE,
+            )
             if found is not None:
                 return self._memory.submitted(found)
         last_error: FacilityError | None = None

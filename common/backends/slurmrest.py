@@ -806,16 +806,13 @@ class SlurmRestBackend(FacilityBackend):
         request = _build_submit(self._prefix(version, resource), version, job, _script_for(spec))
         if self._memory.in_doubt(tag):
             # An earlier submit of this tag may have created the job: look before sending.
-            found = await self._find_submitted(resource, tag)
-            if found is None and self._memory.unsettled(tag):
-                raise outcome_unknown(
-                    facility=self.name,
-                    resource=resource,
-                    tag=tag,
-                    variable=SUBMIT_TAG_VARIABLE,
-                    reason="the job of a submit of this tag moments ago may not be listed yet",
-                )
-            self._memory.resolved(tag)
+            found = self._memory.settle(
+                await self._find_submitted(resource, tag),
+                tag=tag,
+                facility=self.name,
+                resource=resource,
+                variable=SUBMIT_TAG_VARIABLE,
+            )
             if found is not None:
                 return self._memory.submitted(found)
         last_error: FacilityError | None = None

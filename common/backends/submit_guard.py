@@ -142,6 +142,24 @@ class SubmitMemory:
         sent_at = self.doubted_at(tag)
         return sent_at is not None and time.time() - sent_at < self.settle_window
 
+    def settle(
+        self, found: Job | None, *, tag: str, facility: str, resource: str, variable: str
+    ) -> Job | None:
+        """Conclude a look-up for the job of a doubtful submit of ``tag``: the job when ``found``
+        (the doubt is over); None when nothing was found and the doubt is old enough for that to
+        mean the job does not exist (the caller sends); while it is too recent, the outcome is
+        still unknown and that error is raised (nothing may be sent)."""
+        if found is None and self.unsettled(tag):
+            raise outcome_unknown(
+                facility=facility,
+                resource=resource,
+                tag=tag,
+                variable=variable,
+                reason="the job of a submit of this tag moments ago may not be listed yet",
+            )
+        self.resolved(tag)
+        return found
+
     def resolved(self, tag: str) -> None:
         with self._lock:
             self._in_doubt.pop(tag, None)

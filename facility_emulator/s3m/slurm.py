@@ -35,6 +35,7 @@ from facility_emulator.s3m.common import S3MToken, slurm_answer, slurm_error
 from facility_emulator.s3m.status import compute_resources
 from facility_emulator.sandbox import SandboxError
 from facility_emulator.scheduler import JobRecord, JobStateError
+from facility_emulator.slurmrestd.common import environment
 from facility_emulator.state import EmulatorState
 
 PREFIXES = ("/slurm/{enclave}/v0.0.43/{resource}", "/olcf/v1/slurm/{enclave}/v0.0.43/{resource}")
@@ -68,22 +69,6 @@ def _struct_number(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return None
-
-
-def _environment(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items()}
-    if isinstance(value, list):
-        env = {}
-        for item in value:
-            key, sep, text = str(item).partition("=")
-            if not sep:
-                raise ValueError(f"environment entry {item!r} is not KEY=VALUE")
-            env[key] = text
-        return env
-    raise ValueError("environment must be a list of KEY=VALUE strings")
 
 
 class SlurmRoutes:
@@ -196,7 +181,7 @@ class SlurmRoutes:
         if self.state.facility.effective_status(record) == "down":
             return slurm_error(503, f"resource {record.name} is down", 9000)
         try:
-            env = _environment(job.get("environment"))
+            env = environment(job.get("environment"))
             sandbox = self.state.sandbox
             # Slurm gives a batch job the submitting user's HOME and USER unless the job sets them.
             env.setdefault("HOME", str(sandbox.home))
