@@ -18,4 +18,4 @@ fi
 
 echo "== ruff"; ruff check .; ruff format --check .
 echo "== mypy"; mypy
-echo "== pytest"; pytest "$@"
+echo "== pytest"; pytest --durations=15 "$@"
