@@ -35,7 +35,7 @@ from facility_emulator.s3m.common import S3MToken, slurm_answer, slurm_error
 from facility_emulator.s3m.status import compute_resources
 from facility_emulator.sandbox import SandboxError
 from facility_emulator.scheduler import JobRecord, JobStateError
-from facility_emulator.slurmrestd.common import environment
+from facility_emulator.slurmrestd.common import SlurmClock, environment
 from facility_emulator.state import EmulatorState
 
 PREFIXES = ("/slurm/{enclave}/v0.0.43/{resource}", "/olcf/v1/slurm/{enclave}/v0.0.43/{resource}")
@@ -74,9 +74,10 @@ def _struct_number(value: Any) -> int | None:
 class SlurmRoutes:
     """The v0.0.43 calls of one S3M gateway, over the shared scheduler."""
 
-    def __init__(self, state: EmulatorState, token: S3MToken) -> None:
+    def __init__(self, state: EmulatorState, token: S3MToken, clock: SlurmClock) -> None:
         self.state = state
         self.token = token
+        self.clock = clock
 
     def routes(self) -> list[Route]:
         calls: list[tuple[str, Handler, str]] = [
@@ -201,7 +202,7 @@ class SlurmRoutes:
                 plan.stdin = sandbox.resolve(job["standard_input"], base=cwd)
             minutes = _struct_number(job.get("time_limit"))
             if minutes is not None:
-                plan.walltime = minutes * 60.0
+                plan.walltime = self.clock.scaled(minutes * 60.0)
         except (ValueError, BatchScriptError, SandboxError) as exc:
             return slurm_error(400, str(exc))
         spec = {
@@ -305,5 +306,5 @@ class SlurmRoutes:
         return slurm_answer({"status": status})
 
 
-def slurm_routes(state: EmulatorState, token: S3MToken) -> list[Route]:
-    return SlurmRoutes(state, token).routes()
+def slurm_routes(state: EmulatorState, token: S3MToken, clock: SlurmClock) -> list[Route]:
+    return SlurmRoutes(state, token, clock).routes()

@@ -25,8 +25,8 @@ from facility_emulator.state import EmulatorState
 PREFIX = "/slurmrestd"
 
 
-def clock_route(clock: SlurmClock) -> Route:
-    """``/_emulator/slurmrestd``: the admin knob of the Slurm minute (never faulted or counted)."""
+def clock_route(clock: SlurmClock, path: str = "/_emulator/slurmrestd") -> Route:
+    """``path`` (under ``/_emulator``): the admin knob of a Slurm minute (never faulted or counted)."""
 
     async def handle(request: Request) -> Response:
         if request.method == "PUT":
@@ -39,7 +39,7 @@ def clock_route(clock: SlurmClock) -> Route:
                 )
         return JSONResponse({"minute_seconds": clock.minute_seconds})
 
-    return Route("/_emulator/slurmrestd", handle, methods=["GET", "PUT"])
+    return Route(path, handle, methods=["GET", "PUT"])
 
 
 def build(state: EmulatorState) -> Flavour:
