@@ -22,7 +22,7 @@ import httpx
 from ..errors import ConfigurationError, UnsupportedOperation
 from ..models import FileEntry, Job, JobSpec, Outage, ResourceStatus
 from ..options import BackendOptions
-from ..registry import Capability
+from ..registry import BUILTIN_DESCRIPTORS, Capability
 from .submit import SubmitGuard, SubmitMemory
 
 __all__ = ["Capability", "FacilityBackend", "ProgressCallback"]
@@ -47,6 +47,21 @@ class FacilityBackend(abc.ABC):
     #: label of this deployment in messages and errors, e.g. "iri"
     facility: str
     options: BackendOptions
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A built-in backend takes its label, capabilities and hint from its descriptor in the
+        registry (the one place they are written), unless the class sets its own."""
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        descriptor = next((d for d in BUILTIN_DESCRIPTORS if d.name == name), None)
+        if descriptor is None:
+            return
+        if "facility_label" not in cls.__dict__:
+            cls.facility_label = descriptor.label
+        if "capabilities" not in cls.__dict__:
+            cls.capabilities = descriptor.capabilities
+        if "unsupported_hint" not in cls.__dict__ and descriptor.unsupported_hint:
+            cls.unsupported_hint = descriptor.unsupported_hint
 
     def __init__(
         self,
