@@ -10,7 +10,7 @@ API and, through their backends, the other facility APIs::
 """
 
 from .backends.submit import SUBMIT_TAG_VARIABLE
-from .client import AsyncFacilityClient, FacilityClient
+from .client import AsyncFacilityClient
 from .errors import (
     APIError,
     AuthenticationError,
@@ -48,6 +48,7 @@ from .registry import (
     get_descriptor,
     register_backend,
 )
+from .sync_client import FacilityClient
 
 __all__ = [
     "SUBMIT_TAG_VARIABLE",

@@ -19,13 +19,14 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.metadata
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from .errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from .backends.base import FacilityBackend
-    from .options import BackendOptions
+# The registry is a leaf of the import graph: backends and options import it, so it names their
+# classes only as loaded objects (``type[Any]``), never by import.
+FacilityBackend = Any
+BackendOptions = Any
 
 __all__ = [
     "BUILTIN_DESCRIPTORS",

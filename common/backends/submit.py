@@ -369,6 +369,12 @@ class SubmitGuard:
             sent_at = time.time()
             try:
                 return self.memory.submitted(await send())
+            except anyio.get_cancelled_exc_class():
+                # The caller gave up while the request may have been on its way: a later submit
+                # of this tag looks for the job before sending.
+                if tag is not None:
+                    self.memory.doubt(tag, sent_at)
+                raise
             except UnreadableAnswer as exc:
                 reason = f"the answer to the submit could not be read: {exc.reason}"
                 return await self._after_unreadable(find, sent_at, resource, tag, reason)

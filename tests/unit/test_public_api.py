@@ -37,11 +37,12 @@ def test_exports_are_sorted_and_complete() -> None:
 
 
 def _public_methods(cls: type) -> dict[str, inspect.Signature]:
-    return {
-        name: inspect.signature(member)
-        for name, member in vars(cls).items()
-        if callable(member) and not name.startswith("_")
-    }
+    members: dict[str, inspect.Signature] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        for name, member in vars(klass).items():
+            if callable(member) and not name.startswith("_"):
+                members[name] = inspect.signature(member)
+    return members
 
 
 def test_sync_and_async_clients_have_the_same_methods_and_signatures() -> None:

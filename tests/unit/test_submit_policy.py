@@ -158,3 +158,21 @@ def test_tags_that_could_change_a_script_line_are_refused(tag: str) -> None:
 def test_the_tag_is_merged_last_so_no_setting_overwrites_it() -> None:
     merged = tagged_environment("t9", {SUBMIT_TAG_VARIABLE: "base"}, {SUBMIT_TAG_VARIABLE: "user", "A": "1"})
     assert merged == {SUBMIT_TAG_VARIABLE: "t9", "A": "1"}
+
+
+@pytest.mark.anyio
+async def test_a_submit_cancelled_while_sending_leaves_its_tag_in_doubt() -> None:
+    import anyio
+
+    guard = _guard()
+
+    async def slow_send() -> Job:
+        await anyio.sleep(30)
+        return _job()
+
+    async def find(sent_at: float) -> Job | None:
+        return None
+
+    with anyio.move_on_after(0.01):
+        await guard.submit(resource="r", tag="t-cancel", send=slow_send, find=find)
+    assert guard.memory.in_doubt("t-cancel")
