@@ -34,6 +34,7 @@ from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
 from ..http import RetryPolicy
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from .base import Capability
+from .slurm_script import SbatchOption
 from .slurmrest import RefreshingHeaderAuth, SlurmRequest, SlurmRestBackend, _filter_outages
 from .slurmrest_versions import normalise_version
 
@@ -255,8 +256,10 @@ class S3MBackend(SlurmRestBackend):
     def _partition_for(self, resource: str) -> str | None:
         return self.partition
 
-    def _render(self, version: str, resource: str, spec: JobSpec, tag: str) -> dict[str, Any]:
-        job = super()._render(version, resource, spec, tag)
+    def _render(
+        self, version: str, options: Sequence[SbatchOption], spec: JobSpec, tag: str
+    ) -> dict[str, Any]:
+        job = super()._render(version, options, spec, tag)
         _refuse_fields(job)
         return job
 
