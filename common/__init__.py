@@ -9,6 +9,7 @@ API and, through their backends, the other facility APIs::
     client.wait("polaris", job.id)
 """
 
+from .backends.slurm_script import render_login_script
 from .client import AsyncFacilityClient, FacilityClient
 from .errors import (
     APIError,
@@ -68,4 +69,5 @@ __all__ = [
     "available_backends",
     "get_backend_class",
     "register_backend",
+    "render_login_script",
 ]

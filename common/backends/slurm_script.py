@@ -1,4 +1,4 @@
-"""The one renderer of Slurm jobs, shared by every Slurm-based backend.
+"""The one renderer of Slurm jobs, shared by every Slurm-based backend and the Parsl pilot.
 
 A :class:`~facility_common.JobSpec` becomes one neutral model: an ordered tuple of
 :class:`SbatchOption` (an sbatch long option and its value), built and validated once by
@@ -7,6 +7,7 @@ A :class:`~facility_common.JobSpec` becomes one neutral model: an ordered tuple 
 (:func:`job_description`: slurmrestd, S3M). What differs between the sites is said by a
 :class:`SlurmSite`, not by separate code: where the queue goes, which shell runs the script, where
 the environment goes, how the submit tag is carried, which options a custom attribute may not set.
+The Parsl pilot is a bash script of its own, run in a login shell (:func:`render_login_script`).
 
 **Why values are checked here.** sbatch reads an ``#SBATCH`` line with its own tokenizer: words
 end at whitespace, ``'``, ``"`` and ``\\`` quote or escape, an unquoted ``#`` ends the line, and a
@@ -40,6 +41,7 @@ from ..models import JobSpec
 from .slurmrest_versions import environment_value, number_value, script_at_top
 
 __all__ = [
+    "LOGIN_SHELL",
     "SUBMIT_TAG_VARIABLE",
     "SbatchOption",
     "SlurmSite",
@@ -56,6 +58,7 @@ __all__ = [
     "job_environment",
     "mebibytes",
     "render_batch_script",
+    "render_login_script",
     "sbatch_options",
     "script_option",
     "slurm_duration",
@@ -65,6 +68,9 @@ __all__ = [
 logger = logging.getLogger("facility_common.backends.slurm_script")
 
 SUBMIT_TAG_VARIABLE = "FACILITY_SUBMIT_TAG"
+LOGIN_SHELL = "/bin/bash -l"
+"""The pilot's shell: a login shell, as FirecREST's documentation recommends for batch scripts,
+so the site's profile (modules, PATH) is read."""
 
 _OPTION_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -502,3 +508,35 @@ def insert_after_shebang(script: str, lines: Sequence[str]) -> str:
         return script
     first, _, rest = script.partition("\n")
     return "\n".join([first, *lines, rest])
+
+
+# -- the Parsl pilot's login shell -----------------------------------------------------------------
+
+_LOGIN_PROLOGUE = """\
+# Run as a login shell, so the site profile sets up modules and PATH as batch scripts expect.
+# Started as "bash -c" (how a pilot is submitted) or "bash FILE", start again as one, keeping
+# the PATH the job was given after the one the profile sets.
+if ! shopt -q login_shell; then
+  export FACILITY_JOB_PATH="$PATH"
+  if [ -n "${BASH_EXECUTION_STRING-}" ]; then
+    exec /bin/bash -l -c "$BASH_EXECUTION_STRING" "$0" "$@"
+  elif [ -f "$0" ]; then
+    exec /bin/bash -l "$0" "$@"
+  fi
+fi
+PATH="$PATH${FACILITY_JOB_PATH:+:$FACILITY_JOB_PATH}"
+unset FACILITY_JOB_PATH"""
+
+
+def render_login_script(description: str, environment: Mapping[str, str], body: Sequence[str]) -> str:
+    """A bash script that runs in a login shell however it is started: ``#!/bin/bash -l``, the
+    one-line ``description`` as a comment, a prologue that restarts a non-login ``bash -c`` or
+    ``bash FILE`` as a login shell, ``environment`` exported, then ``body``.
+
+    slurmrestd and S3M give a job only the environment sent with it (often just a bare PATH),
+    and a pilot arrives as ``/bin/bash -c <script>``, where a ``#!`` line is only a comment;
+    without a login shell ``process_worker_pool.py`` is not found.
+    """
+    comment = "# " + " ".join(description.split())
+    lines = [f"#!{LOGIN_SHELL}", comment, _LOGIN_PROLOGUE, *export_lines(environment)]
+    return "\n".join([*lines, *body])
