@@ -10,6 +10,7 @@ API and, through their backends, the other facility APIs::
 """
 
 from .backends.slurm_script import render_login_script
+from .backends.submit import SUBMIT_TAG_VARIABLE
 from .client import AsyncFacilityClient, FacilityClient
 from .errors import (
     APIError,
@@ -37,13 +38,27 @@ from .models import (
     ResourceState,
     ResourceStatus,
 )
+from .options import BackendOptions, ClientSettings, settings_from_connection
 from .poller import StatusPoller
-from .registry import available_backends, get_backend_class, register_backend
+from .registry import (
+    BackendDescriptor,
+    Capability,
+    available_backends,
+    descriptors,
+    get_backend_class,
+    get_descriptor,
+    register_backend,
+)
 
 __all__ = [
+    "SUBMIT_TAG_VARIABLE",
     "APIError",
     "AsyncFacilityClient",
     "AuthenticationError",
+    "BackendDescriptor",
+    "BackendOptions",
+    "Capability",
+    "ClientSettings",
     "ConfigurationError",
     "FacilityClient",
     "FacilityError",
@@ -67,7 +82,10 @@ __all__ = [
     "UnsupportedOperation",
     "WaitTimeout",
     "available_backends",
+    "descriptors",
     "get_backend_class",
+    "get_descriptor",
     "register_backend",
     "render_login_script",
+    "settings_from_connection",
 ]

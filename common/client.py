@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
-import inspect
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -22,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import anyio
 
 from .auth import resolve_auth
+from .auth_types import AUTH_TYPES
 from .backends.base import FacilityBackend, ProgressCallback
-from .errors import APIError, ConfigurationError, FacilityError, InvalidJobSpec
-from .http import ApiSession
+from .errors import APIError, FacilityError, InvalidJobSpec
 from .models import FileEntry, Job, JobSpec, Outage, ResourceStatus
+from .options import BackendOptions
 from .poller import StatusPoller
-from .registry import get_backend_class
-from .tls import ssl_verify
+from .registry import get_descriptor
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -64,52 +63,26 @@ def _check_compression(compression: object, facility: str) -> None:
         )
 
 
-def _build_backend(facility: str, base_url: str, auth: Any, options: dict[str, Any]) -> FacilityBackend:
-    backend_class = get_backend_class(facility)
-    options = dict(options)
-    if "ca_bundle" in options:
-        if "verify" in options:
-            raise ConfigurationError(
-                "ca_bundle: give either verify or ca_bundle, not both", facility=facility
-            )
-        options["verify"] = options.pop("ca_bundle")
-    if "verify" in options:
-        # One place turns a CA bundle path into an SSL context, for the API and its token endpoint.
-        options["verify"] = ssl_verify(options["verify"], facility)
-    max_body_bytes = options.pop("max_body_bytes", None)
-    if max_body_bytes is not None and "max_body_bytes" in inspect.signature(backend_class).parameters:
-        # A backend reading answers with its own HTTP stack (firecrest: pyfirecrest) takes the limit.
-        options["max_body_bytes"] = max_body_bytes
-        max_body_bytes = None
+def _build_backend(
+    facility: str, base_url: str, auth: Any, options: BackendOptions | None, values: dict[str, Any]
+) -> FacilityBackend:
+    """The backend of ``facility`` bound to ``base_url``: its options typed and checked (before
+    anything else), then its auth resolved with the same TLS settings."""
+    descriptor = get_descriptor(facility)
+    backend_class = descriptor.backend_class()
+    typed = backend_class.typed_options(options, values)
+    if isinstance(auth, Mapping) and auth.get("base_url") is None:
+        info = AUTH_TYPES.get(str(auth.get("type")))
+        if info is not None and info.needs_base_url:
+            # Handshake flows talk to the API itself: its base URL is theirs unless given.
+            auth = {**auth, "base_url": base_url}
     resolved_auth = resolve_auth(
         auth,
         facility=facility,
-        verify=options.get("verify", True),
-        allow_insecure_http=options.get("allow_insecure_http", False) is True,
+        verify=typed.tls(facility),
+        allow_insecure_http=typed.allow_insecure_http,
     )
-    try:
-        backend = backend_class(base_url=base_url, auth=resolved_auth, **options)
-    except TypeError as exc:
-        raise ConfigurationError(
-            f"bad option for the {facility!r} backend: {exc}", facility=facility
-        ) from None
-    if max_body_bytes is not None:
-        _limit_bodies(backend, max_body_bytes, facility)
-    return backend
-
-
-def _limit_bodies(backend: FacilityBackend, max_body_bytes: object, facility: str) -> None:
-    """Apply ``max_body_bytes`` to every API session of ``backend``."""
-    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
-        raise ConfigurationError("max_body_bytes: must be a positive integer", facility=facility)
-    sessions = [value for value in vars(backend).values() if isinstance(value, ApiSession)]
-    if not sessions:
-        raise ConfigurationError(
-            f"max_body_bytes: the {facility!r} backend does not read answers through ApiSession",
-            facility=facility,
-        )
-    for session in sessions:
-        session.max_body_bytes = max_body_bytes
+    return backend_class(base_url=base_url, auth=resolved_auth, options=typed)
 
 
 #: What parsing an answer of an unexpected shape raises in a backend.
@@ -179,15 +152,23 @@ class AsyncFacilityClient:
 
     @classmethod
     def connect(
-        cls, facility: str, *, base_url: str, auth: Any = None, **options: Any
+        cls,
+        facility: str,
+        *,
+        base_url: str,
+        auth: Any = None,
+        options: BackendOptions | None = None,
+        **values: Any,
     ) -> AsyncFacilityClient:
         """Create a client for the API ``facility`` (a registry name such as ``"iri"``).
 
         ``auth`` is a token string, a token source from :mod:`facility_common.auth`, an
-        ``httpx.Auth``, or a mapping describing one. Other options go to the backend.
+        ``httpx.Auth``, or a mapping describing one. Backend options come as the backend's typed
+        options object (``options``; see its descriptor) or as keyword arguments, checked before
+        anything else: an unknown or ill-typed one raises ConfigurationError naming it.
         No network call is made here.
         """
-        return cls(_build_backend(facility, base_url, auth, options))
+        return cls(_build_backend(facility, base_url, auth, options, values))
 
     @property
     def facility(self) -> str:
@@ -575,12 +556,24 @@ class FacilityClient:
         self._pid = os.getpid()
 
     @classmethod
-    def connect(cls, facility: str, *, base_url: str, auth: Any = None, **options: Any) -> FacilityClient:
+    def connect(
+        cls,
+        facility: str,
+        *,
+        base_url: str,
+        auth: Any = None,
+        options: BackendOptions | None = None,
+        **values: Any,
+    ) -> FacilityClient:
         """Create a client for the API ``facility``; see :meth:`AsyncFacilityClient.connect`."""
-        client = AsyncFacilityClient.connect(facility, base_url=base_url, auth=auth, **options)
+        client = AsyncFacilityClient.connect(
+            facility, base_url=base_url, auth=auth, options=options, **values
+        )
 
         def factory() -> AsyncFacilityClient:
-            return AsyncFacilityClient.connect(facility, base_url=base_url, auth=auth, **options)
+            return AsyncFacilityClient.connect(
+                facility, base_url=base_url, auth=auth, options=options, **values
+            )
 
         return cls(client, factory)
 

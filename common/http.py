@@ -46,7 +46,7 @@ from .errors import (
 )
 from .tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
 
-__all__ = ["ApiSession", "RetryPolicy", "check_base_url"]
+__all__ = ["ApiRequest", "ApiSession", "RetryPolicy", "check_base_url"]
 
 logger = logging.getLogger("facility_common.http")
 
@@ -54,6 +54,30 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: How much of an error answer (an HTML page from a proxy...) is read to build the message.
 ERROR_BODY_BYTES = 64 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiRequest:
+    """One API call as a backend's pure ``build_<op>`` function describes it: what
+    :meth:`ApiSession.send` sends. ``path`` is relative to the API's base URL and already quoted;
+    ``idempotent`` defaults from the method (POST is not); ``ok`` lists the statuses that count
+    as success."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    json: Any = None
+    data: Mapping[str, Any] | None = None
+    files: Any = None
+    content: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    idempotent: bool | None = None
+    ok: tuple[int, ...] = (200, 201, 202, 204)
+
+    @property
+    def label(self) -> str:
+        """``METHOD path``, for messages."""
+        return f"{self.method} {self.path}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,6 +362,32 @@ class ApiSession:
                 )
                 continue
             raise self._error_for(method, path, response, resource)
+
+    async def send(
+        self, request: ApiRequest, *, resource: str | None = None, timeout: float | None = None
+    ) -> httpx.Response:
+        """Send ``request`` through :meth:`request`; returns the successful response."""
+        return await self.request(
+            request.method,
+            request.path,
+            resource=resource,
+            params=request.params,
+            json=request.json,
+            data=request.data,
+            files=request.files,
+            content=request.content,
+            headers=request.headers,
+            idempotent=request.idempotent,
+            ok=request.ok,
+            timeout=timeout,
+        )
+
+    async def call(
+        self, request: ApiRequest, *, resource: str | None = None, timeout: float | None = None
+    ) -> Any:
+        """Send ``request`` and decode its JSON answer (:meth:`json`)."""
+        response = await self.send(request, resource=resource, timeout=timeout)
+        return self.json(response, resource=resource)
 
     def _raise_if_certificate(
         self, exc: httpx.TransportError, method: str, path: str, resource: str | None

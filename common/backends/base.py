@@ -19,26 +19,16 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ..errors import UnsupportedOperation
+from ..errors import ConfigurationError, UnsupportedOperation
 from ..models import FileEntry, Job, JobSpec, Outage, ResourceStatus
+from ..options import BackendOptions
+from ..registry import BUILTIN_DESCRIPTORS, Capability
+from .submit import SubmitGuard, SubmitMemory
 
 __all__ = ["Capability", "FacilityBackend", "ProgressCallback"]
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(bytes_done, bytes_total_or_None)`` while a transfer runs."""
-
-
-class Capability:
-    """Names of the capability groups a backend declares in ``capabilities``."""
-
-    STATUS = "status"
-    OUTAGES = "outages"
-    JOBS = "jobs"
-    JOB_OUTPUT = "job_output"
-    FILES = "files"
-    TRANSFER = "transfer"
-
-    ALL: ClassVar[frozenset[str]] = frozenset({STATUS, OUTAGES, JOBS, JOB_OUTPUT, FILES, TRANSFER})
 
 
 class FacilityBackend(abc.ABC):
@@ -51,14 +41,72 @@ class FacilityBackend(abc.ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     unsupported_hint: ClassVar[str] = ""
     """Appended to UnsupportedOperation messages: what the API offers instead."""
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    """The typed options this backend takes (a :class:`BackendOptions` subclass)."""
 
     #: label of this deployment in messages and errors, e.g. "iri"
     facility: str
+    options: BackendOptions
 
-    def __init__(self, *, base_url: str, auth: httpx.Auth | None = None, **options: Any) -> None:
-        """Bind the backend to one deployment; subclasses declare the options they accept and
-        must not make a network call here."""
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A built-in backend takes its label, capabilities and hint from its descriptor in the
+        registry (the one place they are written), unless the class sets its own."""
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        descriptor = next((d for d in BUILTIN_DESCRIPTORS if d.name == name), None)
+        if descriptor is None:
+            return
+        if "facility_label" not in cls.__dict__:
+            cls.facility_label = descriptor.label
+        if "capabilities" not in cls.__dict__:
+            cls.capabilities = descriptor.capabilities
+        if "unsupported_hint" not in cls.__dict__ and descriptor.unsupported_hint:
+            cls.unsupported_hint = descriptor.unsupported_hint
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        options: BackendOptions | None = None,
+        **values: Any,
+    ) -> None:
+        """Bind the backend to one deployment. Options come typed (``options``, an instance of
+        :attr:`Options`) or as keyword arguments read by :meth:`BackendOptions.from_mapping`.
+        Subclasses must not make a network call here."""
         self.facility = self.name
+        self.options = self.typed_options(options, values)
+
+    @classmethod
+    def typed_options(cls, options: BackendOptions | None, values: dict[str, Any]) -> Any:
+        """``options`` checked to be this backend's :attr:`Options`, or built from ``values``."""
+        if options is None:
+            return cls.Options.from_mapping(cls.name, values)
+        if values:
+            raise ConfigurationError(
+                f"{sorted(values)[0]}: give options either as an options object or as keyword "
+                "arguments, not both",
+                facility=cls.name,
+            )
+        if not isinstance(options, cls.Options):
+            raise ConfigurationError(
+                f"options: the {cls.name!r} backend takes {cls.Options.__name__}, "
+                f"not {type(options).__name__}",
+                facility=cls.name,
+            )
+        return options
+
+    def submit_guard(self) -> SubmitGuard:
+        """The submit policy of this backend, with its windows from the options."""
+        memory = SubmitMemory(
+            visibility_grace=self.options.visibility_grace, settle_window=self.options.settle_window
+        )
+        return SubmitGuard(
+            facility=self.name,
+            label=self.facility_label or self.name,
+            memory=memory,
+            lookup_delays=self.options.submit_lookup_delays,
+        )
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:
         hint = f" {self.unsupported_hint}" if self.unsupported_hint else ""

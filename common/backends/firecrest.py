@@ -44,6 +44,7 @@ How the API's gaps are filled (the spec is silent on these):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -78,9 +79,10 @@ from ..errors import (
     TransportError,
     WaitTimeout,
 )
-from ..http import DEFAULT_MAX_BODY_BYTES, RetryPolicy, check_base_url, parse_retry_after
+from ..http import RetryPolicy, check_base_url, parse_retry_after
 from ..models import FileEntry, Job, JobSpec, JobState, Outage, ResourceStatus
-from ..tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
+from ..options import BackendOptions, about
+from ..tls import certificate_failure, certificate_message, ssl_verify
 from .base import Capability, FacilityBackend, ProgressCallback
 from .firecrest_auth import AsyncTokenAuthorization, BodyLimitTransport
 from .firecrest_parse import (
@@ -100,7 +102,7 @@ from .firecrest_parse import (
 )
 from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
 
-__all__ = ["FirecrestBackend"]
+__all__ = ["FirecrestBackend", "FirecrestOptions"]
 
 logger = logging.getLogger("facility_common.backends.firecrest")
 
@@ -148,6 +150,36 @@ class _LimitedFirecrest(AsyncFirecrest):
         self._session = self._limited_session()
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FirecrestOptions(BackendOptions):
+    """Options of the FirecREST v2 backend."""
+
+    account: str | None = dataclasses.field(default=None, metadata=about("Account of jobs that name none."))
+    partition: str | None = dataclasses.field(
+        default=None, metadata=about("Partition of jobs that name no queue.")
+    )
+    directory: str | None = dataclasses.field(
+        default=None,
+        metadata=about("Working directory of jobs that name none (default: the system's work directory)."),
+    )
+    transfer_timeout: float = dataclasses.field(
+        default=3600.0, metadata=about("Longest wait for a staged transfer or a copy job, in seconds.")
+    )
+    transfer_chunk_size: int = dataclasses.field(
+        default=1024 * 1024, metadata=about("Bytes per part of a staged (S3) transfer.")
+    )
+    max_s3_connections: int = dataclasses.field(
+        default=2, metadata=about("Parallel connections of a staged (S3) transfer.")
+    )
+    rate_limit_retries: int = dataclasses.field(default=6, metadata=about("Retries after a 429 answer."))
+    system_cache_seconds: float = dataclasses.field(
+        default=30.0, metadata=about("How long the list of systems is kept, in seconds.")
+    )
+    api_version: str | None = dataclasses.field(
+        default=None, metadata=about("The server's FirecREST version, when it cannot be asked.")
+    )
+
+
 class FirecrestBackend(FacilityBackend):
     """FirecREST v2 at one site.
 
@@ -160,49 +192,41 @@ class FirecrestBackend(FacilityBackend):
     facility_label: ClassVar[str] = "FirecREST v2"
     capabilities: ClassVar[frozenset[str]] = Capability.ALL
 
+    Options: ClassVar[type[BackendOptions]] = FirecrestOptions
+    options: FirecrestOptions
+
     def __init__(
         self,
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        account: str | None = None,
-        partition: str | None = None,
-        directory: str | None = None,
-        timeout: float = 30.0,
-        verify: VerifySetting = True,
-        retry: RetryPolicy | None = None,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        transfer_timeout: float = 3600.0,
-        transfer_chunk_size: int = 1024 * 1024,
-        max_s3_connections: int = 2,
-        rate_limit_retries: int = 6,
-        submit_lookup_delays: Sequence[float] = (0.0, 1.0),
-        system_cache_seconds: float = 30.0,
-        api_version: str | None = None,
-        allow_insecure_http: bool = False,
+        options: FirecrestOptions | None = None,
+        **values: Any,
     ) -> None:
+        super().__init__(base_url=base_url, auth=auth, options=options, **values)
         self.facility = FACILITY
+        opts = self.options
         self.base_url = check_base_url(
             base_url,
             facility=FACILITY,
             sends_credentials=auth is not None,
-            allow_insecure_http=allow_insecure_http,
+            allow_insecure_http=opts.allow_insecure_http,
         )
-        self.account = account
-        self.partition = partition
-        self.directory = directory
-        self.timeout = timeout
-        self.verify = verify
-        self.retry = retry or RetryPolicy()
-        self.max_body_bytes = max_body_bytes
-        self.transfer_timeout = transfer_timeout
-        self.transfer_chunk_size = transfer_chunk_size
-        self.max_s3_connections = max_s3_connections
-        self.rate_limit_retries = rate_limit_retries
-        self.submit_lookup_delays = tuple(submit_lookup_delays)
-        self._memory = SubmitMemory()
-        self.system_cache_seconds = system_cache_seconds
-        self.api_version = api_version
+        self.account = opts.account
+        self.partition = opts.partition
+        self.directory = opts.directory
+        self.timeout = opts.timeout
+        self.verify = opts.tls(FACILITY)
+        self.retry = opts.retry or RetryPolicy()
+        self.max_body_bytes = opts.max_body_bytes
+        self.transfer_timeout = opts.transfer_timeout
+        self.transfer_chunk_size = opts.transfer_chunk_size
+        self.max_s3_connections = opts.max_s3_connections
+        self.rate_limit_retries = opts.rate_limit_retries
+        self.submit_lookup_delays = opts.submit_lookup_delays
+        self._memory = SubmitMemory(visibility_grace=opts.visibility_grace, settle_window=opts.settle_window)
+        self.system_cache_seconds = opts.system_cache_seconds
+        self.api_version = opts.api_version
         self._authorization = AsyncTokenAuthorization(auth, facility=FACILITY)
         self._clients: dict[str, AsyncFirecrest] = {}
         self._systems: dict[str, dict[str, Any]] = {}

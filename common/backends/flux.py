@@ -46,6 +46,7 @@ How the API's gaps are filled (the API is silent on these):
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import math
 import posixpath
@@ -67,9 +68,8 @@ from ..errors import (
     TransportError,
     UnsupportedOperation,
 )
-from ..http import ApiSession, RetryPolicy
 from ..models import Job, JobSpec, JobState, Outage, ResourceStatus
-from ..tls import VerifySetting
+from ..options import BackendOptions, about
 from .base import Capability, FacilityBackend
 from .flux_auth import flux_auth
 from .flux_jobs import (
@@ -92,7 +92,7 @@ from .flux_jobs import (
 )
 from .submit_guard import SubmitMemory, may_still_be_working, outcome_unknown
 
-__all__ = ["SUBMIT_TAG_VARIABLE", "FluxBackend"]
+__all__ = ["SUBMIT_TAG_VARIABLE", "FluxBackend", "FluxOptions"]
 
 logger = logging.getLogger("facility_common.backends.flux")
 
@@ -104,6 +104,36 @@ CLOCK_SKEW = 5.0
 #: Seconds of clock drift allowed since the difference was last measured on a submit of ours.
 CLOCK_MARGIN = 0.5
 _AMBIGUOUS_STATUSES = frozenset({502, 504})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FluxOptions(BackendOptions):
+    """Options of the Flux RESTful API backend."""
+
+    resource_name: str = dataclasses.field(
+        default="flux", metadata=about("The name this Flux instance goes by as a resource.")
+    )
+    queue: str | None = dataclasses.field(default=None, metadata=about("Queue of jobs that name none."))
+    account: str | None = dataclasses.field(
+        default=None, metadata=about("Bank (account) of jobs that name none.")
+    )
+    user: str | None = dataclasses.field(
+        default=None, repr=False, metadata=about("Flux user (instead of an auth mapping).", form=False)
+    )
+    token: str | None = dataclasses.field(
+        default=None,
+        repr=False,
+        metadata=about("The user's Flux token (instead of an auth mapping).", form=False),
+    )
+    secret_key: str | None = dataclasses.field(
+        default=None,
+        repr=False,
+        metadata=about("The server's shared secret (instead of an auth mapping).", form=False),
+    )
+    auth_method: str = dataclasses.field(
+        default="auto",
+        metadata=about("With user/token options: auto, basic, shared-secret, password or token.", form=False),
+    )
 
 
 class FluxBackend(FacilityBackend):
@@ -127,55 +157,40 @@ class FluxBackend(FacilityBackend):
         "with job_output."
     )
 
+    Options: ClassVar[type[BackendOptions]] = FluxOptions
+    options: FluxOptions
+
     def __init__(
         self,
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        user: str | None = None,
-        token: str | None = None,
-        secret_key: str | None = None,
-        auth_method: str = "auto",
-        resource_name: str = "flux",
-        queue: str | None = None,
-        account: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        verify: VerifySetting = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        submit_lookup_delays: Sequence[float] = (0.0, 1.0),
-        allow_insecure_http: bool = False,
+        options: FluxOptions | None = None,
+        **values: Any,
     ) -> None:
+        super().__init__(base_url=base_url, auth=auth, options=options, **values)
         self.facility = FACILITY
+        opts = self.options
         root = base_url.rstrip("/") if isinstance(base_url, str) else base_url
         if isinstance(root, str) and root.endswith("/v1"):
             root = root[: -len("/v1")]
         resolved = flux_auth(
             root,
             auth=auth,
-            user=user,
-            token=token,
-            secret_key=secret_key,
-            auth_method=auth_method,
-            verify=verify,
-            transport=transport,
-            allow_insecure_http=allow_insecure_http,
+            user=opts.user,
+            token=opts.token,
+            secret_key=opts.secret_key,
+            auth_method=opts.auth_method,
+            verify=opts.tls(FACILITY),
+            transport=opts.transport,
+            allow_insecure_http=opts.allow_insecure_http,
         )
-        self._session = ApiSession(
-            facility=FACILITY,
-            base_url=root,
-            auth=resolved,
-            retry=retry,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            allow_insecure_http=allow_insecure_http,
-        )
+        self._session = opts.session(FACILITY, root, resolved)
         self.base_url = self._session.base_url
-        self.resource_name = resource_name
-        self.queue = queue
-        self.account = account
-        self.submit_lookup_delays = tuple(submit_lookup_delays)
+        self.resource_name = opts.resource_name
+        self.queue = opts.queue
+        self.account = opts.account
+        self.submit_lookup_delays = opts.submit_lookup_delays
         self._seen_ids: set[str] = set()
         # When each job id was first listed to this backend (epoch seconds): a job listed before
         # an attempt was sent cannot be that attempt's job.
@@ -185,7 +200,7 @@ class FluxBackend(FacilityBackend):
         self._doubted_specs: dict[str, JobSpec] = {}
         # A lower bound of (server clock - our clock), from the last job this backend submitted.
         self._clock_offset: float | None = None
-        self._memory = SubmitMemory()
+        self._memory = SubmitMemory(visibility_grace=opts.visibility_grace, settle_window=opts.settle_window)
 
     def __repr__(self) -> str:
         return f"FluxBackend(base_url={self.base_url!r}, resource_name={self.resource_name!r})"

@@ -82,8 +82,9 @@ from ..errors import (
     UnsupportedOperation,
     WaitTimeout,
 )
-from ..http import ApiSession, RetryPolicy, parse_retry_after
+from ..http import parse_retry_after
 from ..models import FileEntry, Job, JobSpec, JobState, Outage, ResourceState, ResourceStatus
+from ..options import BackendOptions, about
 from .base import Capability, FacilityBackend, ProgressCallback
 from .states import IRI_STATES, settle_exit_code, translate_state
 from .submit_guard import SubmitMemory, may_still_be_working, newest, outcome_unknown
@@ -92,6 +93,7 @@ __all__ = [
     "IRI_FILE_LIMIT",
     "SUBMIT_TAG_VARIABLE",
     "IRIBackend",
+    "IRIOptions",
     "IRIRequest",
 ]
 
@@ -1034,6 +1036,24 @@ def _write_atomically(path: str, data: bytes) -> None:
 # -- backend ----------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IRIOptions(BackendOptions):
+    """Options of the IRI backend."""
+
+    api_version: str | None = dataclasses.field(
+        default=None, metadata=about("v1 or v2; default: read from the base URL's trailing /v1 or /v2.")
+    )
+    project: str | None = dataclasses.field(
+        default=None, metadata=about("Project (account) charged for jobs that name none.")
+    )
+    task_timeout: float = dataclasses.field(
+        default=300.0, metadata=about("Longest wait for one filesystem task, in seconds.")
+    )
+    task_poll_interval: float = dataclasses.field(
+        default=0.2, metadata=about("Pause between looks at a filesystem task, in seconds.")
+    )
+
+
 class IRIBackend(FacilityBackend):
     """The DOE IRI Facility API, v1 or v2, at one facility.
 
@@ -1052,46 +1072,35 @@ class IRIBackend(FacilityBackend):
         "It offers status, compute jobs and small (<= 5 MiB) file operations; use Globus for transfers."
     )
 
+    Options: ClassVar[type[BackendOptions]] = IRIOptions
+    options: IRIOptions
+
     def __init__(
         self,
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        api_version: str | None = None,
-        project: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        verify: bool | str = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        task_timeout: float = 300.0,
-        task_poll_interval: float = 0.2,
-        submit_lookup_delays: Sequence[float] = (0.0, 1.0),
-        allow_insecure_http: bool = False,
+        options: IRIOptions | None = None,
+        **values: Any,
     ) -> None:
+        super().__init__(base_url=base_url, auth=auth, options=options, **values)
         self.facility = FACILITY
-        self.api_version = _api_version(base_url, api_version)
-        self.project = project
-        self.task_timeout = task_timeout
-        self.task_poll_interval = task_poll_interval
+        self.api_version = _api_version(base_url, self.options.api_version)
+        self.project = self.options.project
+        self.task_timeout = self.options.task_timeout
+        self.task_poll_interval = self.options.task_poll_interval
         # Pauses before each look-up of a submit whose answer was lost (a job may show up late).
-        self.submit_lookup_delays = tuple(submit_lookup_delays)
-        self._session = ApiSession(
-            facility=FACILITY,
-            base_url=base_url,
-            auth=auth,
-            retry=retry,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            allow_insecure_http=allow_insecure_http,
-        )
+        self.submit_lookup_delays = self.options.submit_lookup_delays
+        self._session = self.options.session(FACILITY, base_url, auth)
         self.base_url = self._session.base_url
         self._ids_by_name: dict[str, str] = {}
         self._names_by_id: dict[str, str] = {}
         self._resources_loaded_at: float | None = None
         self._resources_lock: anyio.Lock | None = None  # made in the event loop that first needs it
         self._idempotency_supported = True
-        self._memory = SubmitMemory()
+        self._memory = SubmitMemory(
+            visibility_grace=self.options.visibility_grace, settle_window=self.options.settle_window
+        )
 
     def __repr__(self) -> str:
         return f"IRIBackend(base_url={self.base_url!r}, api_version={self.api_version!r})"

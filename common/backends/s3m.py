@@ -23,6 +23,7 @@ What S3M changes:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -31,14 +32,14 @@ import httpx
 
 from ..auth import FacilityAuth
 from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
-from ..http import RetryPolicy
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
+from ..options import BackendOptions, about
 from .base import Capability
 from .slurm_script import SbatchOption
-from .slurmrest import RefreshingHeaderAuth, SlurmRequest, SlurmRestBackend, _filter_outages
+from .slurmrest import RefreshingHeaderAuth, SlurmRequest, SlurmRestBackend, SlurmRestOptions, _filter_outages
 from .slurmrest_versions import normalise_version
 
-__all__ = ["S3M_JOB_FIELDS", "S3MBackend", "S3MTokenAuth"]
+__all__ = ["S3M_JOB_FIELDS", "S3MBackend", "S3MOptions", "S3MTokenAuth"]
 
 FACILITY = "s3m"
 DEFAULT_PATH_TEMPLATE = "slurm/{enclave}/{version}/{resource}"
@@ -179,6 +180,25 @@ def _refuse_fields(job: Mapping[str, Any]) -> None:
     )
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class S3MOptions(SlurmRestOptions):
+    """Options of the OLCF S3M backend."""
+
+    enclave: str = dataclasses.field(default="open", metadata=about("The S3M enclave (open, moderate...)."))
+    path_template: str = dataclasses.field(
+        default=DEFAULT_PATH_TEMPLATE,
+        metadata=about(
+            "Path of a cluster's Slurm REST API under the base URL, with {resource} and {version}."
+        ),
+    )
+    api_version: str | None = dataclasses.field(
+        default="v0.0.43", metadata=about("Slurm REST version S3M serves: v0.0.43 or v0.0.44.")
+    )
+    directory: str | None = dataclasses.field(
+        default=None, metadata=about("Working directory of jobs that name none.")
+    )
+
+
 class S3MBackend(SlurmRestBackend):
     """OLCF S3M: Slurm REST v0.0.43/v0.0.44 per cluster, status downtimes, token introspection."""
 
@@ -191,50 +211,29 @@ class S3MBackend(SlurmRestBackend):
         "S3M has no REST file operations; move data with S3M Storage (`s3m storage push/pull`)."
     )
 
+    Options: ClassVar[type[BackendOptions]] = S3MOptions
+    options: S3MOptions
+
     def __init__(
         self,
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        enclave: str = "open",
-        path_template: str = DEFAULT_PATH_TEMPLATE,
-        api_version: str = "v0.0.43",
-        directory: str | None = None,
-        environment: Mapping[str, str] | None = None,
-        partition: str | None = None,
-        local_output: bool = False,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        verify: bool | str = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        submit_lookup_delays: Sequence[float] = (0.0, 1.0),
-        allow_insecure_http: bool = False,
+        options: S3MOptions | None = None,
+        **values: Any,
     ) -> None:
-        version = normalise_version(api_version, facility=FACILITY)
+        opts: S3MOptions = self.typed_options(options, values)
+        version = normalise_version(opts.api_version or "", facility=FACILITY)
         if version not in S3M_VERSIONS:
             raise ConfigurationError(
-                f"api_version: S3M serves v0.0.43 and v0.0.44, not {api_version!r}", facility=FACILITY
+                f"api_version: S3M serves v0.0.43 and v0.0.44, not {opts.api_version!r}", facility=FACILITY
             )
         for key in ("{resource}", "{version}"):
-            if key not in path_template:
+            if key not in opts.path_template:
                 raise ConfigurationError(f"path_template: must contain {key}", facility=FACILITY)
-        self.enclave = enclave
-        self.path_template = path_template.strip("/")
-        super().__init__(
-            base_url=base_url,
-            auth=auth,
-            api_version=version,
-            directory=directory,
-            environment=environment,
-            partition=partition,
-            local_output=local_output,
-            retry=retry,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            submit_lookup_delays=submit_lookup_delays,
-            allow_insecure_http=allow_insecure_http,
-        )
+        self.enclave = opts.enclave
+        self.path_template = opts.path_template.strip("/")
+        super().__init__(base_url=base_url, auth=auth, options=opts.with_values(api_version=version))
 
     def _wrap_auth(self, auth: httpx.Auth | None) -> httpx.Auth | None:
         if isinstance(auth, FacilityAuth):

@@ -68,8 +68,8 @@ from ..errors import (
     TransportError,
     WaitTimeout,
 )
-from ..http import ApiSession, RetryPolicy
 from ..models import FileEntry, Job, JobSpec, JobState, Outage, ResourceState, ResourceStatus
+from ..options import BackendOptions, about
 from .base import Capability, FacilityBackend, ProgressCallback
 from .sfapi_script import (
     SUBMIT_TAG_VARIABLE,
@@ -81,7 +81,7 @@ from .sfapi_script import (
 from .states import SLURM_STATES, settle_exit_code, translate_state
 from .submit_guard import SubmitMemory, may_still_be_working, newest, outcome_unknown
 
-__all__ = ["SFAPI_FILE_LIMIT", "SFAPIBackend", "SFRequest"]
+__all__ = ["SFAPI_FILE_LIMIT", "SFAPIBackend", "SFAPIOptions", "SFRequest"]
 
 logger = logging.getLogger("facility_common.backends.sfapi")
 
@@ -454,6 +454,30 @@ def _parse_download(data: Any, path: str, machine: str) -> bytes:
 # -- the backend ------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SFAPIOptions(BackendOptions):
+    """Options of the NERSC Superfacility API backend."""
+
+    submit_lookup_delays: tuple[float, ...] = dataclasses.field(
+        default=(0.0, 2.0),
+        metadata=about("Pauses (s) before each look for a job whose submit answer was lost."),
+    )
+    task_timeout: float = dataclasses.field(
+        default=300.0, metadata=about("Longest wait for one SF API task (submit, command), in seconds.")
+    )
+    task_poll_interval: float = dataclasses.field(
+        default=1.0, metadata=about("Pause between looks at an SF API task, in seconds.")
+    )
+    sbatch_whitespace: WhitespacePolicy = dataclasses.field(
+        default="fix",
+        metadata=about("What to do with indented #SBATCH lines in a given script: fix or refuse."),
+    )
+    shell_file_operations: bool = dataclasses.field(
+        default=False,
+        metadata=about("Offer mkdir, rm, mv, cp and chmod through the API's shell command route."),
+    )
+
+
 class SFAPIBackend(FacilityBackend):
     """The NERSC Superfacility API v1.2.
 
@@ -476,45 +500,28 @@ class SFAPIBackend(FacilityBackend):
         "machine, e.g. SFAPIBackend.command(resource, 'mkdir -p /path')); move larger data with Globus."
     )
 
+    Options: ClassVar[type[BackendOptions]] = SFAPIOptions
+    options: SFAPIOptions
+
     def __init__(
         self,
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        verify: bool | str = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        task_timeout: float = 300.0,
-        task_poll_interval: float = 1.0,
-        sbatch_whitespace: WhitespacePolicy = "fix",
-        submit_lookup_delays: Sequence[float] = (0.0, 2.0),
-        shell_file_operations: bool = False,
-        allow_insecure_http: bool = False,
+        options: SFAPIOptions | None = None,
+        **values: Any,
     ) -> None:
+        super().__init__(base_url=base_url, auth=auth, options=options, **values)
         self.facility = FACILITY
-        self.shell_file_operations = shell_file_operations
-        if sbatch_whitespace not in ("fix", "refuse"):
-            raise InvalidJobSpec(
-                f"sbatch_whitespace: {sbatch_whitespace!r} is not 'fix' or 'refuse'",
-                field="sbatch_whitespace",
-                facility=FACILITY,
-            )
-        self.task_timeout = task_timeout
-        self.task_poll_interval = task_poll_interval
-        self.sbatch_whitespace: WhitespacePolicy = sbatch_whitespace
-        self.submit_lookup_delays = tuple(submit_lookup_delays)
-        self._memory = SubmitMemory()
-        self._session = ApiSession(
-            facility=FACILITY,
-            base_url=base_url,
-            auth=auth,
-            retry=retry,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            allow_insecure_http=allow_insecure_http,
+        self.shell_file_operations = self.options.shell_file_operations
+        self.task_timeout = self.options.task_timeout
+        self.task_poll_interval = self.options.task_poll_interval
+        self.sbatch_whitespace: WhitespacePolicy = self.options.sbatch_whitespace
+        self.submit_lookup_delays = self.options.submit_lookup_delays
+        self._memory = SubmitMemory(
+            visibility_grace=self.options.visibility_grace, settle_window=self.options.settle_window
         )
+        self._session = self.options.session(FACILITY, base_url, auth)
         self.base_url = self._session.base_url
 
     def __repr__(self) -> str:

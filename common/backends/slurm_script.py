@@ -39,6 +39,7 @@ from typing import Any, Literal
 from ..errors import InvalidJobSpec
 from ..models import JobSpec
 from .slurmrest_versions import environment_value, number_value, script_at_top
+from .submit import SUBMIT_TAG_VARIABLE, check_tag
 
 __all__ = [
     "LOGIN_SHELL",
@@ -67,7 +68,6 @@ __all__ = [
 
 logger = logging.getLogger("facility_common.backends.slurm_script")
 
-SUBMIT_TAG_VARIABLE = "FACILITY_SUBMIT_TAG"
 LOGIN_SHELL = "/bin/bash -l"
 """The pilot's shell: a login shell, as FirecREST's documentation recommends for batch scripts,
 so the site's profile (modules, PATH) is read."""
@@ -156,17 +156,6 @@ def check_value(value: str, *, field: str, facility: str, line: bool = True) -> 
             field, f"{value!r} {what}; a value in {where} must be one word without {allowed}", facility
         )
     return value
-
-
-def check_tag(tag: str, facility: str) -> str:
-    """The submit tag, if no renderer can write it wrongly: not empty, no whitespace or control
-    characters (a newline would end the directive block, a trailing space would not read back).
-    Which tags are allowed at all is the submit policy's to say; this is the renderer's floor."""
-    if not tag or any(c.isspace() or _CONTROL.match(c) for c in tag):
-        raise _refuse(
-            "tag", f"submit tag {tag!r} must be one word without whitespace or control characters", facility
-        )
-    return tag
 
 
 def slurm_duration(seconds: float) -> str:

@@ -66,8 +66,8 @@ from ..errors import (
     TransportError,
     UnsupportedOperation,
 )
-from ..http import ApiSession, RetryPolicy
 from ..models import Job, JobSpec, JobState, Outage, ResourceState, ResourceStatus
+from ..options import BackendOptions, about
 from .base import Capability, FacilityBackend
 from .slurm_script import (
     SUBMIT_TAG_VARIABLE,
@@ -86,6 +86,7 @@ __all__ = [
     "SUBMIT_TAG_VARIABLE",
     "SlurmRequest",
     "SlurmRestBackend",
+    "SlurmRestOptions",
     "SlurmTokenAuth",
 ]
 
@@ -549,6 +550,36 @@ def _read_tail(path: str, tail: int | None) -> str:
     return "".join(lines[-tail:]) if tail > 0 else ""
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlurmRestOptions(BackendOptions):
+    """Options of the slurmrestd backend."""
+
+    user_name: str | None = dataclasses.field(
+        default=None, metadata=about("The Slurm user the token belongs to (X-SLURM-USER-NAME).")
+    )
+    socket: str | None = dataclasses.field(
+        default=None, metadata=about("Path of slurmrestd's UNIX socket, instead of a URL.")
+    )
+    api_version: str | None = dataclasses.field(
+        default="auto", metadata=about("Data-parser version (v0.0.38 to v0.0.44), or auto to ask the server.")
+    )
+    directory: str | None = dataclasses.field(
+        default="/tmp", metadata=about("Working directory of jobs that name none.")
+    )
+    environment: Mapping[str, str] | None = dataclasses.field(
+        default=None, metadata=about("Environment given to every job (slurmrestd passes none of its own).")
+    )
+    partition: str | None = dataclasses.field(
+        default=None, metadata=about("Partition of jobs that name no queue.")
+    )
+    local_output: bool = dataclasses.field(
+        default=False, metadata=about("Read job output from this machine's file system (same cluster).")
+    )
+    all_reservations: bool = dataclasses.field(
+        default=False, metadata=about("Report every reservation as an outage, not only MAINT ones.")
+    )
+
+
 class SlurmRestBackend(FacilityBackend):
     """slurmrestd, one cluster: partitions as resources, MAINT reservations as outages, jobs."""
 
@@ -561,51 +592,42 @@ class SlurmRestBackend(FacilityBackend):
         "slurmrestd only schedules jobs; move files with the cluster's own tools (scp, Globus)."
     )
 
+    Options: ClassVar[type[BackendOptions]] = SlurmRestOptions
+    options: SlurmRestOptions
+
     def __init__(
         self,
         *,
         base_url: str = "http://localhost",
         auth: httpx.Auth | None = None,
-        user_name: str | None = None,
-        socket: str | None = None,
-        api_version: str | None = "auto",
-        directory: str | None = "/tmp",
-        environment: Mapping[str, str] | None = None,
-        partition: str | None = None,
-        local_output: bool = False,
-        all_reservations: bool = False,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        verify: bool | str = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        submit_lookup_delays: Sequence[float] = (0.0, 1.0),
-        allow_insecure_http: bool = False,
+        options: SlurmRestOptions | None = None,
+        **values: Any,
     ) -> None:
+        super().__init__(base_url=base_url, auth=auth, options=options, **values)
         self.facility = self.name
-        self.user_name = user_name
-        self.socket = socket
+        opts = self.options
+        self.user_name = opts.user_name
+        self.socket = opts.socket
         self.api_version = (
-            None if api_version in (None, "auto") else normalise_version(str(api_version), facility=self.name)
+            None
+            if opts.api_version in (None, "auto")
+            else normalise_version(str(opts.api_version), facility=self.name)
         )
-        self.directory = directory
-        self.environment = dict(DEFAULT_ENVIRONMENT if environment is None else environment)
-        self.partition = partition
-        self.local_output = local_output
-        self.all_reservations = all_reservations
-        self.submit_lookup_delays = tuple(submit_lookup_delays)
-        self._memory = SubmitMemory()
-        if socket is not None and transport is None:
-            transport = httpx.AsyncHTTPTransport(uds=socket)
-        self._session = ApiSession(
-            facility=self.name,
-            base_url=base_url,
-            auth=self._wrap_auth(auth),
-            retry=retry,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            headers={"Accept": "application/json"},
-            allow_insecure_http=allow_insecure_http or socket is not None,
+        self.directory = opts.directory
+        self.environment = dict(DEFAULT_ENVIRONMENT if opts.environment is None else opts.environment)
+        self.partition = opts.partition
+        self.local_output = opts.local_output
+        self.all_reservations = opts.all_reservations
+        self.submit_lookup_delays = opts.submit_lookup_delays
+        self._memory = SubmitMemory(visibility_grace=opts.visibility_grace, settle_window=opts.settle_window)
+        if opts.socket is not None and opts.transport is None:
+            opts = opts.with_values(
+                transport=httpx.AsyncHTTPTransport(uds=opts.socket), allow_insecure_http=True
+            )
+        elif opts.socket is not None:
+            opts = opts.with_values(allow_insecure_http=True)
+        self._session = opts.session(
+            self.name, base_url, self._wrap_auth(auth), headers={"Accept": "application/json"}
         )
         self.base_url = self._session.base_url
         self._version_lock: anyio.Lock | None = None

@@ -41,5 +41,33 @@ def test_import_failure_is_a_configuration_error() -> None:
 def test_connect_rejects_unknown_options() -> None:
     from facility_common import FacilityClient
 
-    with pytest.raises(ConfigurationError, match="bad option"):
+    with pytest.raises(ConfigurationError, match=r"not an option of the .iri. backend"):
         FacilityClient.connect("iri", base_url="https://iri.example.org/api/v1", no_such_option=1)
+
+
+def test_every_builtin_descriptor_matches_its_backend() -> None:
+    from facility_common.registry import BUILTIN_DESCRIPTORS
+
+    for descriptor in BUILTIN_DESCRIPTORS:
+        backend = descriptor.backend_class()
+        assert backend.name == descriptor.name
+        assert descriptor.options_class() is backend.Options
+        assert descriptor.conn_type == f"facility_{descriptor.name}"
+        assert descriptor.hook_class.endswith("Hook")
+
+
+def test_options_from_text_name_the_option_and_the_backend() -> None:
+    from facility_common.registry import get_descriptor
+
+    options = (
+        get_descriptor("iri")
+        .options_class()
+        .from_mapping(
+            "iri", {"timeout": "12.5", "verify": "false", "submit_lookup_delays": "0, 0.5", "project": "p1"}
+        )
+    )
+    assert (options.timeout, options.verify, options.submit_lookup_delays) == (12.5, False, (0.0, 0.5))
+    with pytest.raises(ConfigurationError, match=r"timeout: expected a number \[facility=iri\]"):
+        get_descriptor("iri").options_class().from_mapping("iri", {"timeout": "soon"})
+    with pytest.raises(ConfigurationError, match="settle_window: must not be negative"):
+        get_descriptor("sfapi").options_class().from_mapping("sfapi", {"settle_window": -1})

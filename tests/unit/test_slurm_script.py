@@ -10,7 +10,14 @@ import anyio
 import httpx
 import pytest
 
-from facility_common import AsyncFacilityClient, InvalidJobSpec, JobAttributes, JobSpec, ResourceSpec
+from facility_common import (
+    SUBMIT_TAG_VARIABLE,
+    AsyncFacilityClient,
+    InvalidJobSpec,
+    JobAttributes,
+    JobSpec,
+    ResourceSpec,
+)
 from facility_common.backends import firecrest_parse, sfapi_script
 from facility_common.backends.slurmrest import _render_job
 from facility_common.http import RetryPolicy
@@ -52,7 +59,7 @@ def refused(facility: str, spec: JobSpec, tag: str = "t1") -> InvalidJobSpec:
 @pytest.mark.parametrize("facility", sorted(RENDERERS))
 def test_no_renderer_writes_a_tag_with_whitespace_or_control_characters(facility: str, tag: str) -> None:
     error = refused(facility, TRUE, tag)
-    assert error.field == "tag"
+    assert error.field == f"environment.{SUBMIT_TAG_VARIABLE}"
     assert "tag" in error.message
 
 
