@@ -9,6 +9,7 @@ API and, through their backends, the other facility APIs::
     client.wait("polaris", job.id)
 """
 
+from .backends.slurm_script import render_login_script
 from .backends.submit import SUBMIT_TAG_VARIABLE
 from .client import AsyncFacilityClient
 from .errors import (
@@ -86,5 +87,6 @@ __all__ = [
     "get_backend_class",
     "get_descriptor",
     "register_backend",
+    "render_login_script",
     "settings_from_connection",
 ]

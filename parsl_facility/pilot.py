@@ -1,21 +1,23 @@
 """Render a Parsl block (a pilot job) into the client layer's :class:`~facility_common.JobSpec`.
 
-A pilot is one bash script: export what Parsl's executors read (``PARSL_CORES``,
+A pilot is one bash script run in a login shell (``#!/bin/bash -l``, so the site's profile sets up
+modules and PATH, as batch scripts expect): export what Parsl's executors read (``PARSL_CORES``,
 ``PARSL_MEMORY_GB``), run the user's ``worker_init``, then the launcher-wrapped worker command.
 It is submitted as ``/bin/bash -c <script>``, the form every backend accepts: IRI sends it nearly
 as is, script-based APIs (Slurm REST, SF API, FirecREST) wrap it in their batch script and Flux
-maps it to a command. Pure functions only, so the rendering is tested without a facility.
+maps it to a command. There the ``#!`` line is only a comment, so the script restarts itself as a
+login shell, keeping the PATH the job was given (:func:`facility_common.render_login_script`).
+Pure functions only, so the rendering is tested without a facility.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from facility_common import JobAttributes, JobSpec, ResourceSpec
+from facility_common import JobAttributes, JobSpec, ResourceSpec, render_login_script
 
 __all__ = ["PilotSettings", "build_job_spec", "parse_walltime", "render_script", "safe_job_name"]
 
@@ -63,16 +65,18 @@ class PilotSettings:
 
 
 def render_script(settings: PilotSettings, job_name: str, wrapped_command: str) -> str:
-    """The pilot's bash script: exports, ``worker_init``, then the launcher-wrapped command."""
-    lines = ["#!/bin/bash", f"# Parsl pilot {job_name}: starts the workers of one block"]
+    """The pilot's login-shell bash script: exports, ``worker_init``, then the launcher-wrapped
+    command."""
+    exports = {}
     if settings.cores_per_node is not None:
-        lines.append(f"export PARSL_CORES={int(settings.cores_per_node)}")
+        exports["PARSL_CORES"] = str(int(settings.cores_per_node))
     if settings.mem_per_node is not None:
-        lines.append(f"export PARSL_MEMORY_GB={shlex.quote(format(settings.mem_per_node, 'g'))}")
+        exports["PARSL_MEMORY_GB"] = format(settings.mem_per_node, "g")
+    body = []
     if settings.worker_init.strip():
-        lines += ["", "# worker_init", settings.worker_init.rstrip()]
-    lines += ["", "# launcher-wrapped worker command", wrapped_command.rstrip(), ""]
-    return "\n".join(lines)
+        body += ["", "# worker_init", settings.worker_init.rstrip()]
+    body += ["", "# launcher-wrapped worker command", wrapped_command.rstrip(), ""]
+    return render_login_script(f"Parsl pilot {job_name}: starts the workers of one block", exports, body)
 
 
 def build_job_spec(settings: PilotSettings, job_name: str, script: str) -> JobSpec:

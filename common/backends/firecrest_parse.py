@@ -8,14 +8,24 @@ pyfirecrest's ``AsyncFirecrest``.
 from __future__ import annotations
 
 import posixpath
-import shlex
 import stat as stat_module
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import APIError, InvalidJobSpec
 from ..models import FileEntry, Job, JobSpec, Outage, ResourceState, ResourceStatus
+from .slurm_script import (
+    SUBMIT_TAG_VARIABLE,
+    SlurmSite,
+    check_tag,
+    directive_lines,
+    given_script_options,
+    insert_after_shebang,
+    job_environment,
+    render_batch_script,
+    sbatch_options,
+)
 from .states import PBS_STATES, SLURM_STATES, settle_exit_code, translate_state
 
 __all__ = [
@@ -38,7 +48,6 @@ __all__ = [
 ]
 
 FACILITY = "firecrest"
-SUBMIT_TAG_VARIABLE = "FACILITY_SUBMIT_TAG"
 TAG_LINE_PREFIX = "# facility-submit-tag: "
 DEFAULT_MAX_OPS_FILE_SIZE = 5 * 1024 * 1024
 """FirecREST's default ``max_ops_file_size`` when a system does not say."""
@@ -161,33 +170,17 @@ def parse_outages(
 # -- jobs ---------------------------------------------------------------------------------------
 
 
-def _duration(value: timedelta) -> str:
-    seconds = max(1, int(value.total_seconds()))
-    minutes, secs = divmod(seconds, 60)
-    hours, mins = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    return f"{days}-{hours:02d}:{mins:02d}:{secs:02d}" if days else f"{hours:02d}:{mins:02d}:{secs:02d}"
-
-
-def _directive(name: str, value: object | None = None) -> str:
-    if value is None:
-        return f"#SBATCH --{name}"
-    text = str(value)
-    if any(c.isspace() for c in text) or not text:
-        text = shlex.quote(text)
-    return f"#SBATCH --{name}={text}"
-
-
-def _output_directives(spec: JobSpec) -> list[str]:
-    lines = []
-    for option, value in (
-        ("input", spec.stdin_path),
-        ("output", spec.stdout_path),
-        ("error", spec.stderr_path),
-    ):
-        if value:
-            lines.append(_directive(option, value))
-    return lines
+SITE = SlurmSite(
+    facility=FACILITY,
+    queue_option=None,
+    default_job_name="facility-job",
+    files_before_attributes=True,
+    reserved=frozenset({"job-name"}),
+    tag_line=TAG_LINE_PREFIX,
+)
+"""FirecREST: the tag rides in a comment line (comments do not end Slurm's directive block);
+queue, account, reservation, working directory and environment are fields of the API's submit
+request. ``--job-name`` is reserved: a job is looked for by its name and tag."""
 
 
 def render_script(spec: JobSpec, *, tag: str | None) -> str:
@@ -197,44 +190,16 @@ def render_script(spec: JobSpec, *, tag: str | None) -> str:
     A spec that brings its own ``script`` is sent as written, with the tag line and the spec's
     name and stdin/stdout/stderr paths added as directives right after its ``#!`` line (its own
     directives come later, so they win where both speak). ``custom_attributes`` become
-    ``#SBATCH --<key>=<value>`` lines.
+    ``#SBATCH --<key>=<value>`` lines. The rendering is :mod:`.slurm_script`'s, with :data:`SITE`.
     """
-    head = [f"{TAG_LINE_PREFIX}{tag}"] if tag else []
-    if spec.script is not None:
-        if not spec.script.startswith("#!"):
-            raise InvalidJobSpec(
-                "script: a batch script must start with a #! line", field="script", facility=FACILITY
-            )
-        if spec.name:
-            head.append(_directive("job-name", spec.name))
-        head += _output_directives(spec)
-        if not head:
-            return spec.script
-        first, _, rest = spec.script.partition("\n")
-        return "\n".join([first, *head, rest])
-    lines = ["#!/bin/bash", *head, _directive("job-name", spec.name or "facility-job")]
-    attributes = spec.attributes
-    if attributes.duration is not None:
-        lines.append(_directive("time", _duration(attributes.duration)))
-    resources = spec.resources
-    for option, count in (
-        ("nodes", resources.node_count),
-        ("ntasks", resources.process_count),
-        ("ntasks-per-node", resources.processes_per_node),
-        ("cpus-per-task", resources.cpu_cores_per_process),
-        ("gpus-per-task", resources.gpu_cores_per_process),
-    ):
-        if count is not None:
-            lines.append(_directive(option, count))
-    if resources.memory is not None:
-        lines.append(_directive("mem", f"{max(1, resources.memory // (1024 * 1024))}M"))
-    if resources.exclusive_node_use:
-        lines.append(_directive("exclusive"))
-    lines += _output_directives(spec)
-    for key, value in attributes.custom_attributes.items():
-        lines.append(_directive(key.lstrip("-"), value))
-    lines.append(shlex.join([str(spec.executable), *spec.arguments]))
-    return "\n".join(lines) + "\n"
+    if spec.script is None:
+        return render_batch_script(spec, SITE, sbatch_options(spec, SITE, tag=tag), tag=tag)
+    if not spec.script.startswith("#!"):
+        raise InvalidJobSpec(
+            "script: a batch script must start with a #! line", field="script", facility=FACILITY
+        )
+    head = [TAG_LINE_PREFIX + check_tag(tag, FACILITY)] if tag is not None else []
+    return insert_after_shebang(spec.script, head + directive_lines(given_script_options(spec, SITE)))
 
 
 def build_submit(
@@ -248,13 +213,11 @@ def build_submit(
     """The keyword arguments of pyfirecrest's ``submit`` for ``spec`` (it posts them as the
     ``PostJobSubmitRequest`` body): script, working directory, environment (with the submit tag),
     account, partition and reservation."""
-    environment = dict(spec.environment)
-    if tag:
-        environment[SUBMIT_TAG_VARIABLE] = tag
+    script = render_script(spec, tag=tag)
     return {
-        "script_str": render_script(spec, tag=tag),
+        "script_str": script,
         "working_dir": spec.directory or directory,
-        "env_vars": environment or None,
+        "env_vars": job_environment(spec, tag) or None,
         "account": spec.attributes.account or account,
         "partition": spec.attributes.queue_name or partition,
         "reservation": spec.attributes.reservation_id,

@@ -24,7 +24,7 @@ What S3M changes:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -35,6 +35,7 @@ from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from ..options import BackendOptions, about
 from .base import Capability
+from .slurm_script import SbatchOption
 from .slurmrest import RefreshingHeaderAuth, SlurmRequest, SlurmRestBackend, SlurmRestOptions, _filter_outages
 from .slurmrest_versions import normalise_version
 
@@ -254,8 +255,10 @@ class S3MBackend(SlurmRestBackend):
     def _partition_for(self, resource: str) -> str | None:
         return self.partition
 
-    def _render(self, version: str, resource: str, spec: JobSpec, tag: str) -> dict[str, Any]:
-        job = super()._render(version, resource, spec, tag)
+    def _render(
+        self, version: str, options: Sequence[SbatchOption], spec: JobSpec, tag: str
+    ) -> dict[str, Any]:
+        job = super()._render(version, options, spec, tag)
         _refuse_fields(job)
         return job
 

@@ -43,9 +43,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import logging
-import math
 import re
-import shlex
 import uuid
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -71,13 +69,16 @@ from ..errors import (
 from ..models import Job, JobSpec, JobState, Outage, ResourceState, ResourceStatus
 from ..options import BackendOptions, about
 from .base import Capability, FacilityBackend
-from .slurmrest_versions import (
-    SUPPORTED_VERSIONS,
-    environment_value,
-    normalise_version,
-    number_value,
-    script_at_top,
+from .slurm_script import (
+    SUBMIT_TAG_VARIABLE,
+    SbatchOption,
+    SlurmSite,
+    job_description,
+    job_environment,
+    render_batch_script,
+    sbatch_options,
 )
+from .slurmrest_versions import SUPPORTED_VERSIONS, normalise_version, script_at_top
 from .states import SLURM_STATES, settle_exit_code, translate_state
 from .submit_guard import SubmitMemory, may_still_be_working, newest, outcome_unknown
 
@@ -92,7 +93,6 @@ __all__ = [
 logger = logging.getLogger("facility_common.backends.slurmrest")
 
 FACILITY = "slurmrest"
-SUBMIT_TAG_VARIABLE = "FACILITY_SUBMIT_TAG"
 TAG_PREFIX = "facility-submit-tag:"
 SUBMIT_ATTEMPTS = 3
 DEFAULT_ENVIRONMENT: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
@@ -213,19 +213,40 @@ def _build_cancel(prefix: str, job_id: str) -> SlurmRequest:
     return SlurmRequest("DELETE", f"{prefix}/job/{_q(job_id)}", ok=(200, 204, 404, 500))
 
 
+def _tag_comment(tag: str, stdout: str | None, stderr: str | None) -> str:
+    return TAG_PREFIX + tag
+
+
+SITE = SlurmSite(
+    facility=FACILITY,
+    shell="/bin/sh",
+    job_description=True,
+    default_job_name="facility-job",
+    default_stdout="slurm-%j.out",
+    default_stderr="slurm-%j.err",
+    defaults_in_directory=True,
+    reserved=frozenset({"comment", "environment", "script"}),
+    tag_comment=_tag_comment,
+    exec_command=True,
+)
+"""slurmrestd: the job is a job description (the queue is its partition, the tag its comment)
+and a ``/bin/sh`` script that execs the command. Custom attributes are job description fields;
+``comment``, ``environment`` and ``script`` are the backend's own."""
+
+
 def _script_for(spec: JobSpec) -> str:
     """The batch script: the spec's own, or one that execs the executable with its arguments."""
     if spec.script is not None:
-        return spec.script if spec.script.startswith("#!") else "#!/bin/sh\n" + spec.script
-    assert spec.executable is not None
-    command = " ".join(shlex.quote(part) for part in (spec.executable, *spec.arguments))
-    return f"#!/bin/sh\nexec {command}\n"
+        return spec.script if spec.script.startswith("#!") else f"#!{SITE.shell}\n" + spec.script
+    return render_batch_script(spec, SITE, (), tag=None)
 
 
-def _minutes(spec: JobSpec) -> int | None:
-    if spec.attributes.duration is None:
-        return None
-    return max(1, math.ceil(spec.attributes.duration.total_seconds() / 60))
+def _job_options(
+    spec: JobSpec, *, partition: str | None, tag: str, directory: str | None, facility: str = FACILITY
+) -> tuple[SbatchOption, ...]:
+    """The checked options of ``spec``'s job description (refused before any request)."""
+    site = SITE if facility == SITE.facility else dataclasses.replace(SITE, facility=facility)
+    return sbatch_options(spec, site, tag=tag, directory=spec.directory or directory, queue=partition)
 
 
 def _render_job(
@@ -236,55 +257,11 @@ def _render_job(
     tag: str,
     directory: str | None,
     base_environment: Mapping[str, str],
+    facility: str = FACILITY,
 ) -> dict[str, Any]:
     """The Slurm job description (``job_desc_msg``) of ``spec``, without the script."""
-    environment = {**base_environment, **spec.environment, SUBMIT_TAG_VARIABLE: tag}
-    cwd = spec.directory or directory
-    folder = cwd.rstrip("/") + "/" if cwd else ""
-    job: dict[str, Any] = {
-        "name": spec.name or "facility-job",
-        "comment": TAG_PREFIX + tag,
-        "environment": environment_value(version, environment),
-        "standard_output": spec.stdout_path or f"{folder}slurm-%j.out",
-        "standard_error": spec.stderr_path or f"{folder}slurm-%j.err",
-    }
-    if cwd:
-        job["current_working_directory"] = cwd
-    queue = spec.attributes.queue_name or partition
-    if queue:
-        job["partition"] = queue
-    if spec.attributes.account:
-        job["account"] = spec.attributes.account
-    if spec.attributes.reservation_id:
-        job["reservation"] = spec.attributes.reservation_id
-    minutes = _minutes(spec)
-    if minutes is not None:
-        job["time_limit"] = number_value(version, minutes)
-    if spec.stdin_path:
-        job["standard_input"] = spec.stdin_path
-    resources = spec.resources
-    if resources.node_count is not None:
-        if script_at_top(version):  # v0.0.38: nodes = [minimum, maximum]
-            job["nodes"] = [resources.node_count, resources.node_count]
-        else:
-            job["minimum_nodes"] = resources.node_count
-            job["maximum_nodes"] = resources.node_count
-    if resources.process_count is not None:
-        job["tasks"] = resources.process_count
-    if resources.processes_per_node is not None:
-        job["tasks_per_node"] = resources.processes_per_node
-    if resources.cpu_cores_per_process is not None:
-        job["cpus_per_task"] = resources.cpu_cores_per_process
-    if resources.gpu_cores_per_process is not None:
-        if script_at_top(version):
-            job["gpus_per_task"] = str(resources.gpu_cores_per_process)
-        else:
-            job["tres_per_task"] = f"gres/gpu:{resources.gpu_cores_per_process}"
-    if resources.memory is not None:
-        job["memory_per_node"] = number_value(version, max(1, math.ceil(resources.memory / 2**20)))
-    for key, value in spec.attributes.custom_attributes.items():
-        job[key] = value
-    return job
+    options = _job_options(spec, partition=partition, tag=tag, directory=directory, facility=facility)
+    return job_description(options, version=version, environment=job_environment(spec, tag, base_environment))
 
 
 def _submit_body(version: str, job: dict[str, Any], script: str) -> dict[str, Any]:
@@ -804,15 +781,16 @@ class SlurmRestBackend(FacilityBackend):
 
     # -- jobs -----------------------------------------------------------------------------------
 
-    def _render(self, version: str, resource: str, spec: JobSpec, tag: str) -> dict[str, Any]:
-        return _render_job(
-            spec,
-            version=version,
-            partition=self._partition_for(resource),
-            tag=tag,
-            directory=self.directory,
-            base_environment=self.environment,
-        )
+    def _options(self, resource: str, spec: JobSpec, tag: str) -> tuple[SbatchOption, ...]:
+        """The checked options of the job: a bad spec is refused here, before any request."""
+        partition = self._partition_for(resource)
+        return _job_options(spec, partition=partition, tag=tag, directory=self.directory, facility=self.name)
+
+    def _render(
+        self, version: str, options: Sequence[SbatchOption], spec: JobSpec, tag: str
+    ) -> dict[str, Any]:
+        environment = job_environment(spec, tag, self.environment)
+        return job_description(options, version=version, environment=environment)
 
     def _partition_for(self, resource: str) -> str | None:
         return resource or self.partition
@@ -823,8 +801,9 @@ class SlurmRestBackend(FacilityBackend):
         :calls: POST slurm/{version}/job/submit; after a lost answer GET slurm/{version}/jobs
         """
         tag = spec.environment.get(SUBMIT_TAG_VARIABLE) or _new_tag()
+        options = self._options(resource, spec, tag)
         version = await self._version()
-        job = self._render(version, resource, spec, tag)
+        job = self._render(version, options, spec, tag)
         request = _build_submit(self._prefix(version, resource), version, job, _script_for(spec))
         if self._memory.in_doubt(tag):
             # An earlier submit of this tag may have created the job: look before sending.
