@@ -13,12 +13,9 @@ import anyio
 import httpx
 import pytest
 
-from facility_common import JobAttributes, JobSpec, JobState, ResourceSpec
+from facility_common import SUBMIT_TAG_VARIABLE, JobAttributes, JobSpec, JobState, ResourceSpec
 from facility_common.backends.flux import FluxBackend
-from facility_common.backends.flux_jobs import (
-    SUBMIT_TAG_VARIABLE,
-    build_list_jobs,
-    build_submit,
+from facility_common.backends.flux.parsers import (
     job_items,
     last_lines,
     parse_job,
@@ -26,6 +23,7 @@ from facility_common.backends.flux_jobs import (
     parse_resource,
     parse_submit,
 )
+from facility_common.backends.flux.requests import build_list_jobs, build_submit
 from facility_common.errors import (
     InvalidJobSpec,
     JobSubmissionError,
@@ -457,7 +455,7 @@ def test_find_job_by_tag_answers_for_tags_this_backend_submitted_only() -> None:
 def test_the_token_endpoint_busy_is_asked_again_and_a_bad_certificate_is_named() -> None:
     import ssl
 
-    from facility_common.backends.flux_auth import FluxSharedSecretToken
+    from facility_common.backends.flux.auth import FluxSharedSecretToken
     from facility_common.errors import TransportError
 
     answers = [503, 429, 200]
@@ -488,7 +486,7 @@ def test_the_token_endpoint_busy_is_asked_again_and_a_bad_certificate_is_named()
 
 def test_auth_options_pick_the_method() -> None:
     from facility_common.auth import FacilityAuth
-    from facility_common.backends.flux_auth import (
+    from facility_common.backends.flux.auth import (
         FluxBasicAuth,
         FluxPasswordToken,
         FluxSharedSecretToken,
@@ -514,7 +512,7 @@ def test_auth_options_pick_the_method() -> None:
 
 def test_flux_token_sources_plug_into_resolve_auth_and_hide_their_secrets() -> None:
     from facility_common.auth import FacilityAuth, resolve_auth
-    from facility_common.backends.flux_auth import FluxSharedSecretToken
+    from facility_common.backends.flux.auth import FluxSharedSecretToken
 
     source = FluxSharedSecretToken("http://127.0.0.1:5000/v1/token", "fluxuser", "pa55word", "sh4red")
     assert source.root == "http://127.0.0.1:5000/"
