@@ -429,6 +429,44 @@ def test_ids_of_the_wrong_type_are_refused() -> None:
     assert parse_submit({"id": 12}) == "12"
 
 
+def test_a_bad_submit_tag_is_refused_before_any_request() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request expected, got {request.url}")
+
+    async def main() -> None:
+        backend = FluxBackend(base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler))
+        spec = JobSpec(executable="/bin/echo", environment={SUBMIT_TAG_VARIABLE: "two words"})
+        try:
+            with pytest.raises(InvalidJobSpec, match=SUBMIT_TAG_VARIABLE) as caught:
+                await backend.submit("flux", spec)
+            assert caught.value.field == f"environment.{SUBMIT_TAG_VARIABLE}"
+        finally:
+            await backend.aclose()
+
+    anyio.run(main)
+
+
+def test_a_job_submitted_but_not_readable_yet_is_pending_and_never_sent_again() -> None:
+    posts = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal posts
+        if request.url.path == "/v1/jobs/submit":
+            posts += 1
+            return httpx.Response(200, json={"Message": "Job submit.", "id": 9})
+        return httpx.Response(500, json={"detail": "flux is busy"})
+
+    async def main() -> Any:
+        backend = FluxBackend(base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler))
+        try:
+            return await backend.submit("flux", JobSpec(executable="/bin/echo"))
+        finally:
+            await backend.aclose()
+
+    job = anyio.run(main)
+    assert (job.id, job.state, posts) == ("9", JobState.PENDING, 1)
+
+
 def test_find_job_by_tag_answers_for_tags_this_backend_submitted_only() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/jobs/submit":
