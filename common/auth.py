@@ -1632,7 +1632,7 @@ def _flux_auth(
     kind: str, args: Mapping[str, Any], verify: VerifySetting, allow_insecure_http: bool
 ) -> httpx.Auth | TokenSource:
     """The Flux RESTful API's own flows (imported lazily: only Flux users need them)."""
-    from .backends.flux_auth import FluxBasicAuth, FluxPasswordToken, FluxSharedSecretToken
+    from .backends.flux.auth import FluxBasicAuth, FluxPasswordToken, FluxSharedSecretToken
 
     if kind == "basic":
         return FluxBasicAuth(args["user"], args["token"])

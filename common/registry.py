@@ -143,16 +143,21 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         name="flux",
         label="Flux RESTful API",
         backend="facility_common.backends.flux:FluxBackend",
-        options="facility_common.backends.flux:FluxOptions",
+        options="facility_common.backends.flux.options:FluxOptions",
         conn_type="facility_flux",
         hook_class="FluxHook",
         auth_types=("flux_shared_secret", "flux_password", "basic", "token"),
-        auth_module="facility_common.backends.flux_auth",
+        auth_module="facility_common.backends.flux.auth",
         capabilities=frozenset({Capability.STATUS, Capability.JOBS, Capability.JOB_OUTPUT}),
         emulator_flavour="flux",
         where="Flux Operator clusters, LLNL",
         docs="docs/facility-flux.md",
         url_placeholder="https://flux.example.org",
+        unsupported_hint=(
+            "It offers job submit, status, cancel and output on one Flux instance; move files with "
+            "scp/rsync, Globus or a file API of the facility (FirecREST, IRI), and read job output "
+            "with job_output."
+        ),
     ),
     BackendDescriptor(
         name="iri",

@@ -189,3 +189,21 @@ def test_several_candidates_are_an_unknown_outcome_and_never_a_second_job(
             httpx.delete(f"{flux_server.url}/_emulator/faults")
         assert jobs_tagged(flux_server, later) == [job.id]
         assert mine.wait("flux", job.id, timeout=30, poll_interval=0.1).state is JobState.COMPLETED
+
+
+def test_a_500_on_submit_is_looked_into_and_then_sent_again(flux_server: EmulatorServer) -> None:
+    """The shared submit policy counts a 500 as an unknown outcome (the server may have acted):
+    the backend looks for the job first. Here the 500 came before the server acted, so the look
+    finds none and the submit is sent once more, making exactly one job."""
+    tag = uuid.uuid4().hex
+    with connect(flux_server, submit_lookup_delays=(0.0,)) as client:
+        client.list_jobs("flux")  # the jobs of earlier tests are now known not to be this submit's
+        httpx.delete(f"{flux_server.url}/_emulator/stats").raise_for_status()
+        faults(flux_server, "500=count:1@POST /flux/v1/jobs/submit")
+        try:
+            job = client.submit("flux", tagged(tag, "after-500"))
+        finally:
+            httpx.delete(f"{flux_server.url}/_emulator/faults")
+        routes = httpx.get(f"{flux_server.url}/_emulator/stats", timeout=10).json()["routes"]
+        assert routes["GET /flux/v1/jobs"] >= 1  # looked before sending again
+        assert submits(flux_server) == 2 and jobs_tagged(flux_server, tag) == [job.id]

@@ -1059,7 +1059,7 @@ def test_resolve_auth_private_key_jwt_mapping(rsa_key: Any, tmp_path: Path) -> N
 
 
 def test_flux_mappings_build_the_flux_flows() -> None:
-    from facility_common.backends.flux_auth import FluxBasicAuth
+    from facility_common.backends.flux.auth import FluxBasicAuth
 
     basic = resolve_auth({"type": "basic", "user": "u", "token": "secret-token"}, facility="flux")
     assert isinstance(basic, FluxBasicAuth)

@@ -13,12 +13,9 @@ import anyio
 import httpx
 import pytest
 
-from facility_common import JobAttributes, JobSpec, JobState, ResourceSpec
+from facility_common import SUBMIT_TAG_VARIABLE, JobAttributes, JobSpec, JobState, ResourceSpec
 from facility_common.backends.flux import FluxBackend
-from facility_common.backends.flux_jobs import (
-    SUBMIT_TAG_VARIABLE,
-    build_list_jobs,
-    build_submit,
+from facility_common.backends.flux.parsers import (
     job_items,
     last_lines,
     parse_job,
@@ -26,6 +23,7 @@ from facility_common.backends.flux_jobs import (
     parse_resource,
     parse_submit,
 )
+from facility_common.backends.flux.requests import build_list_jobs, build_submit
 from facility_common.errors import (
     InvalidJobSpec,
     JobSubmissionError,
@@ -431,6 +429,44 @@ def test_ids_of_the_wrong_type_are_refused() -> None:
     assert parse_submit({"id": 12}) == "12"
 
 
+def test_a_bad_submit_tag_is_refused_before_any_request() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request expected, got {request.url}")
+
+    async def main() -> None:
+        backend = FluxBackend(base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler))
+        spec = JobSpec(executable="/bin/echo", environment={SUBMIT_TAG_VARIABLE: "two words"})
+        try:
+            with pytest.raises(InvalidJobSpec, match=SUBMIT_TAG_VARIABLE) as caught:
+                await backend.submit("flux", spec)
+            assert caught.value.field == f"environment.{SUBMIT_TAG_VARIABLE}"
+        finally:
+            await backend.aclose()
+
+    anyio.run(main)
+
+
+def test_a_job_submitted_but_not_readable_yet_is_pending_and_never_sent_again() -> None:
+    posts = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal posts
+        if request.url.path == "/v1/jobs/submit":
+            posts += 1
+            return httpx.Response(200, json={"Message": "Job submit.", "id": 9})
+        return httpx.Response(500, json={"detail": "flux is busy"})
+
+    async def main() -> Any:
+        backend = FluxBackend(base_url="http://127.0.0.1:1", transport=httpx.MockTransport(handler))
+        try:
+            return await backend.submit("flux", JobSpec(executable="/bin/echo"))
+        finally:
+            await backend.aclose()
+
+    job = anyio.run(main)
+    assert (job.id, job.state, posts) == ("9", JobState.PENDING, 1)
+
+
 def test_find_job_by_tag_answers_for_tags_this_backend_submitted_only() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/jobs/submit":
@@ -457,7 +493,7 @@ def test_find_job_by_tag_answers_for_tags_this_backend_submitted_only() -> None:
 def test_the_token_endpoint_busy_is_asked_again_and_a_bad_certificate_is_named() -> None:
     import ssl
 
-    from facility_common.backends.flux_auth import FluxSharedSecretToken
+    from facility_common.backends.flux.auth import FluxSharedSecretToken
     from facility_common.errors import TransportError
 
     answers = [503, 429, 200]
@@ -488,7 +524,7 @@ def test_the_token_endpoint_busy_is_asked_again_and_a_bad_certificate_is_named()
 
 def test_auth_options_pick_the_method() -> None:
     from facility_common.auth import FacilityAuth
-    from facility_common.backends.flux_auth import (
+    from facility_common.backends.flux.auth import (
         FluxBasicAuth,
         FluxPasswordToken,
         FluxSharedSecretToken,
@@ -514,7 +550,7 @@ def test_auth_options_pick_the_method() -> None:
 
 def test_flux_token_sources_plug_into_resolve_auth_and_hide_their_secrets() -> None:
     from facility_common.auth import FacilityAuth, resolve_auth
-    from facility_common.backends.flux_auth import FluxSharedSecretToken
+    from facility_common.backends.flux.auth import FluxSharedSecretToken
 
     source = FluxSharedSecretToken("http://127.0.0.1:5000/v1/token", "fluxuser", "pa55word", "sh4red")
     assert source.root == "http://127.0.0.1:5000/"

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from ..auth import (
+from ...auth import (
     DEFAULT_TOKEN_TIMEOUT,
     TRANSIENT_TOKEN_STATUSES,
     FacilityAuth,
@@ -41,9 +41,9 @@ from ..auth import (
     _Fetched,
     _host_of,
 )
-from ..errors import AuthenticationError, ConfigurationError, TransportError
-from ..http import check_base_url
-from ..tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
+from ...errors import AuthenticationError, ConfigurationError, TransportError
+from ...http import check_base_url
+from ...tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
 
 __all__ = [
     "FluxBasicAuth",

@@ -1,0 +1,12 @@
+"""The Flux RESTful API backend: one Flux instance behind flux-restful-api.
+
+:class:`FluxBackend` (in :mod:`.backend`) speaks the API; :class:`FluxOptions` (in :mod:`.options`)
+are its typed options. Requests are built in :mod:`.requests`, answers read in :mod:`.parsers`, the
+job of a submit whose answer was lost is recognised in :mod:`.matching`, and Flux's own
+authentication flows live in :mod:`.auth`.
+"""
+
+from .backend import FluxBackend
+from .options import FluxOptions
+
+__all__ = ["FluxBackend", "FluxOptions"]

@@ -1,0 +1,436 @@
+"""Backend for the Flux RESTful API (flux-framework/flux-restful-api 1.1.0) in front of one Flux
+instance (a Flux Operator MiniCluster, an LLNL allocation).
+
+``base_url`` is the server root (``FLUX_RESTFUL_HOST``, e.g. ``https://flux.example.org``); a
+trailing ``/v1`` is accepted too. Requests are built by :mod:`.requests` and answers read by
+:mod:`.parsers` (pure functions); authentication (none, HTTP Basic, the shared-secret handshake,
+password login, bearer tokens) comes from :mod:`.auth`.
+
+The instance is the one resource: :meth:`FluxBackend.resources` reports it under the name given
+by the ``resource_name`` option (default ``"flux"``), UP while ``/v1/nodes`` lists free nodes,
+DEGRADED while every node is busy and DOWN while the server answers 503 (Flux is stopped).
+
+How the API's gaps are filled (the API is silent on these):
+
+* **Output.** Flux keeps a job's output in its event log and the API returns it as one merged
+  stream, so ``job_output`` gives the same text for ``stdout`` and ``stderr``. A tail of a finished
+  job is read from ``/output/stream`` keeping only the last lines in memory; a tail of a job still
+  running comes from ``/output`` (the stream would only end with the job).
+* **Submit without duplicates.** Submits run under the shared policy of
+  :class:`~facility_common.backends.submit.SubmitGuard` (which failures leave the outcome unknown,
+  when to look, when to send again). The job carries its tag in its environment, but Flux's
+  listing does not show it: the look for the job of a submit whose answer was lost adopts the one
+  listed job that could be it (:mod:`.matching`, which also states the residual risk). Several
+  such jobs make the outcome unknown (``JobSubmissionError`` with ``outcome_unknown``); the tag is
+  then remembered and a submit of it again looks again before sending. A job just submitted that
+  the API does not show yet is PENDING.
+* **Names, queues, banks.** The API cannot set a job name (Flux names jobs after their command),
+  so ``JobSpec.name`` is not sent. It cannot choose a queue or bank either: a spec naming one is
+  accepted only when it is the instance's own (backend options ``queue`` and ``account``).
+* **Files.** The API has no file operations.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from ...errors import APIError, FacilityError, NotFoundError, ServerError, UnsupportedOperation
+from ...http import ApiRequest
+from ...models import Job, JobSpec, JobState, Outage, ResourceStatus
+from ...options import BackendOptions
+from ..base import FacilityBackend
+from ..submit import SUBMIT_TAG_VARIABLE, UnreadableAnswer, outcome_unknown, tag_of
+from .auth import flux_auth
+from .matching import SubmitMatcher, trim
+from .options import FluxOptions
+from .parsers import (
+    down_resource,
+    job_items,
+    last_lines,
+    parse_job,
+    parse_output,
+    parse_resource,
+    parse_submit,
+)
+from .requests import (
+    build_auth_info,
+    build_cancel,
+    build_get_job,
+    build_list_jobs,
+    build_nodes,
+    build_output,
+    build_submit,
+)
+
+__all__ = ["FluxBackend"]
+
+logger = logging.getLogger("facility_common.backends.flux")
+
+FACILITY = "flux"
+
+
+class FluxBackend(FacilityBackend):
+    """One Flux instance behind the Flux RESTful API.
+
+    Credentials come either as ``auth`` (any ``httpx.Auth``, e.g. from ``resolve_auth``) or as the
+    options ``user``, ``token`` and ``secret_key`` that the Flux project's client reads from
+    ``FLUX_USER``, ``FLUX_TOKEN`` and ``FLUX_SECRET_KEY`` (see
+    :func:`~facility_common.backends.flux.auth.flux_auth` for ``auth_method``). No network call
+    happens before the first operation.
+    """
+
+    name: ClassVar[str] = "flux"
+    Options: ClassVar[type[BackendOptions]] = FluxOptions
+    options: FluxOptions
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        options: FluxOptions | None = None,
+        **values: Any,
+    ) -> None:
+        super().__init__(base_url=base_url, auth=auth, options=options, **values)
+        self.facility = FACILITY
+        opts = self.options
+        root = base_url.rstrip("/") if isinstance(base_url, str) else base_url
+        if isinstance(root, str) and root.endswith("/v1"):
+            root = root[: -len("/v1")]
+        resolved = flux_auth(
+            root,
+            auth=auth,
+            user=opts.user,
+            token=opts.token,
+            secret_key=opts.secret_key,
+            auth_method=opts.auth_method,
+            verify=opts.tls(FACILITY),
+            transport=opts.transport,
+            allow_insecure_http=opts.allow_insecure_http,
+        )
+        self._session = opts.session(FACILITY, root, resolved)
+        self.base_url = self._session.base_url
+        self.resource_name = opts.resource_name
+        self.queue = opts.queue
+        self.account = opts.account
+        self._guard = self.submit_guard()
+        self._matcher = SubmitMatcher()
+        # Tags of the submits this backend made, with their job ids or, while in doubt, the spec
+        # (the listing cannot show a tag: a doubted tag is looked for by its spec).
+        self._tag_ids: dict[str, str] = {}
+        self._doubted_specs: dict[str, JobSpec] = {}
+
+    def __repr__(self) -> str:
+        return f"FluxBackend(base_url={self.base_url!r}, resource_name={self.resource_name!r})"
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._session.aclose()
+
+    def describe(self) -> dict[str, Any]:
+        """Connection facts safe to show (no credentials)."""
+        return {
+            **super().describe(),
+            "base_url": self.base_url,
+            "resource": self.resource_name,
+            "queue": self.queue,
+            "account": self.account,
+        }
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _bad_answer(self, request: ApiRequest, exc: Exception, resource: str | None) -> APIError:
+        return APIError(
+            f"{request.method} /{request.path}: unusable answer ({exc})", facility=FACILITY, resource=resource
+        )
+
+    def _check_resource(self, resource: str) -> str:
+        if resource != self.resource_name:
+            raise NotFoundError(
+                f"resource {resource!r} is not this Flux instance ({self.resource_name!r})",
+                facility=FACILITY,
+                resource=resource,
+            )
+        return resource
+
+    # -- discovery and status -------------------------------------------------------------------
+
+    async def auth_info(self) -> dict[str, Any]:
+        """How the server authenticates (public): ``{backend, password_login,
+        shared_secret_handshake, oidc?}``.
+
+        :calls: GET /v1/auth
+        """
+        request = build_auth_info()
+        data = await self._session.call(request)
+        if not isinstance(data, dict):
+            raise self._bad_answer(request, ValueError("not an object"), None)
+        return data
+
+    async def nodes(self) -> list[str]:
+        """The instance's free nodes.
+
+        :calls: GET /v1/nodes
+        """
+        status = await self.resource(self.resource_name)
+        return list(status.raw.get("nodes", []))
+
+    async def resources(self) -> list[ResourceStatus]:
+        """The Flux instance as the one resource.
+
+        :calls: GET /v1/nodes
+        """
+        request = build_nodes()
+        try:
+            data = await self._session.call(request, resource=self.resource_name)
+        except ServerError as exc:
+            if exc.status_code != 503:
+                raise
+            return [down_resource(self.resource_name, exc.body or "Flux is unavailable")]
+        try:
+            return [parse_resource(data, self.resource_name)]
+        except ValueError as exc:
+            raise self._bad_answer(request, exc, self.resource_name) from None
+
+    async def resource(self, name_or_id: str) -> ResourceStatus:
+        """The instance, by its ``resource_name``.
+
+        :calls: GET /v1/nodes
+        """
+        self._check_resource(name_or_id)
+        return (await self.resources())[0]
+
+    async def outages(
+        self, resource: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Outage]:
+        """Flux announces no outages: always empty (a stopped instance shows as DOWN instead)."""
+        if resource is not None:
+            self._check_resource(resource)
+        return []
+
+    # -- submit ---------------------------------------------------------------------------------
+
+    async def submit(self, resource: str, spec: JobSpec) -> Job:
+        """Submit ``spec`` under the shared submit policy; never creates the job twice (see the
+        module docstring).
+
+        :calls: POST /v1/jobs/submit, then GET /v1/jobs/{id}; after a lost answer
+            GET /v1/jobs?details=true&listing=true
+        """
+        tag = tag_of(spec, FACILITY)
+        request = build_submit(spec, tag=tag, queue=self.queue, account=self.account)
+        name = self._check_resource(resource)
+
+        async def send() -> Job:
+            return await self._send_submit(request, name)
+
+        async def find(sent_at: float) -> Job | None:
+            return await self._find_submitted(spec, sent_at, name, tag)
+
+        try:
+            job = await self._guard.submit(resource=name, tag=tag, send=send, find=find)
+        finally:
+            self._remember_doubt(tag, spec)
+        self._tag_ids[tag] = job.id
+        trim(self._tag_ids)
+        return job
+
+    async def _send_submit(self, request: ApiRequest, name: str) -> Job:
+        """One submit request and the first view of its job (which measures the server's clock).
+
+        :calls: POST /v1/jobs/submit, then GET /v1/jobs/{id}
+        """
+        data = await self._session.call(request, resource=name)
+        try:
+            job_id = parse_submit(data)
+        except ValueError as exc:
+            raise UnreadableAnswer(str(exc)) from None
+        answered_at = time.time()
+        self._matcher.returned(job_id)
+        job = await self._first_view(job_id, name)
+        self._matcher.measured(job, answered_at)
+        return job
+
+    async def _first_view(self, job_id: str, name: str) -> Job:
+        """The job right after submit; PENDING while the instance does not show it, or when it
+        cannot be read (the job exists: a failure here must not look like a failed submit)."""
+        try:
+            return await self.get_job(name, job_id)
+        except NotFoundError:
+            pass
+        except FacilityError as exc:
+            logger.warning("job %s was submitted to %s but could not be read yet: %s", job_id, name, exc)
+        return Job(id=job_id, resource=name, state=JobState.PENDING, native_state="NEW")
+
+    async def _find_submitted(self, spec: JobSpec, sent_at: float, name: str, tag: str) -> Job | None:
+        """The one listed job that a submit of ``spec`` sent at ``sent_at`` could have made, or
+        None (the ``find`` of the submit policy).
+
+        Raises the outcome-unknown :class:`JobSubmissionError` when several jobs could be it (the
+        policy keeps ``tag`` in doubt), and :class:`FacilityError` when the jobs cannot be listed.
+
+        :calls: GET /v1/jobs?details=true&listing=true
+        """
+        candidates = self._matcher.candidates(await self._list_all(name), spec, sent_at)
+        if len(candidates) > 1:
+            ids = ", ".join(job.id for job in candidates)
+            raise outcome_unknown(
+                facility=FACILITY,
+                resource=name,
+                tag=tag,
+                reason=f"the answer was lost and several new jobs ({ids}) could be this one",
+            )
+        if not candidates:
+            return None
+        self._matcher.returned(candidates[0].id)
+        return candidates[0]
+
+    def _remember_doubt(self, tag: str, spec: JobSpec) -> None:
+        """Keep ``spec`` while the submit policy doubts ``tag``: it is what a look for the job of
+        that tag compares the listed jobs with."""
+        if self._guard.memory.in_doubt(tag):
+            self._doubted_specs[tag] = spec
+            trim(self._doubted_specs)
+        else:
+            self._doubted_specs.pop(tag, None)
+
+    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+        """The job a submit of ``tag`` made, for the tags this backend object submitted.
+
+        Flux's listing shows no environment and the API lets the client choose nothing else a
+        listing shows, so a job cannot be found by its tag alone. What this backend knows is
+        answered: the job of a tag it submitted (or adopted after a lost answer), and for a tag
+        whose submit ended with its outcome unknown a new look for the one matching job (None
+        when none shows; ``JobSubmissionError`` with ``outcome_unknown`` while several could be
+        it). Any other tag raises :class:`UnsupportedOperation`: a fresh client cannot tell, and
+        answering None would invite a duplicate.
+
+        :calls: GET /v1/jobs/{jobid} for a known tag; GET /v1/jobs?details=true&listing=true
+            for a tag in doubt
+        """
+        name = self._check_resource(resource)
+        job_id = self._tag_ids.get(tag)
+        if job_id is not None:
+            return await self.get_job(name, job_id)
+        memory = self._guard.memory
+        doubted_at = memory.doubted_at(tag)
+        spec = self._doubted_specs.get(tag)
+        if doubted_at is not None and spec is not None:
+            found = await self._find_submitted(spec, doubted_at, name, tag)
+            if found is None:
+                return None
+            memory.resolved(tag)
+            self._doubted_specs.pop(tag, None)
+            self._tag_ids[tag] = found.id
+            trim(self._tag_ids)
+            return memory.submitted(found)
+        raise UnsupportedOperation(
+            f"find_job_by_tag is not offered by the {self.facility_label} for jobs submitted by "
+            "another client: Flux's job listing shows no environment and the API sets no job "
+            f"name, so {SUBMIT_TAG_VARIABLE}={tag} cannot be seen. Submitting the same spec "
+            "through the same client looks for its job; otherwise compare the listed jobs "
+            "(list_jobs) by command name and submit time",
+            facility=FACILITY,
+            resource=name,
+        )
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    async def _list_all(self, name: str) -> list[Job]:
+        request = build_list_jobs()
+        data = await self._session.call(request, resource=name)
+        try:
+            jobs = [parse_job(item, name) for item in job_items(data)]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._bad_answer(request, exc, name) from None
+        self._matcher.listed(jobs, time.time())
+        return jobs
+
+    async def get_job(self, resource: str, job_id: str) -> Job:
+        """One job; PENDING for a job submitted here that the API does not show yet.
+
+        :calls: GET /v1/jobs/{jobid}
+        """
+        name = self._check_resource(resource)
+        request = build_get_job(job_id)
+        try:
+            data = await self._session.call(request, resource=name)
+        except NotFoundError:
+            pending = self._guard.memory.pending_view(name, job_id)
+            if pending is None:
+                raise
+            return pending
+        try:
+            return parse_job(data, name)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._bad_answer(request, exc, name) from None
+
+    async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
+        """Every job of the instance, or those of ``job_ids``, in one call.
+
+        :calls: GET /v1/jobs?details=true&listing=true
+        """
+        name = self._check_resource(resource)
+        jobs = await self._list_all(name)
+        if job_ids is None:
+            return jobs
+        wanted = {str(job_id) for job_id in job_ids}
+        return [job for job in jobs if job.id in wanted]
+
+    async def cancel(self, resource: str, job_id: str) -> None:
+        """Ask Flux to cancel a job.
+
+        :calls: POST /v1/jobs/{jobid}/cancel
+        """
+        name = self._check_resource(resource)
+        await self._session.call(build_cancel(job_id), resource=name)
+
+    async def job_output(
+        self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None
+    ) -> str:
+        """The job's output (stdout and stderr merged, as Flux records them), or its last ``tail``
+        lines. Empty while the job has produced nothing yet.
+
+        :calls: GET /v1/jobs/{jobid}/output; for a tail, GET /v1/jobs/{jobid} and, once the job
+            has ended, GET /v1/jobs/{jobid}/output/stream
+        """
+        name = self._check_resource(resource)
+        if tail is not None:
+            job = await self.get_job(name, job_id)
+            if str(job.raw.get("state", "")).upper() == "INACTIVE":
+                return await self._stream_tail(job_id, name, tail)
+        request = build_output(job_id)
+        data = await self._session.call(request, resource=name)
+        try:
+            text = parse_output(data)
+        except ValueError as exc:
+            raise self._bad_answer(request, exc, name) from None
+        if text is None:
+            return ""
+        return last_lines(text, tail) if tail is not None else text
+
+    async def _stream_tail(self, job_id: str, name: str, tail: int) -> str:
+        """The last ``tail`` lines of a finished job's output stream, holding no more in memory.
+
+        :calls: GET /v1/jobs/{jobid}/output/stream
+        """
+        request = build_output(job_id, stream=True)
+        kept: collections.deque[str] = collections.deque(maxlen=tail)
+        async with self._session.stream(
+            request.method, request.path, resource=name, ok=request.ok
+        ) as response:
+            partial = ""
+            async for chunk in response.aiter_text():
+                lines = (partial + chunk).splitlines(keepends=True)
+                partial = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+                kept.extend(lines)
+            if partial:
+                kept.append(partial)
+        return "".join(kept)
