@@ -16,11 +16,32 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from facility_common.backends import iri, states
-from facility_common.backends.iri import (
-    IRI_FILE_LIMIT,
-    SUBMIT_TAG_VARIABLE,
-    IRIBackend,
+from facility_common.backends import states
+from facility_common.backends.iri import IRI_FILE_LIMIT, IRIBackend
+from facility_common.backends.iri.file_parsers import (
+    _parse_checksum,
+    _parse_content,
+    _parse_download,
+    _parse_file_type,
+    _parse_ls,
+    _parse_stat,
+    _parse_task_submit,
+    _pick_output_file,
+    _task_failure,
+)
+from facility_common.backends.iri.parsers import (
+    _find_tagged,
+    _parse_events,
+    _parse_incident,
+    _parse_job,
+    _parse_jobs,
+    _parse_object,
+    _parse_objects,
+    _parse_outages,
+    _parse_resources,
+    _parse_task,
+)
+from facility_common.backends.iri.requests import (
     _build_delete_task,
     _build_event,
     _build_events,
@@ -36,26 +57,8 @@ from facility_common.backends.iri import (
     _build_tasks,
     _build_update_job,
     _compression_value,
-    _find_tagged,
-    _parse_checksum,
-    _parse_content,
-    _parse_download,
-    _parse_events,
-    _parse_file_type,
-    _parse_incident,
-    _parse_job,
-    _parse_jobs,
-    _parse_ls,
-    _parse_object,
-    _parse_objects,
-    _parse_outages,
-    _parse_resources,
-    _parse_stat,
-    _parse_task,
-    _parse_task_submit,
-    _pick_output_file,
-    _task_failure,
 )
+from facility_common.backends.submit import DEFAULT_SUBMIT_ATTEMPTS, SUBMIT_TAG_VARIABLE
 from facility_common.errors import (
     APIError,
     ConfigurationError,
@@ -405,7 +408,7 @@ def test_describe_has_no_secrets() -> None:
     backend = IRIBackend(base_url="https://api.alcf.anl.gov/api/v1", auth=httpx.BasicAuth("u", "secret"))
     text = json.dumps(backend.describe()) + repr(backend)
     assert "secret" not in text
-    assert backend.describe()["capabilities"] == ["files", "job_output", "jobs", "outages", "status"]
+    assert backend.describe()["capabilities"] == ["files", "job_output", "jobs", "outages", "status", "tags"]
 
 
 def test_update_job_builder_v1_and_v2() -> None:
@@ -858,7 +861,7 @@ async def test_submit_gives_up_after_bounded_attempts() -> None:
     with pytest.raises(JobSubmissionError, match="3 attempts"):
         await backend.submit("polaris", echo_spec())
     await backend.aclose()
-    assert fake.calls["POST /compute/job"] == iri.SUBMIT_ATTEMPTS
+    assert fake.calls["POST /compute/job"] == DEFAULT_SUBMIT_ATTEMPTS
 
 
 @pytest.mark.anyio
