@@ -163,7 +163,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         name="iri",
         label="IRI Facility API",
         backend="facility_common.backends.iri:IRIBackend",
-        options="facility_common.backends.iri:IRIOptions",
+        options="facility_common.backends.iri.options:IRIOptions",
         conn_type="facility_iri",
         hook_class="IRIHook",
         auth_types=_GLOBUS_AND_OIDC,
@@ -172,6 +172,9 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         where="ALCF, NERSC, OLCF",
         docs="docs/facility-alcf-iri.md",
         url_placeholder="https://api.alcf.anl.gov/api/v1",
+        unsupported_hint=(
+            "It offers status, compute jobs and small (<= 5 MiB) file operations; use Globus for transfers."
+        ),
     ),
     BackendDescriptor(
         name="s3m",

@@ -46,8 +46,14 @@ from parsl.providers.base import ExecutionProvider
 from parsl.providers.errors import SubmitException
 from parsl.utils import RepresentationMixin
 
-from facility_common import FacilityClient, FacilityError, Job, JobSpec, JobSubmissionError
-from facility_common.backends.iri import SUBMIT_TAG_VARIABLE
+from facility_common import (
+    SUBMIT_TAG_VARIABLE,
+    FacilityClient,
+    FacilityError,
+    Job,
+    JobSpec,
+    JobSubmissionError,
+)
 
 from .output import fetch_output_tails
 from .pilot import PilotSettings, build_job_spec, parse_walltime, render_script, safe_job_name

@@ -16,11 +16,32 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from facility_common.backends import iri, states
-from facility_common.backends.iri import (
-    IRI_FILE_LIMIT,
-    SUBMIT_TAG_VARIABLE,
-    IRIBackend,
+from facility_common.backends import states
+from facility_common.backends.iri import IRI_FILE_LIMIT, IRIBackend
+from facility_common.backends.iri.file_parsers import (
+    _parse_checksum,
+    _parse_content,
+    _parse_download,
+    _parse_file_type,
+    _parse_ls,
+    _parse_stat,
+    _parse_task_submit,
+    _pick_output_file,
+    _task_failure,
+)
+from facility_common.backends.iri.parsers import (
+    _find_tagged,
+    _parse_events,
+    _parse_incident,
+    _parse_job,
+    _parse_jobs,
+    _parse_object,
+    _parse_objects,
+    _parse_outages,
+    _parse_resources,
+    _parse_task,
+)
+from facility_common.backends.iri.requests import (
     _build_delete_task,
     _build_event,
     _build_events,
@@ -36,32 +57,15 @@ from facility_common.backends.iri import (
     _build_tasks,
     _build_update_job,
     _compression_value,
-    _find_tagged,
-    _parse_checksum,
-    _parse_content,
-    _parse_download,
-    _parse_events,
-    _parse_file_type,
-    _parse_incident,
-    _parse_job,
-    _parse_jobs,
-    _parse_ls,
-    _parse_object,
-    _parse_objects,
-    _parse_outages,
-    _parse_resources,
-    _parse_stat,
-    _parse_task,
-    _parse_task_submit,
-    _pick_output_file,
-    _task_failure,
 )
+from facility_common.backends.submit import DEFAULT_SUBMIT_ATTEMPTS, SUBMIT_TAG_VARIABLE
 from facility_common.errors import (
     APIError,
     ConfigurationError,
     InvalidJobSpec,
     JobSubmissionError,
     NotFoundError,
+    RateLimitedError,
     UnsupportedOperation,
     WaitTimeout,
 )
@@ -405,7 +409,7 @@ def test_describe_has_no_secrets() -> None:
     backend = IRIBackend(base_url="https://api.alcf.anl.gov/api/v1", auth=httpx.BasicAuth("u", "secret"))
     text = json.dumps(backend.describe()) + repr(backend)
     assert "secret" not in text
-    assert backend.describe()["capabilities"] == ["files", "job_output", "jobs", "outages", "status"]
+    assert backend.describe()["capabilities"] == ["files", "job_output", "jobs", "outages", "status", "tags"]
 
 
 def test_update_job_builder_v1_and_v2() -> None:
@@ -604,6 +608,7 @@ class FakeIRI:
         self.task_results: dict[str, Any] = {}  # op -> (status, result), or a list used in turn
         self.no_idempotency_store = False
         self.gateway_error_after_recording = 0
+        self.gateway_status = 504
         self.unreadable_submit_answers = 0
         self.uploads: dict[str, bytes] = {}
         self.events = load("events.json")
@@ -723,7 +728,7 @@ class FakeIRI:
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
         if self.gateway_error_after_recording:
             self.gateway_error_after_recording -= 1
-            return self._problem(504, "upstream timed out")
+            return self._problem(self.gateway_status, "upstream failed")
         if self.unreadable_submit_answers:
             self.unreadable_submit_answers -= 1
             return httpx.Response(200, json={"id": [job_id], "status": 7})
@@ -858,7 +863,7 @@ async def test_submit_gives_up_after_bounded_attempts() -> None:
     with pytest.raises(JobSubmissionError, match="3 attempts"):
         await backend.submit("polaris", echo_spec())
     await backend.aclose()
-    assert fake.calls["POST /compute/job"] == iri.SUBMIT_ATTEMPTS
+    assert fake.calls["POST /compute/job"] == DEFAULT_SUBMIT_ATTEMPTS
 
 
 @pytest.mark.anyio
@@ -880,6 +885,27 @@ async def test_submit_refusal_is_job_submission_error() -> None:
     await backend.aclose()
     assert refused.value.resource == "polaris" and refused.value.status_code == 422
     assert "does not accept jobs over 1 hour" in str(refused.value)
+
+
+@pytest.mark.anyio
+async def test_a_submit_still_rate_limited_after_the_retries_is_not_called_refused() -> None:
+    fake = FakeIRI()
+    fake.refuse_submit = (429, "slow down")
+    backend = make_backend(fake)
+    with pytest.raises(RateLimitedError):
+        await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    assert not fake.jobs
+
+
+@pytest.mark.anyio
+async def test_a_bad_submit_tag_is_refused_before_any_request() -> None:
+    fake = FakeIRI()
+    backend = make_backend(fake)
+    with pytest.raises(InvalidJobSpec, match=SUBMIT_TAG_VARIABLE) as caught:
+        await backend.submit("polaris", echo_spec(environment={SUBMIT_TAG_VARIABLE: "two words"}))
+    await backend.aclose()
+    assert caught.value.facility == "iri" and not fake.log
 
 
 @pytest.mark.anyio
@@ -1080,9 +1106,11 @@ async def test_status_flows() -> None:
 
 
 @pytest.mark.anyio
-async def test_submit_after_gateway_timeout_finds_job_by_tag() -> None:
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_submit_after_gateway_timeout_finds_job_by_tag(status: int) -> None:
     fake = FakeIRI()
     fake.gateway_error_after_recording = 1
+    fake.gateway_status = status
     backend = make_backend(fake)
     job = await backend.submit("polaris", echo_spec())
     await backend.aclose()
@@ -1294,6 +1322,45 @@ async def test_a_timed_out_v2_submit_is_sent_again_under_its_idempotency_key() -
     sent = [*fake.late, *fake.requests_to("POST", "/compute/job/")]
     assert len(sent) == 2 and len({r.headers["Idempotency-Key"] for r in sent}) == 1
     assert list(fake.jobs) == [job.id]
+
+
+@pytest.mark.anyio
+async def test_a_timed_out_submit_after_a_501_to_the_key_is_not_sent_again() -> None:
+    class NoStoreSlowFakeIRI(SlowFakeIRI):
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            if "Idempotency-Key" in request.headers:
+                self.log.append(request)
+                return self._problem(501, "idempotency store not configured")
+            return super().__call__(request)
+
+    fake = NoStoreSlowFakeIRI("v2")
+    fake.time_out_submits = 1
+    backend = make_backend(fake, project="myproj")
+    with pytest.raises(JobSubmissionError, match="outcome is unknown") as unknown:
+        await backend.submit("polaris", echo_spec())
+    await backend.aclose()
+    assert unknown.value.outcome_unknown
+    keyed = [r for r in fake.requests_to("POST", "/compute/job/") if "Idempotency-Key" in r.headers]
+    assert len(keyed) == 1 and len(fake.late) == 1  # the keyless re-send timed out: not sent again
+    assert "Idempotency-Key" not in fake.late[0].headers
+
+
+@pytest.mark.anyio
+async def test_a_v2_submit_kept_in_flight_leaves_its_tag_in_doubt() -> None:
+    fake = FakeIRI("v2")
+    fake.conflicts = 100
+    backend = make_backend(fake, project="myproj", settle_window=3600.0)
+    spec = echo_spec(environment={SUBMIT_TAG_VARIABLE: "in-flight-1"})
+    with pytest.raises(JobSubmissionError, match="409") as unknown:
+        await backend.submit("polaris", spec)
+    assert unknown.value.outcome_unknown and "in-flight-1" in str(unknown.value)
+    sent = fake.requests_to("POST", "/compute/job/")
+    assert len({r.headers["Idempotency-Key"] for r in sent}) == 1
+    fake.conflicts = 0
+    with pytest.raises(JobSubmissionError, match="outcome is unknown"):
+        await backend.submit("polaris", spec)  # looks first; moments later, nothing listed proves nothing
+    await backend.aclose()
+    assert len(fake.requests_to("POST", "/compute/job/")) == len(sent) and not fake.jobs
 
 
 @pytest.mark.anyio
