@@ -12,19 +12,16 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from facility_common.backends.sfapi import (
-    SFAPIBackend,
-    _build_download,
-    _build_jobs,
-    _build_ls,
-    _parse_download,
-    _parse_jobs,
-    _parse_ls,
-    _parse_outages,
-    _parse_status,
-    _parse_task,
+from facility_common.backends.sfapi import SFAPIBackend
+from facility_common.backends.sfapi.parsers import (
+    parse_download,
+    parse_jobs,
+    parse_ls,
+    parse_outages,
+    parse_status,
 )
-from facility_common.backends.sfapi_script import (
+from facility_common.backends.sfapi.requests import build_download, build_jobs, build_ls
+from facility_common.backends.sfapi.script import (
     JobComment,
     check_directives,
     parse_comment,
@@ -32,6 +29,7 @@ from facility_common.backends.sfapi_script import (
     render_script,
     slurm_duration,
 )
+from facility_common.backends.sfapi.tasks import parse_task
 from facility_common.errors import (
     APIError,
     InvalidJobSpec,
@@ -143,7 +141,7 @@ def test_given_script_is_tagged_and_keeps_its_output_paths() -> None:
 
 
 def test_parse_sacct_states_through_the_shared_table() -> None:
-    jobs = {job.id: job for job in _parse_jobs(payload("sacct.json"), "perlmutter", "sacct")}
+    jobs = {job.id: job for job in parse_jobs(payload("sacct.json"), "perlmutter", "sacct")}
     expected = {
         "1": JobState.COMPLETED,
         "2": JobState.CANCELLED,
@@ -164,7 +162,7 @@ def test_parse_sacct_states_through_the_shared_table() -> None:
 
 
 def test_parse_squeue_rows_and_output_paths_from_the_comment() -> None:
-    running, held = _parse_jobs(payload("squeue.json"), "perlmutter", "squeue")
+    running, held = parse_jobs(payload("squeue.json"), "perlmutter", "squeue")
     assert running.state is JobState.RUNNING and running.exit_code is None
     assert running.stdout_path == "/pscratch/sd/a/alice/facility-31415.out"
     assert running.stderr_path == "/pscratch/sd/a/alice/run/facility-31415.err"
@@ -172,32 +170,32 @@ def test_parse_squeue_rows_and_output_paths_from_the_comment() -> None:
 
 
 def test_parse_status_outages_tasks_ls_download() -> None:
-    statuses = [_parse_status(item) for item in payload("status_all.json")]
+    statuses = [parse_status(item) for item in payload("status_all.json")]
     assert [s.state for s in statuses] == [ResourceState.UP, ResourceState.DEGRADED, ResourceState.DOWN]
     assert statuses[0].id == statuses[0].name == "perlmutter"
-    [outage] = _parse_outages(payload("outages_planned_all.json"), planned=True)
+    [outage] = parse_outages(payload("outages_planned_all.json"), planned=True)
     assert outage.planned and outage.resources == ("perlmutter",)
     assert outage.start == datetime(2025, 3, 12, 13, 0, tzinfo=UTC)
-    assert _parse_task(payload("task_submit_completed.json")) == (
+    assert parse_task(payload("task_submit_completed.json")) == (
         "completed",
         {"status": "ok", "error": None, "jobid": "31415"},
     )
-    entries = {e.name: e for e in _parse_ls(payload("ls_dir.json"), "/home/alice", "perlmutter")}
+    entries = {e.name: e for e in parse_ls(payload("ls_dir.json"), "/home/alice", "perlmutter")}
     assert set(entries) == {"data.txt", "sub", "link", ".hidden"}
     assert entries["data.txt"].type == "file" and entries["data.txt"].size == 12
     assert entries["data.txt"].path == "/home/alice/data.txt"
     assert entries["link"].type == "symlink" and entries["link"].link_target == "data.txt"
     assert entries["sub"].permissions == "rwxr-xr-x"
     with pytest.raises(NotFoundError, match="No such file"):
-        _parse_ls(payload("ls_missing.json"), "/nope", "perlmutter")
-    assert _parse_download(payload("download_binary.json"), "/x", "perlmutter") == b"\x00\x01\x02\xff"
+        parse_ls(payload("ls_missing.json"), "/nope", "perlmutter")
+    assert parse_download(payload("download_binary.json"), "/x", "perlmutter") == b"\x00\x01\x02\xff"
 
 
 def test_builders_send_cached_false_and_batched_kwargs() -> None:
-    request = _build_jobs("perlmutter", ["1", "2"], sacct=False)
+    request = build_jobs("perlmutter", ["1", "2"], sacct=False)
     assert request.params == {"sacct": False, "cached": False, "kwargs": ["jobid=1,2"]}
-    assert _build_ls("perlmutter", "/home/a b").path == "utilities/ls/perlmutter//home/a%20b"
-    assert _build_download("dtns", "rel/x").params == {"binary": True}
+    assert build_ls("perlmutter", "/home/a b").path == "utilities/ls/perlmutter//home/a%20b"
+    assert build_download("dtns", "rel/x").params == {"binary": True}
 
 
 # -- flows over a mock transport --------------------------------------------------------------
