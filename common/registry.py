@@ -194,7 +194,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         name="sfapi",
         label="NERSC Superfacility API",
         backend="facility_common.backends.sfapi:SFAPIBackend",
-        options="facility_common.backends.sfapi:SFAPIOptions",
+        options="facility_common.backends.sfapi.options:SFAPIOptions",
         conn_type="facility_sfapi",
         hook_class="SuperfacilityHook",
         auth_types=("private_key_jwt", "token", "token_file"),
@@ -203,6 +203,10 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         where="NERSC Perlmutter",
         docs="docs/facility-nersc-sfapi.md",
         url_placeholder="https://api.nersc.gov/api/v1.2",
+        unsupported_hint=(
+            "It offers ls, small (<= 5 MiB) upload/download and `command` (run a shell command on the "
+            "machine, e.g. SFAPIBackend.command(resource, 'mkdir -p /path')); move larger data with Globus."
+        ),
     ),
     BackendDescriptor(
         name="slurmrest",

@@ -12,19 +12,16 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from facility_common.backends.sfapi import (
-    SFAPIBackend,
-    _build_download,
-    _build_jobs,
-    _build_ls,
-    _parse_download,
-    _parse_jobs,
-    _parse_ls,
-    _parse_outages,
-    _parse_status,
-    _parse_task,
+from facility_common.backends.sfapi import SFAPIBackend
+from facility_common.backends.sfapi.parsers import (
+    parse_download,
+    parse_jobs,
+    parse_ls,
+    parse_outages,
+    parse_status,
 )
-from facility_common.backends.sfapi_script import (
+from facility_common.backends.sfapi.requests import build_download, build_jobs, build_ls
+from facility_common.backends.sfapi.script import (
     JobComment,
     check_directives,
     parse_comment,
@@ -32,11 +29,13 @@ from facility_common.backends.sfapi_script import (
     render_script,
     slurm_duration,
 )
+from facility_common.backends.sfapi.tasks import parse_task
 from facility_common.errors import (
     APIError,
     InvalidJobSpec,
     JobSubmissionError,
     NotFoundError,
+    RateLimitedError,
     UnsupportedOperation,
 )
 from facility_common.http import RetryPolicy
@@ -143,7 +142,7 @@ def test_given_script_is_tagged_and_keeps_its_output_paths() -> None:
 
 
 def test_parse_sacct_states_through_the_shared_table() -> None:
-    jobs = {job.id: job for job in _parse_jobs(payload("sacct.json"), "perlmutter", "sacct")}
+    jobs = {job.id: job for job in parse_jobs(payload("sacct.json"), "perlmutter", "sacct")}
     expected = {
         "1": JobState.COMPLETED,
         "2": JobState.CANCELLED,
@@ -164,7 +163,7 @@ def test_parse_sacct_states_through_the_shared_table() -> None:
 
 
 def test_parse_squeue_rows_and_output_paths_from_the_comment() -> None:
-    running, held = _parse_jobs(payload("squeue.json"), "perlmutter", "squeue")
+    running, held = parse_jobs(payload("squeue.json"), "perlmutter", "squeue")
     assert running.state is JobState.RUNNING and running.exit_code is None
     assert running.stdout_path == "/pscratch/sd/a/alice/facility-31415.out"
     assert running.stderr_path == "/pscratch/sd/a/alice/run/facility-31415.err"
@@ -172,32 +171,32 @@ def test_parse_squeue_rows_and_output_paths_from_the_comment() -> None:
 
 
 def test_parse_status_outages_tasks_ls_download() -> None:
-    statuses = [_parse_status(item) for item in payload("status_all.json")]
+    statuses = [parse_status(item) for item in payload("status_all.json")]
     assert [s.state for s in statuses] == [ResourceState.UP, ResourceState.DEGRADED, ResourceState.DOWN]
     assert statuses[0].id == statuses[0].name == "perlmutter"
-    [outage] = _parse_outages(payload("outages_planned_all.json"), planned=True)
+    [outage] = parse_outages(payload("outages_planned_all.json"), planned=True)
     assert outage.planned and outage.resources == ("perlmutter",)
     assert outage.start == datetime(2025, 3, 12, 13, 0, tzinfo=UTC)
-    assert _parse_task(payload("task_submit_completed.json")) == (
+    assert parse_task(payload("task_submit_completed.json")) == (
         "completed",
         {"status": "ok", "error": None, "jobid": "31415"},
     )
-    entries = {e.name: e for e in _parse_ls(payload("ls_dir.json"), "/home/alice", "perlmutter")}
+    entries = {e.name: e for e in parse_ls(payload("ls_dir.json"), "/home/alice", "perlmutter")}
     assert set(entries) == {"data.txt", "sub", "link", ".hidden"}
     assert entries["data.txt"].type == "file" and entries["data.txt"].size == 12
     assert entries["data.txt"].path == "/home/alice/data.txt"
     assert entries["link"].type == "symlink" and entries["link"].link_target == "data.txt"
     assert entries["sub"].permissions == "rwxr-xr-x"
     with pytest.raises(NotFoundError, match="No such file"):
-        _parse_ls(payload("ls_missing.json"), "/nope", "perlmutter")
-    assert _parse_download(payload("download_binary.json"), "/x", "perlmutter") == b"\x00\x01\x02\xff"
+        parse_ls(payload("ls_missing.json"), "/nope", "perlmutter")
+    assert parse_download(payload("download_binary.json"), "/x", "perlmutter") == b"\x00\x01\x02\xff"
 
 
 def test_builders_send_cached_false_and_batched_kwargs() -> None:
-    request = _build_jobs("perlmutter", ["1", "2"], sacct=False)
+    request = build_jobs("perlmutter", ["1", "2"], sacct=False)
     assert request.params == {"sacct": False, "cached": False, "kwargs": ["jobid=1,2"]}
-    assert _build_ls("perlmutter", "/home/a b").path == "utilities/ls/perlmutter//home/a%20b"
-    assert _build_download("dtns", "rel/x").params == {"binary": True}
+    assert build_ls("perlmutter", "/home/a b").path == "utilities/ls/perlmutter//home/a%20b"
+    assert build_download("dtns", "rel/x").params == {"binary": True}
 
 
 # -- flows over a mock transport --------------------------------------------------------------
@@ -397,4 +396,132 @@ async def test_a_job_id_of_the_wrong_type_is_an_api_error() -> None:
     backend = _backend(handler)
     with pytest.raises(APIError, match="jobid"):
         await backend.list_jobs("perlmutter")
+    await backend.aclose()
+
+
+# -- the shared submit policy (facility_common.backends.submit) ---------------------------------
+
+
+class StatusOnSubmit:
+    """An SF API whose submits answer ``statuses`` in turn (then the task), creating the job
+    first when ``creates``; sacct lists the jobs created, with their comments."""
+
+    def __init__(self, *statuses: int, creates: bool = False, sacct_status: int = 200) -> None:
+        self.statuses = list(statuses)
+        self.creates = creates
+        self.sacct_status = sacct_status
+        self.posts = 0
+        self.listed: list[dict[str, str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1.2/")
+        if request.method == "POST":
+            self.posts += 1
+            job = parse_qs(request.content.decode())["job"][0]
+            status = self.statuses.pop(0) if self.statuses else 200
+            if status == 200 or self.creates:
+                comment = next(x for x in job.splitlines() if "--comment=" in x).split("--comment=", 1)[1]
+                self.listed.append({"jobid": f"{40 + self.posts}", "state": "PENDING", "exitcode": "0:0",
+                                    "comment": comment})  # fmt: skip
+            if status != 200:
+                return httpx.Response(status, json={"detail": f"status {status}"})
+            return httpx.Response(200, json={"task_id": "5", "status": "OK", "error": None})
+        if path == "tasks/5":
+            result = {"status": "ok", "jobid": self.listed[-1]["jobid"], "error": None}
+            return httpx.Response(200, json={"id": "5", "status": "completed", "result": json.dumps(result)})
+        if path == "compute/jobs/perlmutter":
+            if self.sacct_status != 200:
+                return httpx.Response(self.sacct_status, json={"detail": "sacct is down"})
+            return _sacct(self.listed)
+        return httpx.Response(404, json={"detail": "Not Found"})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("creates", [True, False])
+async def test_a_500_on_submit_is_an_unknown_outcome_looked_into_before_sending_again(creates: bool) -> None:
+    """Policy: a 500 may come after the application acted. Before the shared policy it was raised
+    at once; now the tag is looked for, and the script sent again only when no job carries it."""
+    fake = StatusOnSubmit(500, creates=creates)
+    backend = _backend(fake)
+    job = await backend.submit("perlmutter", JobSpec(executable="/bin/true"))
+    assert job.id == "41" if creates else job.id == "42"
+    assert fake.posts == (1 if creates else 2)
+    assert len(fake.listed) == 1
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_refusal_names_the_api_and_a_429_stays_a_rate_limit() -> None:
+    """Policy: any 4xx but 401/403/429 is a refusal in the API's words; a 429 left after the
+    session's retries is raised as it is (it used to be reported as a refusal)."""
+    backend = _backend(StatusOnSubmit(422))
+    with pytest.raises(JobSubmissionError, match="the NERSC Superfacility API refused the job on perlmutter"):
+        await backend.submit("perlmutter", JobSpec(executable="/bin/true"))
+    await backend.aclose()
+    fake = StatusOnSubmit(429)
+    backend = _backend(fake)
+    with pytest.raises(RateLimitedError):
+        await backend.submit("perlmutter", JobSpec(executable="/bin/true"))
+    assert fake.posts == 1 and not fake.listed
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_gateway_timeout_is_not_sent_again_and_the_next_submit_looks_first() -> None:
+    """A 504 means NERSC may still be creating the job: outcome unknown, nothing re-sent; the
+    same tagged spec submitted again finds the job (here created late) instead of sending."""
+    fake = StatusOnSubmit(504)
+    backend = SFAPIBackend(
+        base_url=BASE,
+        transport=httpx.MockTransport(fake),
+        task_poll_interval=0,
+        submit_lookup_delays=(0.0,),
+        settle_window=0,
+        retry=RetryPolicy(attempts=1),
+    )
+    spec = JobSpec(executable="/bin/true", environment={"FACILITY_SUBMIT_TAG": "t-504"})
+    with pytest.raises(JobSubmissionError) as caught:
+        await backend.submit("perlmutter", spec)
+    assert caught.value.outcome_unknown and "FACILITY_SUBMIT_TAG=t-504" in str(caught.value)
+    fake.listed.append(_tagged_row("77", "t-504", "2026-01-01T00:00:00"))
+    assert (await backend.submit("perlmutter", spec)).id == "77"
+    assert fake.posts == 1
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_lost_answer_whose_look_up_fails_is_reported_unknown_not_sent_again() -> None:
+    fake = StatusOnSubmit(502, sacct_status=500)
+    backend = _backend(fake)
+    with pytest.raises(JobSubmissionError, match="looking for the job failed") as caught:
+        await backend.submit("perlmutter", JobSpec(executable="/bin/true"))
+    assert caught.value.outcome_unknown and fake.posts == 1
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_path_submit_carries_no_tag_and_is_never_sent_twice() -> None:
+    posts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        posts.append(request.url.path)
+        return httpx.Response(502, json={"detail": "bad gateway"})
+
+    backend = _backend(handler)
+    with pytest.raises(JobSubmissionError, match="carries no tag") as caught:
+        await backend.submit_path("perlmutter", "/home/a/job.sh")
+    assert caught.value.outcome_unknown and len(posts) == 1
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_empty_submit_tag_is_refused_before_any_request() -> None:
+    """The tag is checked once, by the shared policy: an empty one used to be replaced silently."""
+    fake = FakeSFAPI()
+    backend = _backend(fake)
+    with pytest.raises(InvalidJobSpec, match="FACILITY_SUBMIT_TAG"):
+        await backend.submit(
+            "perlmutter", JobSpec(executable="/bin/true", environment={"FACILITY_SUBMIT_TAG": ""})
+        )
+    assert fake.calls == []
     await backend.aclose()

@@ -18,7 +18,8 @@ from facility_common import (
     JobSpec,
     ResourceSpec,
 )
-from facility_common.backends import firecrest_parse, sfapi_script
+from facility_common.backends import firecrest_parse
+from facility_common.backends.sfapi import script as sfapi_script
 from facility_common.backends.slurmrest import _render_job
 from facility_common.http import RetryPolicy
 

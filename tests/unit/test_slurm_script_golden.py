@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from facility_common import InvalidJobSpec, JobAttributes, JobSpec, ResourceSpec
-from facility_common.backends import firecrest_parse, sfapi_script
+from facility_common.backends import firecrest_parse
+from facility_common.backends.sfapi import script as sfapi_script
 from facility_common.backends.slurmrest import _build_submit, _render_job, _script_for
 from parsl_facility.pilot import PilotSettings, build_job_spec
 from parsl_facility.pilot import render_script as render_pilot

@@ -14,26 +14,25 @@ any process): ``facility:tag=<tag>,out=<path>,err=<path>`` with the paths percen
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 from urllib.parse import quote, unquote
 
-from ..errors import InvalidJobSpec
-from ..models import JobSpec
-from .slurm_script import (
-    SUBMIT_TAG_VARIABLE,
+from ...errors import InvalidJobSpec
+from ...models import JobSpec
+from ..slurm_script import (
     SlurmSite,
-    check_tag,
     fix_indented_directives,
     render_batch_script,
     sbatch_options,
     script_option,
     slurm_duration,
 )
+from ..submit import check_tag
+from .options import WhitespacePolicy
 
 __all__ = [
     "DEFAULT_STDERR",
     "DEFAULT_STDOUT",
-    "SUBMIT_TAG_VARIABLE",
+    "SITE",
     "JobComment",
     "check_directives",
     "parse_comment",
@@ -47,8 +46,6 @@ FACILITY = "sfapi"
 DEFAULT_STDOUT = "facility-%j.out"
 DEFAULT_STDERR = "facility-%j.err"
 COMMENT_PREFIX = "facility:"
-
-WhitespacePolicy = Literal["fix", "refuse"]
 
 
 @dataclasses.dataclass(frozen=True)
