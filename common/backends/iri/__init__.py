@@ -17,8 +17,9 @@ loading the backend.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ...lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ..submit import SUBMIT_TAG_VARIABLE
@@ -28,23 +29,13 @@ if TYPE_CHECKING:
 
 __all__ = ["IRI_FILE_LIMIT", "SUBMIT_TAG_VARIABLE", "IRIBackend", "IRIOptions"]
 
-_HOMES = {
-    "IRIBackend": ".backend",
-    "IRIOptions": ".options",
-    "IRI_FILE_LIMIT": ".requests",
-    # Still imported from here by airflow_facility; it lives in facility_common.
-    "SUBMIT_TAG_VARIABLE": "..submit",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "IRIBackend": ".backend",
+        "IRIOptions": ".options",
+        "IRI_FILE_LIMIT": ".requests",
+        # Still imported from here by airflow_facility; it lives in facility_common.
+        "SUBMIT_TAG_VARIABLE": "..submit",
+    },
+)
