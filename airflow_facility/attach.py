@@ -18,8 +18,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from facility_common import FacilityClient, Job, UnsupportedOperation
-from facility_common.backends.iri import SUBMIT_TAG_VARIABLE
+from facility_common import SUBMIT_TAG_VARIABLE, FacilityClient, Job, UnsupportedOperation
 
 __all__ = ["SUBMIT_TAG_VARIABLE", "find_earlier_job", "find_live_job", "job_tag", "submit_tag"]
 

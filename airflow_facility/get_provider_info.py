@@ -1,15 +1,17 @@
 """Provider info for Airflow's provider discovery (the ``apache_airflow_provider`` entry point).
 
 Names every hook, operator, sensor, trigger, extra link and connection type of the distribution.
-Connection forms are declarative (``conn-fields`` and ``ui-field-behaviour``), so Airflow's UI shows
-them with the right labels without importing the hooks.
+Connection types and their forms come from the backend descriptors
+(:mod:`airflow_facility.connections`); they are declarative (``conn-fields`` and
+``ui-field-behaviour``), so Airflow's UI shows them with the right labels without importing the
+hooks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .connections import FACILITY_APIS, connection_type_info
+from .connections import connection_type_info, facility_descriptors
 
 __all__ = ["get_provider_info"]
 
@@ -18,13 +20,15 @@ _INTEGRATION = "HPC facility APIs"
 
 def get_provider_info() -> dict[str, Any]:
     """The provider-info dict Airflow validates against its provider schema."""
+    apis = facility_descriptors()
+    labels = [descriptor.label for descriptor in apis]
+    listed = " and ".join(part for part in (", ".join(labels[:-1]), labels[-1] if labels else "") if part)
     return {
         "package-name": "hpc-facility-providers",
         "name": "HPC facility APIs",
         "description": (
             "Run jobs, move files and gate runs on resource status at HPC facilities through their "
-            "REST APIs: DOE IRI Facility API, NERSC Superfacility API, OLCF S3M, Slurm REST, "
-            "Flux RESTful API and FirecREST."
+            f"REST APIs: {listed}."
         ),
         "versions": ["0.1.0"],
         "integrations": [
@@ -63,5 +67,5 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_facility.links.FacilityJobLink"],
-        "connection-types": [connection_type_info(api) for api in FACILITY_APIS],
+        "connection-types": [connection_type_info(descriptor) for descriptor in apis],
     }

@@ -79,6 +79,7 @@ def _run_one(name: str, scratch: Path, tasks: int) -> Measure:
         return run("local", local, scratch / "runinfo-local", tasks)
     with EmulatorServer(EmulatorConfig(root=scratch / "facility", queue_delay=0.1)) as server:
         facility = FacilityProvider(
+            facility="iri",
             base_url=server.iri_url("v1"),
             resource="polaris",
             auth=server.credentials["static_token"],

@@ -10,34 +10,47 @@ reads options by name.
 
 :func:`settings_from_connection` turns an Airflow-style connection (conn type, host, login,
 password, extras) into :class:`ClientSettings`; the Airflow hook and the ``facility`` command both
-use it, so a connection means the same in both.
+use it, so a connection means the same in both. :func:`connection_errors` words a client's
+configuration errors in a connection's fields. The auth-type table the parser reads
+(:data:`AUTH_TYPES`) is exported from here too, for the connection forms built on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
+import re
 import ssl
 import types
 import typing
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Protocol, Self
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import httpx
 
-from .auth_types import auth_type_info
+from .auth_types import AUTH_TYPES, AuthTypeInfo, auth_type_info
 from .errors import ConfigurationError
 from .http import DEFAULT_MAX_BODY_BYTES, ApiSession, RetryPolicy
 from .tls import VerifySetting, ssl_verify
 
+if TYPE_CHECKING:
+    from .registry import BackendDescriptor
+
 __all__ = [
+    "AUTH_TYPES",
+    "AuthTypeInfo",
     "BackendOptions",
     "ClientSettings",
     "ConnectionLike",
     "about",
+    "auth_type_info",
+    "connection_errors",
+    "connection_field",
     "settings_from_connection",
+    "unnamed_auth_type",
 ]
 
 _TRUE = frozenset({"true", "yes", "1", "on"})
@@ -376,8 +389,6 @@ class ClientSettings:
 
 #: Extras that describe the connection itself rather than a backend option or an auth key.
 CONNECTION_EXTRAS = frozenset({"auth", "auth_type", "backend_options", "job_url_template", "resource"})
-#: Extras accepted under an older name: (extra, option).
-OPTION_ALIASES = {"project": "project"}
 
 
 def _extras(conn: ConnectionLike, facility: str) -> dict[str, Any]:
@@ -425,12 +436,18 @@ def _json_object(conn_id: str, name: str, value: Any, facility: str) -> dict[str
     return dict(value)
 
 
+def unnamed_auth_type(descriptor: BackendDescriptor) -> str:
+    """The auth type of a connection that names none: ``token`` (its Password is a bearer
+    token) where the API takes tokens, else the API's default auth type."""
+    return "token" if "token" in descriptor.auth_types else descriptor.default_auth_type
+
+
 def connection_auth(conn: ConnectionLike, extras: Mapping[str, Any], facility: str, default_type: str) -> Any:
     """The auth setting of ``conn`` as :func:`facility_common.auth.resolve_auth` takes it.
 
-    An ``auth`` extra (a JSON object) is used as is. Otherwise ``auth_type`` (default: the API's
-    first) names the type; Login and Password fill the keys the type's description says, and its
-    other keys come from extras of the same name.
+    An ``auth`` extra (a JSON object) is used as is. Otherwise ``auth_type`` (default:
+    ``default_type``) names the type; Login and Password fill the keys the type's description
+    says, and its other keys come from extras of the same name.
     """
     explicit = extras.get("auth")
     if explicit:
@@ -461,25 +478,20 @@ def connection_auth(conn: ConnectionLike, extras: Mapping[str, Any], facility: s
     return mapping
 
 
-def settings_from_connection(conn: ConnectionLike) -> ClientSettings:
+def settings_from_connection(conn: ConnectionLike, *, backend: str | None = None) -> ClientSettings:
     """The client settings of an Airflow-style facility connection.
 
-    The connection type (``facility_iri``...) picks the API through the backend descriptors; the
-    host (with schema and port) is the base URL; the auth comes from Login, Password and extras
-    (:func:`connection_auth`); every extra named like an option of the API's options class is
-    that option, and ``backend_options`` (a JSON object) may carry any of them too.
+    The connection type (``facility_iri``...) picks the API through the backend descriptors
+    (``backend``, a registry name, picks it instead: the ``facility`` command's own sources);
+    the host (with schema and port) is the base URL; the auth comes from Login, Password and
+    extras (:func:`connection_auth`; without ``auth_type``, :func:`unnamed_auth_type`); every
+    extra named like an option a form may set (the options class's ``form_fields()``) is that
+    option, and ``backend_options`` (a JSON object) may carry any option.
     Raises :class:`ConfigurationError` naming the connection and the field.
     """
-    from .registry import available_backends, descriptor_for_conn_type
+    from .registry import available_backends, get_descriptor
 
-    descriptor = descriptor_for_conn_type(conn.conn_type)
-    if descriptor is None:
-        known = ", ".join(sorted(d.conn_type for d in _all_descriptors() if d.conn_type))
-        raise ConfigurationError(
-            f"connection {conn.conn_id!r}, conn_type: {conn.conn_type!r} is not a facility connection "
-            f"type (use one of {known})",
-            facility=conn.conn_type or None,
-        )
+    descriptor = get_descriptor(backend) if backend is not None else _descriptor_for(conn)
     facility = descriptor.name
     if facility not in available_backends():
         raise ConfigurationError(
@@ -488,7 +500,14 @@ def settings_from_connection(conn: ConnectionLike) -> ClientSettings:
             facility=facility,
         )
     extras = _extras(conn, facility)
-    option_names = {f.name for f in dataclasses.fields(descriptor.options_class()) if f.init}
+    named = extras.get("auth_type")
+    if named and not extras.get("auth") and named not in descriptor.auth_types:
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r}, extra.auth_type: {named!r} is not an auth type of the "
+            f"{descriptor.label} (use one of {', '.join(descriptor.auth_types)})",
+            facility=facility,
+        )
+    option_names = {name for name, _, _ in descriptor.options_class().form_fields()}
     options = {
         name: value
         for name, value in extras.items()
@@ -497,7 +516,7 @@ def settings_from_connection(conn: ConnectionLike) -> ClientSettings:
     if extras.get("backend_options"):
         options.update(_json_object(conn.conn_id, "backend_options", extras["backend_options"], facility))
     base_url = connection_base_url(conn, facility)
-    auth = connection_auth(conn, extras, facility, descriptor.default_auth_type)
+    auth = connection_auth(conn, extras, facility, unnamed_auth_type(descriptor))
     template = extras.get("job_url_template")
     resource = extras.get("resource")
     return ClientSettings(
@@ -511,7 +530,88 @@ def settings_from_connection(conn: ConnectionLike) -> ClientSettings:
     )
 
 
-def _all_descriptors() -> list[Any]:
-    from .registry import BUILTIN_DESCRIPTORS
+def _descriptor_for(conn: ConnectionLike) -> BackendDescriptor:
+    """The descriptor whose connection type is ``conn``'s: built-in, registered or installed."""
+    from .registry import available_backends, descriptor_for_conn_type, get_descriptor
 
-    return list(BUILTIN_DESCRIPTORS)
+    found = descriptor_for_conn_type(conn.conn_type)
+    installed: list[BackendDescriptor] = []
+    if found is None:
+        for name in available_backends():
+            with contextlib.suppress(ConfigurationError):  # an installed backend that cannot load
+                installed.append(get_descriptor(name))
+        found = next((d for d in installed if conn.conn_type and d.conn_type == conn.conn_type), None)
+    if found is None:
+        known = ", ".join(sorted(d.conn_type for d in installed if d.conn_type))
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r}, conn_type: {conn.conn_type!r} is not a facility connection "
+            f"type (use one of {known})",
+            facility=conn.conn_type or None,
+        )
+    return found
+
+
+# -- errors in a connection's words ---------------------------------------------------------------
+
+_LEADING_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]']*): ")
+_CONNECTION_FIELDS = {
+    "base_url": "host",
+    "api": "conn_type",
+    "auth": "extra.auth",
+    "auth.type": "extra.auth_type",
+}
+
+
+def connection_field(name: str, facility: str | None = None) -> str | None:
+    """The field of an Airflow-style connection that the client argument ``name`` comes from.
+
+    ``base_url`` is the host; an option of ``facility`` is the extra of its name where forms
+    show it, else a key of the ``backend_options`` extra; an auth key (``auth.client_id``, or
+    bare as token sources name theirs) is the Login or the Password where auth types put it
+    there, else the extra of its name (``auth.path`` is ``extra.token_file``). None for anything
+    else.
+    """
+    if name in _CONNECTION_FIELDS:
+        return _CONNECTION_FIELDS[name]
+    if facility is not None and not name.startswith("auth."):
+        from .registry import get_descriptor
+
+        with contextlib.suppress(ConfigurationError):
+            options = get_descriptor(facility).options_class()
+            if name in {form_name for form_name, _, _ in options.form_fields()}:
+                return f"extra.{name}"
+            if name in {f.name for f in dataclasses.fields(options) if f.init}:
+                return f"extra.backend_options.{name}"
+    key = name.removeprefix("auth.")
+    if key in {info.login_key for info in AUTH_TYPES.values()}:
+        return "login"
+    if key in {info.password_key for info in AUTH_TYPES.values()}:
+        return "password"
+    aliases = {target: extra for info in AUTH_TYPES.values() for extra, target in info.extra_aliases}
+    if name.startswith("auth.") or any(key in info.keys for info in AUTH_TYPES.values()):
+        return f"extra.{aliases.get(key, key)}"
+    return None
+
+
+@contextlib.contextmanager
+def connection_errors(conn_id: str, facility: str | None = None) -> Iterator[None]:
+    """Re-raise a :class:`ConfigurationError` naming the connection ``conn_id`` and its field.
+
+    ``FacilityClient.connect`` names its own arguments (``base_url``, ``auth.client_secret``,
+    ``timeout``); a connection's user knows ``host``, ``password`` and the extras, so the
+    message says those (see :func:`connection_field`).
+    """
+    try:
+        yield
+    except ConfigurationError as exc:
+        message = exc.message
+        if message.startswith(f"connection {conn_id!r}"):
+            raise
+        match = _LEADING_FIELD.match(message)
+        field = connection_field(match.group(1), exc.facility or facility) if match else None
+        if match and field is not None:
+            named = field if field == f"extra.{match.group(1)}" else f"{field} ({match.group(1)})"
+            message = f"{named}: {message[match.end() :]}"
+        raise ConfigurationError(
+            f"connection {conn_id!r}, {message}", facility=exc.facility or facility
+        ) from exc

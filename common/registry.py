@@ -73,7 +73,8 @@ class BackendDescriptor:
     the auth types a connection of this API may use (see :mod:`facility_common.auth`), the first
     being the default; ``auth_module``, when set, is a module that defines auth types of this API's
     own (imported when one of them is used). ``emulator_flavour`` names the emulator flavour that
-    serves the API (None for none).
+    serves the API (None for none). ``takes_script`` says whether the API runs a whole batch
+    script (``JobSpec.script``); the others run an executable with arguments.
     """
 
     name: str
@@ -82,6 +83,7 @@ class BackendDescriptor:
     options: str = "facility_common.options:BackendOptions"
     conn_type: str = ""
     hook_class: str = ""
+    takes_script: bool = False
     auth_types: tuple[str, ...] = ("token",)
     auth_module: str | None = None
     capabilities: frozenset[str] = frozenset()
@@ -100,7 +102,8 @@ class BackendDescriptor:
 
     @property
     def default_auth_type(self) -> str:
-        """The auth type a connection uses when it names none."""
+        """The auth type connection forms preselect; a connection that names none uses
+        :func:`facility_common.options.unnamed_auth_type`."""
         return self.auth_types[0]
 
     def backend_class(self) -> type[FacilityBackend]:
@@ -132,6 +135,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         options="facility_common.backends.firecrest:FirecrestOptions",
         conn_type="facility_firecrest",
         hook_class="FirecrestHook",
+        takes_script=True,
         auth_types=("oidc_client_credentials", "token", "token_file"),
         capabilities=Capability.ALL,
         emulator_flavour="firecrest",
@@ -146,6 +150,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         options="facility_common.backends.flux.options:FluxOptions",
         conn_type="facility_flux",
         hook_class="FluxHook",
+        takes_script=True,
         auth_types=("flux_shared_secret", "flux_password", "basic", "token"),
         auth_module="facility_common.backends.flux.auth",
         capabilities=frozenset({Capability.STATUS, Capability.JOBS, Capability.JOB_OUTPUT}),
@@ -183,6 +188,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         options="facility_common.backends.s3m:S3MOptions",
         conn_type="facility_s3m",
         hook_class="S3MHook",
+        takes_script=True,
         auth_types=("token", "token_file"),
         capabilities=_STATUS_AND_JOBS | {Capability.TAGS},
         emulator_flavour="s3m",
@@ -197,6 +203,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         options="facility_common.backends.sfapi.options:SFAPIOptions",
         conn_type="facility_sfapi",
         hook_class="SuperfacilityHook",
+        takes_script=True,
         auth_types=("private_key_jwt", "token", "token_file"),
         capabilities=_STATUS_AND_JOBS | {Capability.TAGS},
         emulator_flavour="sfapi",
@@ -215,6 +222,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         options="facility_common.backends.slurmrest:SlurmRestOptions",
         conn_type="facility_slurmrest",
         hook_class="SlurmRestHook",
+        takes_script=True,
         auth_types=("token", "token_file"),
         capabilities=_STATUS_AND_JOBS | {Capability.TAGS},
         emulator_flavour="slurmrestd",

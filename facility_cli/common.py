@@ -43,7 +43,7 @@ def open_client(conn: str | None) -> Iterator[tuple[Connection, FacilityClient]]
 
 def pick_resource(connection: Connection, resource: str | None) -> str:
     """The resource argument, or the connection's default resource."""
-    chosen = resource or connection.resource
+    chosen = resource or connection.settings.resource
     if not chosen:
         raise typer.BadParameter("name a resource (or set one in the connection: resource = ...)")
     return chosen

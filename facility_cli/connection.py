@@ -1,10 +1,10 @@
 """Where the ``facility`` command finds its connection, and how it turns one into a client.
 
-A connection names an API (a backend of :mod:`facility_common.registry`), a base URL, an auth
-setting as :func:`facility_common.auth.resolve_auth` accepts it, backend options and an optional
-default resource. It comes from, in this order:
+Every source is read as an Airflow-style connection (API, host, Login, Password, extras) by
+:func:`facility_common.settings_from_connection`, the parser the Airflow hook uses, so a connection
+means the same to the command as to Airflow. It comes from, in this order:
 
-1. ``--conn VALUE``: the name of a connection in the config file, an Airflow-style connection URI
+1. ``--conn VALUE``: the name of a connection in the config file, an Airflow connection URI
    (``facility-iri://:TOKEN@HOST...``) or an Airflow JSON connection (``{"conn_type": ...}``);
 2. the ``FACILITY_CONN`` environment variable, read the same way;
 3. ``FACILITY_URL`` with ``FACILITY_API`` and one of ``FACILITY_TOKEN``, ``FACILITY_TOKEN_FILE``
@@ -12,12 +12,17 @@ default resource. It comes from, in this order:
 4. the config file's ``default`` connection, or its only one.
 
 The config file is TOML at ``$FACILITY_CONFIG``, else ``$XDG_CONFIG_HOME/facility/connections.toml``
-(``~/.config/facility/connections.toml``). Nothing here ever prints or logs a secret:
-:meth:`Connection.describe` shows the auth type only.
+(``~/.config/facility/connections.toml``). In a ``[connections.NAME]`` table, ``api`` names the
+API, ``url`` is the host, ``token`` the Password, ``token_file`` a token file, ``auth`` a whole
+auth mapping, ``options`` a table of backend options; any other key (``auth_type``, ``token_url``,
+``resource``, an option such as ``project`` or ``timeout``...) is the connection extra of that
+name. Nothing here ever prints or logs a secret: :meth:`Connection.describe` shows the auth type
+only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -27,56 +32,90 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from facility_common import ConfigurationError, FacilityClient
+from facility_common import (
+    ClientSettings,
+    ConfigurationError,
+    FacilityClient,
+    available_backends,
+    settings_from_connection,
+)
+from facility_common.options import connection_errors
 
 __all__ = ["Connection", "config_path", "connection_from_airflow", "load_connection"]
 
-BACKEND_OPTIONS = (
-    "project",
-    "api_version",
-    "timeout",
-    "verify",
-    "ca_bundle",
-    "allow_insecure_http",
-    "task_poll_interval",
-)
-"""Airflow extras that are backend options (the same list as the Airflow hook reads)."""
-FLUX_HANDSHAKES = ("flux_shared_secret", "flux_password")
-"""Auth types that need the API's base URL, which defaults to the connection's."""
+#: Keys of a config-file table that are not connection extras.
+_TABLE_KEYS = frozenset({"api", "url", "token", "options"})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fields:
+    """The fields of an Airflow-style connection, as :func:`settings_from_connection` reads them.
+
+    ``extra`` is a mapping or its JSON text; text that is not a JSON object is refused when read,
+    naming the connection's ``extra``.
+    """
+
+    conn_id: str
+    conn_type: str | None = None
+    host: str | None = None
+    schema: str | None = None
+    port: Any = None
+    login: str | None = None
+    password: str | None = None
+    extra: Any = None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]:
+        value = self.extra
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else None
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ValueError("extra: not a JSON object")
+        return dict(value)
 
 
 @dataclasses.dataclass(frozen=True)
 class Connection:
-    """Everything needed to build a client; ``repr`` never shows the credentials."""
+    """A connection the command loaded: its client settings (``repr`` shows no credential).
 
-    name: str
-    api: str
-    base_url: str
-    auth: Any = dataclasses.field(default=None, repr=False)
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    resource: str | None = None
+    ``airflow_fields``: the connection was given as an Airflow connection, so configuration
+    errors name its fields (``host``, ``password``, ``extra.timeout``).
+    """
+
+    settings: ClientSettings
+    airflow_fields: bool = False
 
     @property
-    def auth_type(self) -> str:
-        """The kind of credentials (``token``, ``oidc_client_credentials``...), never their value."""
-        if self.auth is None:
-            return "none"
-        if isinstance(self.auth, Mapping):
-            return str(self.auth.get("type", "unknown"))
-        return "token"
+    def static_token(self) -> str | None:
+        """The connection's static bearer token, if that is its auth (only ever inspected)."""
+        auth = self.settings.auth
+        if isinstance(auth, str):
+            return auth
+        if isinstance(auth, Mapping) and auth.get("type") == "token":
+            return str(auth.get("token") or "") or None
+        return None
 
     def describe(self) -> str:
         """One line naming the connection without any secret."""
-        return f"{self.name}: {self.api} at {self.base_url} (auth: {self.auth_type})"
+        settings = self.settings
+        return f"{settings.conn_id}: {settings.backend} at {settings.base_url} (auth: {settings.auth_type})"
 
     def client(self, **defaults: Any) -> FacilityClient:
         """A blocking client for this connection (no network call is made here); ``defaults``
         are backend options used where the connection sets none."""
-        auth = self.auth
-        if isinstance(auth, Mapping) and auth.get("type") in FLUX_HANDSHAKES and "base_url" not in auth:
-            auth = {**auth, "base_url": self.base_url}
-        options = {**defaults, **self.options}
-        return FacilityClient.connect(self.api, base_url=self.base_url, auth=auth, **options)
+        settings = self.settings
+        options = {**defaults, **settings.options}
+        named = (
+            connection_errors(settings.conn_id, settings.backend)
+            if self.airflow_fields
+            else contextlib.nullcontext()
+        )
+        with named:
+            return FacilityClient.connect(
+                settings.backend, base_url=settings.base_url, auth=settings.auth, **options
+            )
 
 
 def config_path() -> Path:
@@ -98,21 +137,28 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ConfigurationError(f"config file {path}: {exc}") from None
 
 
+def _token_file(extras: dict[str, Any], path: object, token: object) -> None:
+    """A token file names its auth type unless a token (or another type) is given."""
+    extras["token_file"] = str(Path(str(path)).expanduser())
+    if not token:
+        extras.setdefault("auth_type", "token_file")
+
+
 def _from_table(name: str, table: Mapping[str, Any], path: Path) -> Connection:
     """A connection from one ``[connections.NAME]`` table of the config file."""
     api, url = table.get("api"), table.get("url")
     if not isinstance(api, str) or not isinstance(url, str):
         raise ConfigurationError(f"config file {path}: connection {name!r} needs 'api' and 'url'")
-    auth: Any = table.get("auth")
-    if auth is None and table.get("token"):
-        auth = str(table["token"])
-    if auth is None and table.get("token_file"):
-        auth = {"type": "token_file", "path": str(Path(str(table["token_file"])).expanduser())}
-    options = dict(table.get("options") or {})
-    for key in BACKEND_OPTIONS:
-        if key in table:
-            options[key] = table[key]
-    return Connection(name, api, url.rstrip("/"), auth, options, table.get("resource"))
+    extras = {key: value for key, value in table.items() if key not in _TABLE_KEYS}
+    if "options" in table:
+        if not isinstance(table["options"], Mapping):
+            raise ConfigurationError(f"config file {path}: connection {name!r}, options: must be a table")
+        extras["backend_options"] = dict(table["options"])
+    token = table.get("token")
+    if table.get("token_file"):
+        _token_file(extras, table["token_file"], token)
+    fields = _Fields(name, host=url, password=str(token) if token else None, extra=extras)
+    return Connection(settings_from_connection(fields, backend=api))
 
 
 def _from_config(name: str | None) -> Connection | None:
@@ -137,134 +183,88 @@ def _from_env() -> Connection | None:
         return None
     api = os.environ.get("FACILITY_API")
     if not api:
-        raise ConfigurationError("FACILITY_URL is set but FACILITY_API is not (iri, sfapi, firecrest...)")
-    auth: Any = None
+        raise ConfigurationError(
+            f"FACILITY_URL is set but FACILITY_API is not (one of {', '.join(available_backends())})"
+        )
+    extras: dict[str, Any] = {}
     if os.environ.get("FACILITY_AUTH"):
         try:
-            auth = json.loads(os.environ["FACILITY_AUTH"])
+            extras["auth"] = json.loads(os.environ["FACILITY_AUTH"])
         except ValueError:
             raise ConfigurationError("FACILITY_AUTH must be a JSON object") from None
-    elif os.environ.get("FACILITY_TOKEN"):
-        auth = os.environ["FACILITY_TOKEN"]
-    elif os.environ.get("FACILITY_TOKEN_FILE"):
-        auth = {"type": "token_file", "path": os.environ["FACILITY_TOKEN_FILE"]}
-    options: dict[str, Any] = {}
+        if not isinstance(extras["auth"], Mapping):
+            raise ConfigurationError("FACILITY_AUTH must be a JSON object")
+    token = os.environ.get("FACILITY_TOKEN")
+    if os.environ.get("FACILITY_TOKEN_FILE"):
+        _token_file(extras, os.environ["FACILITY_TOKEN_FILE"], token)
     if os.environ.get("FACILITY_PROJECT"):
-        options["project"] = os.environ["FACILITY_PROJECT"]
-    return Connection("environment", api, url.rstrip("/"), auth, options, os.environ.get("FACILITY_RESOURCE"))
+        extras["backend_options"] = {"project": os.environ["FACILITY_PROJECT"]}
+    if os.environ.get("FACILITY_RESOURCE"):
+        extras["resource"] = os.environ["FACILITY_RESOURCE"]
+    fields = _Fields("environment", host=url, password=token or None, extra=extras)
+    return Connection(settings_from_connection(fields, backend=api))
 
 
-def _airflow_base_url(host: str, schema: str | None, port: int | None) -> str:
-    """The base URL as the Airflow hook reads it: a whole URL in host, or host + schema + port."""
-    if "://" in host:
-        return host.rstrip("/")
-    scheme = (schema or "https").strip() or "https"
-    host_part, slash, path = host.partition("/")
-    return f"{scheme}://{host_part}{f':{port}' if port else ''}{slash}{path}".rstrip("/")
-
-
-def _airflow_auth(login: str | None, password: str | None, extras: Mapping[str, Any]) -> Any:
-    """The auth mapping of an Airflow facility connection (same rules as the Airflow hook)."""
-    explicit = extras.get("auth")
-    if explicit:
-        return json.loads(explicit) if isinstance(explicit, str) else explicit
-    kind = extras.get("auth_type") or "token"
-    if kind == "token":
-        return password or extras.get("token") or None
-    mapping: dict[str, Any] = {"type": kind}
-    if kind == "token_file":
-        mapping["path"] = extras.get("token_file") or extras.get("path")
-    elif kind in ("oidc_client_credentials", "globus_confidential"):
-        mapping["client_id"] = login or extras.get("client_id")
-        mapping["client_secret"] = password or extras.get("client_secret")
-        if kind == "oidc_client_credentials":
-            mapping["token_url"] = extras.get("token_url")
-            if extras.get("scope"):
-                mapping["scope"] = extras["scope"]
-        elif extras.get("scope"):
-            mapping["scopes"] = str(extras["scope"]).split()
-    elif kind in ("basic", "flux_shared_secret", "flux_password"):
-        mapping.update(user=login or extras.get("user"), token=password or extras.get("token"))
-        if kind == "flux_shared_secret":
-            mapping["secret_key"] = extras.get("secret_key")
-    elif kind == "private_key_jwt":
-        mapping.update(token_url=extras.get("token_url"), client_id=login or extras.get("client_id"))
-        if extras.get("key_path"):
-            mapping["key_path"] = extras["key_path"]
-        else:
-            mapping["private_key"] = password or extras.get("private_key")
-    elif kind == "globus_refresh_token":
-        mapping["client_id"] = login or extras.get("client_id")
-        if password or extras.get("refresh_token"):
-            mapping["refresh_token"] = password or extras.get("refresh_token")
-        if extras.get("storage_path"):
-            mapping["storage_path"] = extras["storage_path"]
-    else:
-        raise ConfigurationError(f"connection: auth_type {kind!r} is not known")
-    if extras.get("resource_server") and kind.startswith("globus"):
-        mapping["resource_server"] = extras["resource_server"]
-    return mapping
-
-
-def connection_from_airflow(value: str) -> Connection:
-    """A connection from an Airflow connection URI or its JSON form.
-
-    The connection type picks the API: ``facility_iri`` (URI scheme ``facility-iri``) is ``iri``.
-    URI fields are percent-decoded as Airflow does, so a whole base URL fits in the host
-    (``facility-iri://:TOKEN@https%3A%2F%2Fapi.example.org%2Fapi%2Fv1``).
-    """
-    if value.lstrip().startswith("{"):
-        try:
-            data = json.loads(value)
-        except ValueError:
-            raise ConfigurationError("--conn: not a valid JSON connection") from None
-        conn_type, host = str(data.get("conn_type", "")), str(data.get("host") or "")
-        login, password, schema = data.get("login"), data.get("password"), data.get("schema")
-        port = data.get("port")
-        extras = data.get("extra") or {}
-        if isinstance(extras, str):
-            extras = json.loads(extras)
-    else:
-        parts = urlsplit(value)
-        conn_type = parts.scheme.replace("-", "_")
-        host = (
-            unquote(parts.hostname or "")
-            if "%" not in parts.netloc
-            else unquote(parts.netloc.rpartition("@")[2])
-        )
-        if "%" not in parts.netloc and parts.port is not None:
-            host = f"{host}:{parts.port}"
-        login = unquote(parts.username) if parts.username else None
-        password = unquote(parts.password) if parts.password else None
-        schema, port = unquote(parts.path.lstrip("/")) or None, None
-        query = dict(parse_qsl(parts.query))
-        extras = json.loads(query.pop("__extra__")) if "__extra__" in query else query
-    if not conn_type.startswith("facility_"):
-        raise ConfigurationError(
-            f"--conn: connection type {conn_type!r} is not a facility type (facility_iri, facility_sfapi...)"
-        )
-    if not host:
-        raise ConfigurationError("--conn: the connection has no host (base URL)")
-    options = {key: extras[key] for key in BACKEND_OPTIONS if extras.get(key) not in (None, "")}
-    passthrough = extras.get("backend_options") or {}
-    options.update(json.loads(passthrough) if isinstance(passthrough, str) else passthrough)
-    if isinstance(options.get("verify"), str):
-        # A true/false word, or the path of a CA bundle (kept: the client loads it).
-        word = options["verify"].strip().lower()
-        if word in ("false", "0", "no", "off", "true", "1", "yes", "on"):
-            options["verify"] = word in ("true", "1", "yes", "on")
-    if "timeout" in options:
-        options["timeout"] = float(options["timeout"])
-    auth = _airflow_auth(login, password, extras)
-    base_url = _airflow_base_url(host, schema, port)
-    return Connection(
-        "--conn", conn_type.removeprefix("facility_"), base_url, auth, options, extras.get("resource")
+def _json_fields(value: str, name: str) -> _Fields:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        raise ConfigurationError(f"{name}: not a valid JSON connection") from None
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{name}: not a valid JSON connection (expected an object)")
+    return _Fields(
+        name,
+        conn_type=str(data.get("conn_type") or ""),
+        host=str(data.get("host") or ""),
+        schema=data.get("schema"),
+        port=data.get("port"),
+        login=data.get("login"),
+        password=data.get("password"),
+        extra=data.get("extra"),
     )
 
 
-def _parse(value: str) -> Connection:
+def _uri_fields(value: str, name: str) -> _Fields:
+    """The fields of an Airflow connection URI, percent-decoded as Airflow does, so a whole base
+    URL fits in the host (``facility-iri://:TOKEN@https%3A%2F%2Fapi.example.org%2Fapi%2Fv1``)."""
+    parts = urlsplit(value)
+    encoded = "%" in parts.netloc
+    host = unquote(parts.netloc.rpartition("@")[2]) if encoded else unquote(parts.hostname or "")
+    if not encoded:
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigurationError(f"connection {name!r}, port: expected a number") from None
+        if port is not None:
+            host = f"{host}:{port}"
+    query = dict(parse_qsl(parts.query))
+    extra: Any = query.pop("__extra__") if "__extra__" in query else query
+    return _Fields(
+        name,
+        conn_type=parts.scheme.replace("-", "_"),
+        host=host,
+        schema=unquote(parts.path.lstrip("/")) or None,
+        login=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        extra=extra,
+    )
+
+
+def connection_from_airflow(value: str, name: str = "--conn") -> Connection:
+    """A connection from an Airflow connection URI or its JSON form; ``name`` says where it was
+    given (``--conn``, ``FACILITY_CONN``) in error messages.
+
+    The connection type picks the API (``facility-iri://`` is ``facility_iri``), exactly as in
+    Airflow; malformed fields are a :class:`ConfigurationError` naming the field.
+    """
+    is_json = value.lstrip().startswith("{")
+    fields = _json_fields(value, name) if is_json else _uri_fields(value, name)
+    return Connection(settings_from_connection(fields), airflow_fields=True)
+
+
+def _parse(value: str, name: str) -> Connection:
     if "://" in value or value.lstrip().startswith("{"):
-        return connection_from_airflow(value)
+        return connection_from_airflow(value, name)
     found = _from_config(value)
     assert found is not None
     return found
@@ -273,9 +273,9 @@ def _parse(value: str) -> Connection:
 def load_connection(conn: str | None) -> Connection:
     """The connection to use, from ``--conn``, the environment or the config file."""
     if conn:
-        return _parse(conn)
+        return _parse(conn, "--conn")
     if os.environ.get("FACILITY_CONN"):
-        return _parse(os.environ["FACILITY_CONN"])
+        return _parse(os.environ["FACILITY_CONN"], "FACILITY_CONN")
     found = _from_env() or _from_config(None)
     if found is None:
         raise ConfigurationError(

@@ -10,7 +10,15 @@ import typer
 from rich.live import Live
 from rich.spinner import Spinner
 
-from facility_common import FacilityClient, Job, JobAttributes, JobSpec, JobState, ResourceSpec
+from facility_common import (
+    FacilityClient,
+    Job,
+    JobAttributes,
+    JobSpec,
+    JobState,
+    ResourceSpec,
+    get_descriptor,
+)
 
 from .common import ConnOption, JsonOption, open_client, pick_resource
 from .output import console, err, fmt_time, print_json, table
@@ -20,8 +28,6 @@ __all__ = ["cancel", "jobs", "output", "submit", "wait"]
 
 ResourceArg = Annotated[str, typer.Argument(help="the resource (e.g. polaris)")]
 JobArg = Annotated[str, typer.Argument(help="the job id")]
-SCRIPT_APIS = frozenset({"sfapi", "firecrest", "slurmrest", "s3m", "flux"})
-"""APIs that take a whole batch script; the IRI API runs it as ``/bin/bash -c SCRIPT``."""
 
 
 def _job_dict(job: Job) -> dict[str, object]:
@@ -45,7 +51,7 @@ def jobs(resource: ResourceArg, conn: ConnOption = None, as_json: JsonOption = F
 
 
 def _spec(
-    api: str,
+    takes_script: bool,
     script: Path | None,
     command: list[str] | None,
     name: str | None,
@@ -67,7 +73,7 @@ def _spec(
         common["resources"] = ResourceSpec(node_count=nodes)
     if script is not None:
         text = script.read_text()
-        if api in SCRIPT_APIS:
+        if takes_script:  # the API runs batch scripts; the others run it as /bin/bash -c SCRIPT
             return JobSpec(script=text, **common)
         return JobSpec(executable="/bin/bash", arguments=["-c", text], **common)
     assert command
@@ -128,7 +134,8 @@ def submit(
     """Submit a job from a script file (--script FILE) or a command (after --); prints the job id."""
     with open_client(conn) as (connection, client):
         chosen = pick_resource(connection, resource)
-        spec = _spec(connection.api, script, command, name, nodes, minutes, queue, account, directory)
+        takes_script = get_descriptor(connection.settings.backend).takes_script
+        spec = _spec(takes_script, script, command, name, nodes, minutes, queue, account, directory)
         job = client.submit(chosen, spec)
         if not do_wait:
             if as_json:

@@ -63,6 +63,6 @@ def reported(connection: Connection | None = None) -> Iterator[None]:
     try:
         yield
     except FacilityError as exc:
-        token = connection.auth if connection and isinstance(connection.auth, str) else None
-        problem = diagnose(exc, base_url=connection.base_url if connection else None, token=token)
+        token = connection.static_token if connection else None
+        problem = diagnose(exc, base_url=connection.settings.base_url if connection else None, token=token)
         raise fail(problem.code, problem.title, problem.detail, problem.hint) from None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import anyio
 import typer
 
-from facility_common import FacilityError, NotFoundError, ResourceState
+from facility_common import FacilityError, NotFoundError, ResourceState, get_descriptor
 from facility_common.auth import FacilityAuth, resolve_auth
 from facility_common.http import RetryPolicy
+from facility_common.options import auth_type_info
 
 from .common import ConnOption, JsonOption, open_client
 from .connection import Connection, load_connection
@@ -88,24 +90,25 @@ def _ok(text: str) -> None:
     console.print(f"[green]ok[/]    {text}")
 
 
-def _static_token(connection: Connection) -> str | None:
-    auth = connection.auth
-    if isinstance(auth, str):
-        return auth
-    if isinstance(auth, dict) and auth.get("type") == "token":
-        return str(auth.get("token") or "") or None
-    return None
-
-
 def _fetch_token(connection: Connection) -> str | None:
     """Get a token from the connection's token source (client credentials, token file...), or
-    None when the auth is not a token source (no auth, a handshake of its own)."""
-    auth = resolve_auth(
-        connection.auth, facility=connection.api, verify=connection.options.get("verify", True)
-    )
-    if not isinstance(auth, FacilityAuth):
+    None when the auth is not a token source (no auth, a handshake with the API itself)."""
+    settings = connection.settings
+    auth = settings.auth
+    if isinstance(auth, Mapping) and auth_type_info(auth.get("type"), settings.backend).needs_base_url:
         return None
-    source = auth.source
+    options = (
+        get_descriptor(settings.backend).options_class().from_mapping(settings.backend, settings.options)
+    )
+    resolved = resolve_auth(
+        auth,
+        facility=settings.backend,
+        verify=options.tls(settings.backend),
+        allow_insecure_http=options.allow_insecure_http,
+    )
+    if not isinstance(resolved, FacilityAuth):
+        return None
+    source = resolved.source
 
     async def fetch() -> str:
         return await source.token()
@@ -127,7 +130,7 @@ def check(
     with reported():
         connection = load_connection(conn)
     console.print(f"connection {connection.describe()}", markup=False)
-    static = _static_token(connection)
+    static = connection.static_token
     if token_expired(static):
         raise fail(
             EXIT.EXPIRED,
@@ -138,19 +141,19 @@ def check(
     try:
         client = connection.client(retry=CHECK_RETRY)
         resources = client.resources()
-        _ok(f"reached {connection.base_url}: {len(resources)} resources")
+        _ok(f"reached {connection.settings.base_url}: {len(resources)} resources")
         token = _fetch_token(connection)
         if token is not None:
             if token_expired(token):
                 raise fail(EXIT.EXPIRED, "expired token: the token source gave an expired token")
-            _ok(f"obtained a token ({connection.auth_type})")
+            _ok(f"obtained a token ({connection.settings.auth_type})")
         compute = [r.name for r in resources if r.resource_type in (None, "compute")]
         if compute:
             with contextlib.suppress(NotFoundError):
                 client.list_jobs(compute[0], ["facility-check"])
             _ok(f"credentials accepted (job query on {compute[0]})")
-        if resource or connection.resource:
-            name = resource or connection.resource
+        if resource or connection.settings.resource:
+            name = resource or connection.settings.resource
             assert name is not None
             state = client.resource(name)
             if not state.state.is_usable:
@@ -171,7 +174,7 @@ def check(
                 )
             _ok(f"{state.name} is {state.state.value}")
     except FacilityError as exc:
-        problem = diagnose(exc, base_url=connection.base_url, token=static)
+        problem = diagnose(exc, base_url=connection.settings.base_url, token=static)
         raise fail(problem.code, problem.title, problem.detail, problem.hint) from None
     finally:
         if client is not None:

@@ -2,8 +2,7 @@
 
 Parsl's executors ask a provider for blocks (``submit``), watch them (``status``) and release
 them (``cancel``). This provider does all three through :class:`facility_common.FacilityClient`,
-so one provider block serves every API in the backend registry (IRI at ALCF, NERSC and OLCF;
-others as their backends land).
+so one provider block serves every API in the backend registry (``facility`` names it).
 
 How Parsl drives it, and what follows from that:
 
@@ -53,6 +52,7 @@ from facility_common import (
     Job,
     JobSpec,
     JobSubmissionError,
+    available_backends,
 )
 
 from .output import fetch_output_tails
@@ -101,7 +101,8 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
     """Run Parsl blocks as pilot jobs at an HPC facility, through its REST API.
 
     Args:
-        facility: backend name in the registry (``"iri"``...); ignored when ``client`` is given.
+        facility: the API's backend name in the registry (``facility_common.available_backends()``);
+            required unless ``client`` is given (then the client's).
         base_url: API root, e.g. ``https://api.alcf.anl.gov/api/v1``.
         resource: compute resource name or id (``"polaris"``).
         auth: a token string, a token source from :mod:`facility_common.auth`, an
@@ -130,7 +131,7 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
 
     def __init__(
         self,
-        facility: str = "iri",
+        facility: str | None = None,
         base_url: str | None = None,
         resource: str | None = None,
         auth: Any = None,
@@ -163,7 +164,15 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
             raise ValueError("base_url: give the facility API's URL, or a ready client=FacilityClient")
         if output_tail_lines <= 0:
             raise ValueError("output_tail_lines: must be a positive integer")
-        self.facility = facility
+        if facility:
+            self.facility: str = facility
+        elif client is not None:
+            self.facility = client.facility
+        else:
+            raise ValueError(
+                f"facility: name the facility API (one of {', '.join(available_backends())}), "
+                "or give a ready client=FacilityClient"
+            )
         self.base_url = base_url
         self.resource: str = resource
         self.auth = auth

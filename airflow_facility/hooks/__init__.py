@@ -1,6 +1,7 @@
-"""Hooks: :class:`FacilityHook` and one subclass per connection type."""
+"""Hooks: :class:`FacilityHook` and one subclass per connection type, made from the descriptors."""
 
 from .facility import (
+    HOOK_CLASSES,
     FacilityHook,
     FirecrestHook,
     FluxHook,
@@ -11,6 +12,7 @@ from .facility import (
 )
 
 __all__ = [
+    "HOOK_CLASSES",
     "FacilityHook",
     "FirecrestHook",
     "FluxHook",

@@ -1,7 +1,9 @@
 """``FacilityHook``: a facility API client built from an Airflow connection.
 
-The connection's type picks the API (``facility_iri``, ``facility_sfapi``...), its host is the base
-URL, its password or extras carry the credentials (see :mod:`airflow_facility.hooks.settings`).
+The connection's type picks the API, its host is the base URL, its password or extras carry the
+credentials, all read by :func:`facility_common.settings_from_connection`. Each API's connection
+type has its hook, a subclass of :class:`FacilityHook` made from the API's descriptor
+(``IRIHook``, ``SuperfacilityHook``..., named by ``BackendDescriptor.hook_class``).
 Operators use the blocking :class:`~facility_common.FacilityClient`; triggers use
 :func:`shared_async_client`, which hands every trigger of one triggerer event loop the same
 :class:`~facility_common.AsyncFacilityClient` per connection, so their waits share the client's
@@ -12,16 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseHook
 
-from facility_common import AsyncFacilityClient, FacilityClient, FacilityError, NotFoundError
+from facility_common import (
+    AsyncFacilityClient,
+    BackendDescriptor,
+    FacilityClient,
+    FacilityError,
+    NotFoundError,
+    settings_from_connection,
+)
+from facility_common.options import ClientSettings, ConnectionLike, connection_errors
 
-from .settings import ClientSettings, ConnectionLike, client_settings, connection_errors
+from ..connections import facility_descriptors
 
 __all__ = [
+    "HOOK_CLASSES",
     "FacilityHook",
     "FirecrestHook",
     "FluxHook",
@@ -29,8 +41,11 @@ __all__ = [
     "S3MHook",
     "SlurmRestHook",
     "SuperfacilityHook",
+    "connect_sync",
     "shared_async_client",
 ]
+
+logger = logging.getLogger(__name__)
 
 # event loop -> settings fingerprint -> client. Weak on the loop: a finished loop drops its clients.
 _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncFacilityClient]] = (
@@ -60,7 +75,7 @@ async def shared_async_client(facility_conn_id: str) -> tuple[AsyncFacilityClien
     secret) gets a fresh client while unchanged ones keep sharing theirs.
     """
     connection = await BaseHook.aget_connection(facility_conn_id)
-    settings = client_settings(connection)
+    settings = settings_from_connection(connection)
     clients = _ASYNC_CLIENTS.setdefault(asyncio.get_running_loop(), {})
     client = clients.get(settings.fingerprint)
     if client is None:
@@ -71,12 +86,15 @@ async def shared_async_client(facility_conn_id: str) -> tuple[AsyncFacilityClien
 class FacilityHook(BaseHook):
     """Client of the facility API named by a connection.
 
+    Works with a connection of any facility connection type (the type decides the API); the
+    subclasses made from the descriptors register one connection type each.
+
     :param facility_conn_id: id of a connection of one of the facility connection types.
     """
 
     conn_name_attr = "facility_conn_id"
     default_conn_name = "facility_default"
-    conn_type = "facility_iri"
+    conn_type = ""
     hook_name = "HPC facility API"
 
     def __init__(self, facility_conn_id: str = default_conn_name, **kwargs: Any) -> None:
@@ -90,7 +108,7 @@ class FacilityHook(BaseHook):
         """The connection's client settings (fetched once)."""
         if self._settings is None:
             connection: ConnectionLike = self.get_connection(self.facility_conn_id)
-            self._settings = client_settings(connection)
+            self._settings = settings_from_connection(connection)
         return self._settings
 
     def get_conn(self) -> FacilityClient:
@@ -133,43 +151,41 @@ class FacilityHook(BaseHook):
         return True, f"connected to {self.settings.base_url}; resources: {names}"
 
 
-class IRIHook(FacilityHook):
-    """The DOE IRI Facility API (ALCF, NERSC, OLCF)."""
-
-    conn_type = "facility_iri"
-    hook_name = "DOE IRI Facility API"
-
-
-class SuperfacilityHook(FacilityHook):
-    """The NERSC Superfacility API."""
-
-    conn_type = "facility_sfapi"
-    hook_name = "NERSC Superfacility API"
-
-
-class S3MHook(FacilityHook):
-    """OLCF S3M (Slurm REST behind a gateway)."""
-
-    conn_type = "facility_s3m"
-    hook_name = "OLCF S3M"
+def _hook_class(descriptor: BackendDescriptor) -> type[FacilityHook]:
+    """The hook of ``descriptor``'s connection type: a :class:`FacilityHook` registering it."""
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": descriptor.hook_class,
+        "__doc__": f"The {descriptor.label} ({descriptor.where or descriptor.name}): connection type "
+        f"``{descriptor.conn_type}``.",
+        "conn_type": descriptor.conn_type,
+        "hook_name": descriptor.label,
+    }
+    return cast("type[FacilityHook]", type(descriptor.hook_class, (FacilityHook,), namespace))
 
 
-class SlurmRestHook(FacilityHook):
-    """A Slurm REST daemon (slurmrestd)."""
+def _hook_classes() -> dict[str, type[FacilityHook]]:
+    """One hook per connection type, by class name; a name that is not an identifier or is
+    already taken in this module (a plug-in's mistake) is left out with a warning."""
+    hooks: dict[str, type[FacilityHook]] = {}
+    for descriptor in facility_descriptors():
+        name = descriptor.hook_class
+        if not name.isidentifier() or name in globals() or name in hooks:
+            logger.warning("facility backend %r: hook class name %r is unusable", descriptor.name, name)
+            continue
+        hooks[name] = _hook_class(descriptor)
+    return hooks
 
-    conn_type = "facility_slurmrest"
-    hook_name = "Slurm REST API"
 
+HOOK_CLASSES: dict[str, type[FacilityHook]] = _hook_classes()
+"""Hook class name -> hook, one per connection type; each is also a name of this module."""
+globals().update(HOOK_CLASSES)
 
-class FluxHook(FacilityHook):
-    """The Flux RESTful API."""
-
-    conn_type = "facility_flux"
-    hook_name = "Flux RESTful API"
-
-
-class FirecrestHook(FacilityHook):
-    """FirecREST v2 (CSCS and other FirecREST sites)."""
-
-    conn_type = "facility_firecrest"
-    hook_name = "FirecREST v2"
+if TYPE_CHECKING:
+    # The built-in APIs' hooks, made above from their descriptors; type checkers see FacilityHook.
+    FirecrestHook = FacilityHook
+    FluxHook = FacilityHook
+    IRIHook = FacilityHook
+    S3MHook = FacilityHook
+    SlurmRestHook = FacilityHook
+    SuperfacilityHook = FacilityHook

@@ -9,10 +9,17 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from airflow_facility.connections import FACILITY_APIS
-from airflow_facility.hooks import FacilityHook
-from airflow_facility.hooks.settings import client_settings
-from facility_common import ConfigurationError, get_backend_class
+import airflow_facility.hooks
+from airflow_facility.connections import facility_descriptors
+from airflow_facility.hooks import HOOK_CLASSES, FacilityHook
+from facility_common import (
+    BackendDescriptor,
+    ConfigurationError,
+    descriptors,
+    get_backend_class,
+    get_descriptor,
+    settings_from_connection,
+)
 
 from .conftest import SITE_A, SITE_B
 
@@ -24,11 +31,11 @@ def test_provider_is_discovered_with_its_connection_types(airflow_env: None) -> 
     manager = ProvidersManager()
     assert "hpc-facility-providers" in manager.providers
     hooks = ProvidersManagerTaskRuntime().hooks
-    expected = {api.conn_type for api in FACILITY_APIS}
-    assert expected <= set(hooks)
-    assert hooks["facility_iri"].hook_name == "DOE IRI Facility API"  # type: ignore[union-attr]
-    behaviours = manager.field_behaviours
-    assert behaviours["facility_iri"]["relabeling"]["host"] == "Base URL"
+    for descriptor in descriptors():
+        hook = hooks[descriptor.conn_type]
+        assert hook is not None and hook.hook_name == descriptor.label
+        assert hook.hook_class_name.endswith(f".{descriptor.hook_class}")
+        assert manager.field_behaviours[descriptor.conn_type]["relabeling"]["host"] == "Base URL"
     assert "airflow_facility.links.FacilityJobLink" in manager.extra_links_class_names
 
 
@@ -40,18 +47,20 @@ def _connection(conn_type: str = "facility_iri", **fields: Any) -> Connection:
 
 
 def test_settings_from_a_token_connection() -> None:
-    settings = client_settings(_connection(host="https://api.example.org/api/v1/", password="tok-123"))
+    settings = settings_from_connection(
+        _connection(host="https://api.example.org/api/v1/", password="tok-123")
+    )
     assert (settings.backend, settings.base_url, settings.auth) == (
         "iri",
         "https://api.example.org/api/v1",
-        "tok-123",
+        {"type": "token", "token": "tok-123"},
     )
     assert "tok-123" not in repr(settings)
     assert "tok-123" not in settings.fingerprint
 
 
 def test_settings_from_host_schema_and_port() -> None:
-    settings = client_settings(_connection(host="api.example.org/api/v2", schema="http", port=8080))
+    settings = settings_from_connection(_connection(host="api.example.org/api/v2", schema="http", port=8080))
     assert settings.base_url == "http://api.example.org:8080/api/v2"
 
 
@@ -68,36 +77,59 @@ def test_settings_for_client_credentials_and_backend_options() -> None:
             "job_url_template": "https://portal.example.org/jobs/{resource}/{job_id}",
         },
     )
-    settings = client_settings(connection)
+    settings = settings_from_connection(connection)
     assert settings.auth == {
         "type": "oidc_client_credentials",
         "token_url": "https://idp.example.org/token",
         "client_id": "client",
         "client_secret": "s3cret",
     }
-    assert settings.options == {"project": "m1234", "timeout": 12.0}
+    assert settings.options == {"project": "m1234", "timeout": "12"}
+    options = get_descriptor("iri").options_class().from_mapping("iri", settings.options)
+    assert options.timeout == 12.0
     assert settings.job_url_template is not None
     assert "s3cret" not in repr(settings)
 
 
-@pytest.mark.parametrize("api", FACILITY_APIS, ids=lambda api: api.backend)
-def test_every_connection_type_has_its_backend(api: Any) -> None:
-    assert get_backend_class(api.backend).name == api.backend
-    settings = client_settings(_connection(api.conn_type, host="https://example.org", password="x"))
-    assert settings.backend == api.backend
+@pytest.mark.parametrize("descriptor", descriptors(), ids=lambda d: d.name)
+def test_every_connection_type_has_its_backend_and_hook(descriptor: BackendDescriptor) -> None:
+    assert get_backend_class(descriptor.name).name == descriptor.name
+    settings = settings_from_connection(
+        _connection(descriptor.conn_type, host="https://example.org", password="x")
+    )
+    assert settings.backend == descriptor.name
+    hook = getattr(airflow_facility.hooks, descriptor.hook_class)
+    assert HOOK_CLASSES[descriptor.hook_class] is hook
+    assert issubclass(hook, FacilityHook)
+    assert (hook.conn_type, hook.hook_name, hook.__name__) == (
+        descriptor.conn_type,
+        descriptor.label,
+        descriptor.hook_class,
+    )
+
+
+def test_the_hooks_module_names_exactly_the_descriptors_hooks() -> None:
+    named = {name for name in airflow_facility.hooks.__all__ if name.endswith("Hook")} - {"FacilityHook"}
+    assert named == {descriptor.hook_class for descriptor in facility_descriptors()} == set(HOOK_CLASSES)
 
 
 def test_a_backend_missing_from_the_installation_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    import airflow_facility.hooks.settings as settings_module
+    import facility_common.registry
 
-    monkeypatch.setattr(settings_module, "available_backends", lambda: ["iri"])
+    monkeypatch.setattr(facility_common.registry, "available_backends", lambda: ["iri"])
     with pytest.raises(ConfigurationError, match=r"'sfapi' backend is not available"):
-        client_settings(_connection("facility_sfapi", host="https://example.org", password="x"))
+        settings_from_connection(_connection("facility_sfapi", host="https://example.org", password="x"))
 
 
 def test_foreign_connection_type_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="not a facility connection type"):
-        client_settings(_connection("http", host="https://example.org"))
+        settings_from_connection(_connection("http", host="https://example.org"))
+
+
+def test_an_auth_type_of_another_api_is_refused() -> None:
+    connection = _connection(host="https://example.org", extra={"auth_type": "flux_password"})
+    with pytest.raises(ConfigurationError, match=r"extra.auth_type: 'flux_password' is not an auth type"):
+        settings_from_connection(connection)
 
 
 def test_hook_test_connection_and_job_url(

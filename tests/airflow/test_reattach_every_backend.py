@@ -27,7 +27,7 @@ import pytest
 
 from airflow_facility.attach import submit_tag
 from airflow_facility.operators import FacilitySubmitJobOperator
-from facility_common import FacilityClient, JobSubmissionError, UnsupportedOperation
+from facility_common import FacilityClient, JobSubmissionError, UnsupportedOperation, get_descriptor
 from facility_emulator import EmulatorConfig, EmulatorServer
 
 from ..conformance.flavour import Flavour
@@ -81,7 +81,10 @@ def _conn_id(backend: str) -> str:
 def _connection(flavour: Flavour) -> str:
     """The flavour as an ``AIRFLOW_CONN_*`` value; one look-up right after an ambiguous submit."""
     options = {**json.loads(json.dumps(flavour.options)), "submit_lookup_delays": [0.0]}
-    value: dict[str, Any] = {"conn_type": f"facility_{flavour.facility}", "host": flavour.base_url}
+    value: dict[str, Any] = {
+        "conn_type": get_descriptor(flavour.facility).conn_type,
+        "host": flavour.base_url,
+    }
     extra: dict[str, Any] = {"backend_options": options}
     if isinstance(flavour.auth, str):
         value["password"] = flavour.auth

@@ -31,9 +31,9 @@ def test_config_table_with_an_auth_mapping_and_options(tmp_path: Path) -> None:
         "[connections.nersc.options]\ntimeout = 10\n"
     )
     connection = load_connection(None)
-    assert connection.base_url == "https://api.iri.nersc.gov/api/v2"
-    assert dict(connection.options) == {"timeout": 10, "project": "m1234"}
-    assert connection.auth_type == "oidc_client_credentials"
+    assert connection.settings.base_url == "https://api.iri.nersc.gov/api/v2"
+    assert dict(connection.settings.options) == {"timeout": 10, "project": "m1234"}
+    assert connection.settings.auth_type == "oidc_client_credentials"
     assert "very-secret" not in repr(connection) and "very-secret" not in connection.describe()
 
 
@@ -43,8 +43,8 @@ def test_token_file_in_the_config_expands_home(tmp_path: Path) -> None:
         '[connections.b]\napi = "sfapi"\nurl = "https://b"\ntoken_file = "~/tok"\n'
     )
     connection = load_connection(None)
-    assert connection.api == "sfapi"
-    assert connection.auth == {"type": "token_file", "path": str(Path("~/tok").expanduser())}
+    assert connection.settings.backend == "sfapi"
+    assert connection.settings.auth == {"type": "token_file", "path": str(Path("~/tok").expanduser())}
 
 
 def test_environment_beats_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -53,9 +53,9 @@ def test_environment_beats_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("FACILITY_API", "iri")
     monkeypatch.setenv("FACILITY_AUTH", json.dumps({"type": "token", "token": "t"}))
     monkeypatch.setenv("FACILITY_RESOURCE", "polaris")
-    connection = load_connection(None)
-    assert connection.base_url == "https://env.example/api/v1" and connection.resource == "polaris"
-    assert connection.auth == {"type": "token", "token": "t"}
+    settings = load_connection(None).settings
+    assert settings.base_url == "https://env.example/api/v1" and settings.resource == "polaris"
+    assert settings.auth == {"type": "token", "token": "t"}
 
 
 def test_facility_url_without_api_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,39 +65,39 @@ def test_facility_url_without_api_is_a_configuration_error(monkeypatch: pytest.M
 
 
 def test_airflow_uri_with_extras_and_an_encoded_url() -> None:
-    connection = connection_from_airflow(
+    settings = connection_from_airflow(
         "facility-firecrest://client-id:s%40cret@https%3A%2F%2Fapi.cscs.ch%2Fhpc%2Ffirecrest%2Fv2"
         "?auth_type=oidc_client_credentials&token_url=https%3A%2F%2Fauth.example%2Ftoken&timeout=5"
-    )
-    assert connection.api == "firecrest"
-    assert connection.base_url == "https://api.cscs.ch/hpc/firecrest/v2"
-    assert connection.auth == {
+    ).settings
+    assert settings.backend == "firecrest"
+    assert settings.base_url == "https://api.cscs.ch/hpc/firecrest/v2"
+    assert settings.auth == {
         "type": "oidc_client_credentials",
         "client_id": "client-id",
         "client_secret": "s@cret",
         "token_url": "https://auth.example/token",
     }
-    assert connection.options == {"timeout": 5.0}
+    assert settings.options == {"timeout": "5"}  # typed by the backend's options when connecting
 
 
 def test_airflow_uri_with_a_bare_host_and_schema() -> None:
-    connection = connection_from_airflow("facility-iri://:tok@api.example.org:8443/https")
-    assert connection.base_url == "https://api.example.org:8443"
-    assert connection.auth == "tok"
+    settings = connection_from_airflow("facility-iri://:tok@api.example.org:8443/https").settings
+    assert settings.base_url == "https://api.example.org:8443"
+    assert settings.auth == {"type": "token", "token": "tok"}
 
 
 def test_airflow_json_with_a_whole_auth_mapping() -> None:
     auth = {"type": "globus_refresh_token", "storage_path": "default"}
-    connection = connection_from_airflow(
+    settings = connection_from_airflow(
         json.dumps(
             {"conn_type": "facility_iri", "host": "https://api.alcf.anl.gov/api/v1", "extra": {"auth": auth}}
         )
-    )
-    assert connection.auth == auth and connection.api == "iri"
+    ).settings
+    assert settings.auth == auth and settings.backend == "iri"
 
 
 def test_a_non_facility_connection_type_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="not a facility type"):
+    with pytest.raises(ConfigurationError, match="not a facility connection type"):
         connection_from_airflow("postgres://u:p@db/x")
 
 

@@ -71,7 +71,7 @@ def test_every_facility_state_has_a_parsl_state() -> None:
 
 def test_every_constructor_argument_is_stored_under_its_own_name() -> None:
     provider = FacilityProvider(
-        base_url="http://127.0.0.1:9/api/v1", resource="polaris", launcher=SimpleLauncher()
+        facility="iri", base_url="http://127.0.0.1:9/api/v1", resource="polaris", launcher=SimpleLauncher()
     )
     provider._validate_repr = True  # Parsl's own check (regression test of issue 2994)
     text = repr(provider)
@@ -83,12 +83,16 @@ def test_every_constructor_argument_is_stored_under_its_own_name() -> None:
 
 def test_init_makes_no_network_call() -> None:
     # Port 9 (discard) on loopback has no listener: any request would fail loudly.
-    provider = FacilityProvider(base_url="http://127.0.0.1:9/api/v1", resource="polaris", auth=TOKEN)
+    provider = FacilityProvider(
+        facility="iri", base_url="http://127.0.0.1:9/api/v1", resource="polaris", auth=TOKEN
+    )
     assert provider.client is None
 
 
 def test_repr_masks_a_token_string() -> None:
-    provider = FacilityProvider(base_url="http://127.0.0.1:9/api/v1", resource="polaris", auth=TOKEN)
+    provider = FacilityProvider(
+        facility="iri", base_url="http://127.0.0.1:9/api/v1", resource="polaris", auth=TOKEN
+    )
     text = repr(provider)
     assert TOKEN not in text
     assert "auth='***'" in text
@@ -103,6 +107,7 @@ def test_repr_masks_secrets_in_mappings() -> None:
         "client_secret": SECRET,
     }
     provider = FacilityProvider(
+        facility="iri",
         base_url="http://127.0.0.1:9/api/v1",
         resource="polaris",
         auth=auth,
@@ -127,4 +132,6 @@ def test_missing_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="resource"):
         FacilityProvider(base_url="http://127.0.0.1:9/api/v1")
     with pytest.raises(ValueError, match="base_url"):
-        FacilityProvider(resource="polaris")
+        FacilityProvider(facility="iri", resource="polaris")
+    with pytest.raises(ValueError, match="facility: name the facility API"):
+        FacilityProvider(base_url="http://127.0.0.1:9/api/v1", resource="polaris")

@@ -26,12 +26,12 @@ import pytest
 from airflow.sdk import Connection
 
 from airflow_facility.hooks.facility import connect_sync
-from airflow_facility.hooks.settings import client_settings
 from facility_common import (
     ConfigurationError,
     FacilityClient,
     FacilityError,
     InvalidJobSpec,
+    settings_from_connection,
 )
 from facility_emulator import EmulatorConfig, EmulatorServer
 
@@ -391,7 +391,7 @@ def test_bad_airflow_connection_is_refused_before_any_request(
     connection = Connection(conn_id=CONN_ID, extra=json.dumps(extra) if extra is not None else None, **fields)
     before = requests_seen(server)
     with pytest.raises(ConfigurationError) as caught:
-        connect_sync(client_settings(connection))
+        connect_sync(settings_from_connection(connection))
     check_refused(caught.value, kind=ConfigurationError, field=field, facility=facility, conn_id=CONN_ID)
     assert requests_seen(server) == before
 
