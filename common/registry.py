@@ -185,7 +185,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         name="s3m",
         label="OLCF S3M API",
         backend="facility_common.backends.s3m:S3MBackend",
-        options="facility_common.backends.s3m:S3MOptions",
+        options="facility_common.backends.slurmrest.options:S3MOptions",
         conn_type="facility_s3m",
         hook_class="S3MHook",
         takes_script=True,
@@ -195,6 +195,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         where="OLCF",
         docs="docs/facility-olcf-s3m.md",
         url_placeholder="https://s3m.olcf.ornl.gov",
+        unsupported_hint="S3M has no REST file operations; move data with S3M Storage (`s3m storage push/pull`).",
     ),
     BackendDescriptor(
         name="sfapi",
@@ -219,7 +220,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         name="slurmrest",
         label="Slurm REST API (slurmrestd)",
         backend="facility_common.backends.slurmrest:SlurmRestBackend",
-        options="facility_common.backends.slurmrest:SlurmRestOptions",
+        options="facility_common.backends.slurmrest.options:SlurmRestOptions",
         conn_type="facility_slurmrest",
         hook_class="SlurmRestHook",
         takes_script=True,
@@ -229,6 +230,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         where="any Slurm cluster",
         docs="docs/facility-slurmrest.md",
         url_placeholder="https://slurmrestd.example.org",
+        unsupported_hint="slurmrestd only schedules jobs; move files with the cluster's own tools (scp, Globus).",
     ),
 )
 assert [d.name for d in BUILTIN_DESCRIPTORS] == sorted(d.name for d in BUILTIN_DESCRIPTORS)

@@ -5,7 +5,8 @@ gateway with its own status and token services.
 ``path_template`` (default ``slurm/{enclave}/{version}/{resource}``, OLCF's current form; older
 documents write ``olcf/v1/slurm/{enclave}/{version}/{resource}``) and are those of
 :class:`~.slurmrest.SlurmRestBackend`; here a resource is a **cluster** (``defiant``, ``odo``) and
-the partition comes from ``attributes.queue_name`` or the ``partition`` option.
+the partition comes from ``attributes.queue_name`` or the ``partition`` option. Its options,
+:class:`S3MOptions`, live beside slurmrestd's in :mod:`.slurmrest.options`.
 
 What S3M changes:
 
@@ -23,7 +24,6 @@ What S3M changes:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -32,17 +32,19 @@ import httpx
 
 from ..auth import FacilityAuth
 from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
+from ..http import ApiRequest
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
-from ..options import BackendOptions, about
-from .base import Capability
+from ..options import BackendOptions
 from .slurm_script import SbatchOption
-from .slurmrest import RefreshingHeaderAuth, SlurmRequest, SlurmRestBackend, SlurmRestOptions, _filter_outages
-from .slurmrest_versions import normalise_version
+from .slurmrest.auth import RefreshingHeaderAuth
+from .slurmrest.backend import SlurmRestBackend
+from .slurmrest.options import S3MOptions
+from .slurmrest.status import filter_outages
+from .slurmrest.versions import normalise_version
 
 __all__ = ["S3M_JOB_FIELDS", "S3MBackend", "S3MOptions", "S3MTokenAuth"]
 
 FACILITY = "s3m"
-DEFAULT_PATH_TEMPLATE = "slurm/{enclave}/{version}/{resource}"
 S3M_VERSIONS = frozenset({"v0.0.43", "v0.0.44"})
 STATUS_PATH = "olcf/v1alpha/status"
 INTROSPECT_PATH = "olcf/v1/token/ctls/introspect"
@@ -75,19 +77,19 @@ class S3MTokenAuth(RefreshingHeaderAuth):
         return f"S3MTokenAuth({self.source!r})"
 
 
-def _build_status() -> SlurmRequest:
+def _build_status() -> ApiRequest:
     """:calls: GET olcf/v1alpha/status"""
-    return SlurmRequest("GET", STATUS_PATH)
+    return ApiRequest("GET", STATUS_PATH)
 
 
-def _build_downtimes(upcoming: bool) -> SlurmRequest:
+def _build_downtimes(upcoming: bool) -> ApiRequest:
     """:calls: GET olcf/v1alpha/status/downtimes | GET olcf/v1alpha/status/downtimes/upcoming"""
-    return SlurmRequest("GET", f"{STATUS_PATH}/downtimes" + ("/upcoming" if upcoming else ""))
+    return ApiRequest("GET", f"{STATUS_PATH}/downtimes" + ("/upcoming" if upcoming else ""))
 
 
-def _build_introspect() -> SlurmRequest:
+def _build_introspect() -> ApiRequest:
     """:calls: GET olcf/v1/token/ctls/introspect"""
-    return SlurmRequest("GET", INTROSPECT_PATH)
+    return ApiRequest("GET", INTROSPECT_PATH)
 
 
 def _field(data: Mapping[str, Any], camel: str, snake: str) -> Any:
@@ -180,37 +182,10 @@ def _refuse_fields(job: Mapping[str, Any]) -> None:
     )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class S3MOptions(SlurmRestOptions):
-    """Options of the OLCF S3M backend."""
-
-    enclave: str = dataclasses.field(default="open", metadata=about("The S3M enclave (open, moderate...)."))
-    path_template: str = dataclasses.field(
-        default=DEFAULT_PATH_TEMPLATE,
-        metadata=about(
-            "Path of a cluster's Slurm REST API under the base URL, with {resource} and {version}."
-        ),
-    )
-    api_version: str | None = dataclasses.field(
-        default="v0.0.43", metadata=about("Slurm REST version S3M serves: v0.0.43 or v0.0.44.")
-    )
-    directory: str | None = dataclasses.field(
-        default=None, metadata=about("Working directory of jobs that name none.")
-    )
-
-
 class S3MBackend(SlurmRestBackend):
     """OLCF S3M: Slurm REST v0.0.43/v0.0.44 per cluster, status downtimes, token introspection."""
 
     name: ClassVar[str] = "s3m"
-    facility_label: ClassVar[str] = "OLCF S3M API"
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {Capability.STATUS, Capability.OUTAGES, Capability.JOBS, Capability.JOB_OUTPUT}
-    )
-    unsupported_hint: ClassVar[str] = (
-        "S3M has no REST file operations; move data with S3M Storage (`s3m storage push/pull`)."
-    )
-
     Options: ClassVar[type[BackendOptions]] = S3MOptions
     options: S3MOptions
 
@@ -269,7 +244,7 @@ class S3MBackend(SlurmRestBackend):
 
         :calls: GET olcf/v1alpha/status
         """
-        data = await self._call(_build_status())
+        data = await self._session.call(_build_status())
         try:
             return _parse_status(data)
         except (KeyError, TypeError, ValueError) as exc:
@@ -294,13 +269,13 @@ class S3MBackend(SlurmRestBackend):
         """
         found: dict[str, Outage] = {}
         for upcoming in (False, True):
-            data = await self._call(_build_downtimes(upcoming), resource)
+            data = await self._session.call(_build_downtimes(upcoming), resource=resource)
             try:
                 for outage in _parse_downtimes(data):
                     found.setdefault(outage.id, outage)
             except (KeyError, TypeError, ValueError) as exc:
                 raise self._bad_answer("GET status/downtimes", exc, resource) from None
-        return _filter_outages(list(found.values()), resource, start, end)
+        return filter_outages(list(found.values()), resource, start, end)
 
     async def introspect(self) -> dict[str, Any]:
         """The token's details (``username``, ``project``, ``permissions``, ``plannedExpiration``,
@@ -308,7 +283,7 @@ class S3MBackend(SlurmRestBackend):
 
         :calls: GET olcf/v1/token/ctls/introspect
         """
-        data = await self._call(_build_introspect())
+        data = await self._session.call(_build_introspect())
         try:
             return _parse_introspect(data)
         except (KeyError, TypeError, ValueError) as exc:

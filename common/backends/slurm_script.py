@@ -4,7 +4,8 @@ A :class:`~facility_common.JobSpec` becomes one neutral model: an ordered tuple 
 :class:`SbatchOption` (an sbatch long option and its value), built and validated once by
 :func:`sbatch_options`. It is written either as the ``#SBATCH`` lines of a batch script
 (:func:`render_batch_script`: SF API, FirecREST) or as the fields of slurmrestd's job description
-(:func:`job_description`: slurmrestd, S3M). What differs between the sites is said by a
+(slurmrestd, S3M: ``facility_common.backends.slurmrest.jobs.job_description``, beside the
+data-parser versions it depends on). What differs between the sites is said by a
 :class:`SlurmSite`, not by separate code: where the queue goes, which shell runs the script, where
 the environment goes, how the submit tag is carried, which options a custom attribute may not set.
 The Parsl pilot is a bash script of its own, run in a login shell (:func:`render_login_script`).
@@ -34,11 +35,10 @@ import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from ..errors import InvalidJobSpec
 from ..models import JobSpec
-from .slurmrest_versions import environment_value, number_value, script_at_top
 from .submit import SUBMIT_TAG_VARIABLE, check_tag
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "fix_indented_directives",
     "given_script_options",
     "insert_after_shebang",
-    "job_description",
     "job_environment",
     "mebibytes",
     "render_batch_script",
@@ -369,64 +368,6 @@ def render_batch_script(
     stdin = spec.stdin_path if site.stdin == "redirect" else None
     lines.append(command_line([spec.executable, *spec.arguments], stdin=stdin, exec_=site.exec_command))
     return "\n".join(lines) + "\n"
-
-
-# -- as slurmrestd's job description ---------------------------------------------------------------
-
-_PLAIN_FIELDS = {
-    "job-name": "name",
-    "comment": "comment",
-    "partition": "partition",
-    "qos": "qos",
-    "account": "account",
-    "reservation": "reservation",
-    "ntasks": "tasks",
-    "ntasks-per-node": "tasks_per_node",
-    "cpus-per-task": "cpus_per_task",
-    "chdir": "current_working_directory",
-    "input": "standard_input",
-    "output": "standard_output",
-    "error": "standard_error",
-}
-
-
-def _field(job: dict[str, Any], option: SbatchOption, version: str) -> None:
-    value = option.value
-    if option.name in _PLAIN_FIELDS:
-        job[_PLAIN_FIELDS[option.name]] = value
-    elif option.name == "time" and isinstance(value, timedelta):
-        job["time_limit"] = number_value(version, slurm_minutes(value.total_seconds()))
-    elif option.name == "mem" and isinstance(value, int):
-        job["memory_per_node"] = number_value(version, mebibytes(value))
-    elif option.name == "nodes" and script_at_top(version):  # v0.0.38: nodes = [minimum, maximum]
-        job["nodes"] = [value, value]
-    elif option.name == "nodes":
-        job["minimum_nodes"] = job["maximum_nodes"] = value
-    elif option.name == "gpus-per-task":
-        if script_at_top(version):
-            job["gpus_per_task"] = str(value)
-        else:
-            job["tres_per_task"] = f"gres/gpu:{value}"
-    elif option.name == "exclusive":
-        pass  # never sent to slurmrestd so far (v0.0.38 calls it exclusive, later versions shared)
-    else:
-        raise ValueError(f"no job description field for --{option.name}")
-
-
-def job_description(
-    options: Sequence[SbatchOption], *, version: str, environment: Mapping[str, str]
-) -> dict[str, Any]:
-    """slurmrestd's ``job_desc_msg`` for ``options`` in data-parser ``version`` (without the
-    script): each option as its field, then the custom attributes as fields of their own name."""
-    job: dict[str, Any] = {}
-    for option in options:
-        if not option.custom:
-            _field(job, option, version)
-    job["environment"] = environment_value(version, environment)
-    for option in options:
-        if option.custom:
-            job[option.name] = option.value
-    return job
 
 
 # -- scripts users give ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from facility_common import AsyncFacilityClient, JobSpec, JobState, ResourceSpec
 from facility_common.backends.s3m import _parse_downtimes, _parse_introspect, _parse_status
-from facility_common.backends.slurmrest import _parse_jobs
+from facility_common.backends.slurmrest.parsers import parse_jobs
 from facility_common.errors import InvalidJobSpec, NotFoundError, UnsupportedOperation
 from facility_common.models import ResourceState
 
@@ -39,9 +39,9 @@ def test_introspect_gives_the_planned_expiry() -> None:
 
 
 def test_v0043_jobs_and_the_slurmdb_shape() -> None:
-    states = [job.state for job in _parse_jobs(load("v0.0.43_jobs.json"), "polaris", facility="s3m")]
+    states = [job.state for job in parse_jobs(load("v0.0.43_jobs.json"), "polaris", facility="s3m")]
     assert states == [JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED]
-    (job,) = _parse_jobs(load("v0.0.43_job_slurmdb_timeout.json"), "odo", facility="s3m")
+    (job,) = parse_jobs(load("v0.0.43_job_slurmdb_timeout.json"), "odo", facility="s3m")
     assert job.state is JobState.TIMEOUT and job.exit_code == 143
     assert job.stdout_path == "/lustre/polis/demo/scratch/slurm-4242.out"
     assert job.submitted_at is not None and job.finished_at is not None

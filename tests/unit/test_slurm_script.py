@@ -20,7 +20,7 @@ from facility_common import (
 )
 from facility_common.backends import firecrest_parse
 from facility_common.backends.sfapi import script as sfapi_script
-from facility_common.backends.slurmrest import _render_job
+from facility_common.backends.slurmrest.jobs import render_job
 from facility_common.http import RetryPolicy
 
 TRUE = JobSpec(executable="/bin/true")
@@ -38,7 +38,7 @@ def render_firecrest(spec: JobSpec, tag: str = "t1") -> str:
 
 
 def render_slurmrest(spec: JobSpec, tag: str = "t1") -> dict[str, Any]:
-    return _render_job(
+    return render_job(
         spec, version="v0.0.44", partition="debug", tag=tag, directory="/w", base_environment={}
     )
 

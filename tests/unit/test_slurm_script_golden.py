@@ -22,7 +22,8 @@ import pytest
 from facility_common import InvalidJobSpec, JobAttributes, JobSpec, ResourceSpec
 from facility_common.backends import firecrest_parse
 from facility_common.backends.sfapi import script as sfapi_script
-from facility_common.backends.slurmrest import _build_submit, _render_job, _script_for
+from facility_common.backends.slurmrest.jobs import render_job, script_for
+from facility_common.backends.slurmrest.requests import build_submit
 from parsl_facility.pilot import PilotSettings, build_job_spec
 from parsl_facility.pilot import render_script as render_pilot
 
@@ -199,7 +200,7 @@ def render_firecrest(spec: JobSpec) -> str:
 def render_slurmrest(spec: JobSpec) -> str:
     parts = []
     for version in SLURMREST_VERSIONS:
-        job = _render_job(
+        job = render_job(
             spec,
             version=version,
             partition="debug",
@@ -207,7 +208,7 @@ def render_slurmrest(spec: JobSpec) -> str:
             directory="/work",
             base_environment={"PATH": "/usr/local/bin:/usr/bin:/bin"},
         )
-        body = _build_submit(f"slurm/{version}", version, job, _script_for(spec)).json
+        body = build_submit(f"slurm/{version}", version, job, script_for(spec)).json
         script = body.get("script") or body["job"]["script"]
         (body if "script" in body else body["job"])["script"] = "<the script below>"
         parts.append(f"== {version} body ==\n{_json(body)}\n")

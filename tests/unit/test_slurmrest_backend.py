@@ -240,3 +240,57 @@ def test_find_job_by_tag_returns_the_newest_tagged_job_and_refuses_odd_ids() -> 
                 await client.find_job_by_tag("debug", "t-1")
 
     anyio.run(main)
+
+
+def test_slurmctlds_refusal_sent_as_a_500_is_a_refusal_and_not_looked_into() -> None:
+    """slurmrestd answers a refused submit (here an unknown partition) with HTTP 500."""
+    requests: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(f"{request.method} {request.url.path}")
+        if request.url.path.endswith("/ping"):
+            return httpx.Response(200, json=load("v0.0.38_ping.json"))
+        if request.url.path.endswith("/job/submit"):
+            return httpx.Response(500, json=load("v0.0.38_submit_refused.json"))
+        return httpx.Response(200, json=_listing())
+
+    async def main() -> None:
+        async with _connect(answer) as client:
+            with pytest.raises(
+                JobSubmissionError, match=r"refused the job on nope.*Invalid partition"
+            ) as caught:
+                await client.submit("nope", JobSpec(executable="/bin/true"))
+            assert not caught.value.outcome_unknown
+
+    anyio.run(main)
+    assert [r.rpartition("/")[2] for r in requests if not r.endswith("/ping")] == ["submit"]
+
+
+@pytest.mark.parametrize("created", [True, False])
+def test_a_500_without_slurmctlds_verdict_leaves_the_outcome_unknown(created: bool) -> None:
+    """Under the shared submit policy a 500 may hide a job: the backend looks for its tag and
+    sends again only when no job carries it."""
+    submitted: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/ping"):
+            return httpx.Response(200, json=load("v0.0.38_ping.json"))
+        if path.endswith("/job/submit"):
+            submitted.append(json.loads(request.content))
+            if len(submitted) == 1:
+                return httpx.Response(500, json={"title": "Internal Server Error", "status": 500})
+            return httpx.Response(200, json={"job_id": 91, "errors": []})
+        if path.endswith("/jobs"):
+            jobs = [{"job_id": 90, "comment": submitted[0]["job"]["comment"]}] if created else []
+            return httpx.Response(200, json=_listing(*jobs))
+        return httpx.Response(404)
+
+    async def main() -> None:
+        async with _connect(answer) as client:
+            job = await client.submit("debug", JobSpec(executable="/bin/true"))
+            assert job.id == ("90" if created else "91")
+
+    anyio.run(main)
+    assert len(submitted) == (1 if created else 2)
+    assert submitted[-1]["job"]["comment"] == submitted[0]["job"]["comment"]

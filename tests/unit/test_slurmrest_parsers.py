@@ -10,19 +10,16 @@ from typing import Any
 import pytest
 
 from facility_common import JobAttributes, JobSpec, JobState, ResourceSpec
-from facility_common.backends.slurmrest import (
-    _build_submit,
-    _exit_code,
-    _parse_jobs,
-    _parse_nodes,
-    _parse_partitions,
-    _parse_reservations,
-    _parse_submit,
-    _render_job,
-    _script_for,
-    _tag_of,
+from facility_common.backends.slurmrest.jobs import comment_tag, render_job, script_for
+from facility_common.backends.slurmrest.parsers import (
+    exit_code,
+    parse_jobs,
+    parse_submit,
+    refused_by_slurmctld,
 )
-from facility_common.backends.slurmrest_versions import normalise_version
+from facility_common.backends.slurmrest.requests import build_submit
+from facility_common.backends.slurmrest.status import parse_nodes, parse_partitions, parse_reservations
+from facility_common.backends.slurmrest.versions import normalise_version
 from facility_common.errors import ConfigurationError
 from facility_common.models import ResourceState
 
@@ -34,7 +31,7 @@ def load(name: str) -> Any:
 
 
 def test_jobs_of_every_end_state() -> None:
-    jobs = {job.native_state: job for job in _parse_jobs(load("v0.0.38_jobs.json"), "debug")}
+    jobs = {job.native_state: job for job in parse_jobs(load("v0.0.38_jobs.json"), "debug")}
     assert jobs["COMPLETED"].state is JobState.COMPLETED and jobs["COMPLETED"].exit_code == 0
     assert jobs["FAILED"].state is JobState.FAILED and jobs["FAILED"].exit_code == 3  # wait status 768
     assert jobs["CANCELLED"].state is JobState.CANCELLED
@@ -47,31 +44,44 @@ def test_jobs_of_every_end_state() -> None:
 
 
 def test_get_job_answer_has_the_same_shape() -> None:
-    (job,) = _parse_jobs(load("v0.0.38_job_failed.json"), "debug")
-    assert job.id == "1" and job.state is JobState.FAILED and _tag_of(job.raw) is None
+    (job,) = parse_jobs(load("v0.0.38_job_failed.json"), "debug")
+    assert job.id == "1" and job.state is JobState.FAILED and comment_tag(job.raw) is None
 
 
 def test_partitions_nodes_and_maintenance_reservations() -> None:
-    (partition,) = _parse_partitions(load("v0.0.38_partitions.json"))
+    (partition,) = parse_partitions(load("v0.0.38_partitions.json"))
     assert partition.name == partition.id == "debug" and partition.state is ResourceState.UP
-    (node,) = _parse_nodes(load("v0.0.38_nodes.json"))
+    (node,) = parse_nodes(load("v0.0.38_nodes.json"))
     assert node["name"] == "localhost" and node["usable"] is True
-    (outage,) = _parse_reservations(load("v0.0.38_reservations.json"))
+    (outage,) = parse_reservations(load("v0.0.38_reservations.json"))
     assert outage.planned and outage.name == "maint" and outage.resources == ()
     assert outage.start is not None and outage.end is not None and outage.start < outage.end
 
 
 def test_wait_status_and_struct_exit_codes() -> None:
-    assert _exit_code({"exit_code": 768}) == 3
-    assert _exit_code({"exit_code": 9}) == 137  # killed by SIGKILL
-    assert _exit_code({"exit_code": {"return_code": {"set": True, "number": 2}}}) == 2
-    assert _exit_code({"exit_code": {"return_code": {"set": False, "number": 0}}}) is None
+    assert exit_code({"exit_code": 768}) == 3
+    assert exit_code({"exit_code": 9}) == 137  # killed by SIGKILL
+    assert exit_code({"exit_code": {"return_code": {"set": True, "number": 2}}}) == 2
+    assert exit_code({"exit_code": {"return_code": {"set": False, "number": 0}}}) is None
 
 
 def test_submit_answer_and_refusal() -> None:
-    assert _parse_submit({"job_id": 12, "errors": []}) == "12"
+    assert parse_submit({"job_id": 12, "errors": []}) == "12"
     with pytest.raises(ValueError, match="Unknown key"):
-        _parse_submit({"errors": [{"description": 'Unknown key "x"', "error_number": 9001}]})
+        parse_submit({"errors": [{"description": 'Unknown key "x"', "error_number": 9001}]})
+
+
+def test_only_slurmctlds_own_error_numbers_make_a_500_a_refusal() -> None:
+    assert refused_by_slurmctld(load("v0.0.38_submit_refused.json"))  # unknown partition, error 2000
+    assert refused_by_slurmctld({"errors": [{"description": "Invalid account", "error_number": 2045}]})
+    # A lost answer from slurmctld (communication error 1003), no number, or no slurmrestd body
+    # at all: the job may exist.
+    assert not refused_by_slurmctld(
+        {"errors": [{"error": "Zero Bytes were transmitted", "error_number": 1003}]}
+    )
+    assert not refused_by_slurmctld({"errors": [{"description": "failed"}]})
+    assert not refused_by_slurmctld({"type": "about:blank", "status": 500, "detail": "injected fault 500"})
+    assert not refused_by_slurmctld({"job_id": 5, "errors": [{"error_number": 2000}]})
 
 
 SPEC = JobSpec(
@@ -84,7 +94,7 @@ SPEC = JobSpec(
 
 
 def render(version: str) -> dict[str, Any]:
-    return _render_job(
+    return render_job(
         SPEC, version=version, partition="debug", tag="t1", directory="/w", base_environment={"PATH": "/bin"}
     )
 
@@ -96,7 +106,7 @@ def test_v0038_renders_a_map_environment_and_minutes() -> None:
     assert job["nodes"] == [2, 2] and job["memory_per_node"] == 3072
     assert job["comment"] == "facility-submit-tag:t1" and job["partition"] == "debug"
     assert job["standard_output"] == "/w/slurm-%j.out"
-    body = _build_submit("slurm/v0.0.38", "v0.0.38", job, _script_for(SPEC)).json
+    body = build_submit("slurm/v0.0.38", "v0.0.38", job, script_for(SPEC)).json
     assert body["script"] == "#!/bin/sh\nexec /bin/echo 'hello world'\n" and "script" not in body["job"]
 
 
@@ -106,7 +116,7 @@ def test_later_versions_render_lists_and_structs(version: str) -> None:
     assert job["environment"] == ["PATH=/bin", "A=1", "FACILITY_SUBMIT_TAG=t1"]
     assert job["time_limit"] == {"number": 2, "set": True, "infinite": False}
     assert job["minimum_nodes"] == job["maximum_nodes"] == 2
-    body = _build_submit(f"slurm/{version}", version, job, "#!/bin/sh\ntrue\n").json
+    body = build_submit(f"slurm/{version}", version, job, "#!/bin/sh\ntrue\n").json
     assert set(body) == {"job"} and body["job"]["script"] == "#!/bin/sh\ntrue\n"
 
 
