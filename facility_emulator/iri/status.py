@@ -30,7 +30,6 @@ from facility_emulator.iri.common import (
 from facility_emulator.problems import ProblemError
 from facility_emulator.state import EmulatorState
 
-
 #: Resource type -> the API endpoints (routers) its resources can be used with.
 SUPPORTED_ENDPOINTS = {"compute": ["compute", "filesystem"], "storage": ["filesystem"]}
 
