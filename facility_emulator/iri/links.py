@@ -111,7 +111,7 @@ def job_links(base: str, resource_id: str, job_id: str) -> Links:
 
 
 def task_links(task_uri: str) -> Links:
-    """Links of a Task (``self``) or of the TaskSubmitResponse naming it (``monitor``)."""
+    """Links of a Task: itself."""
     return hal(self=task_uri)
 
 
