@@ -7,7 +7,8 @@
 * ``POST /_emulator/incidents`` ``{"name", "type", "start", "end", "resources", "description"?,
   "status"?}``; ``DELETE /_emulator/incidents/{id}``
 * ``GET /_emulator/jobs`` -- all job records and submit counts
-* ``PUT /_emulator/config`` ``{"queue_delay": s, "task_delay": s}`` -- change timings at runtime
+* ``PUT /_emulator/config`` ``{"queue_delay": s, "task_delay": s, "fidelity": "iri=reference"}`` --
+  change timings or the fidelity setting at runtime
 * ``POST /_emulator/tokens/revoke`` -- forget every issued token
 """
 
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from facility_emulator.facility import parse_time
 from facility_emulator.faults import FaultSpecError, parse_json
+from facility_emulator.fidelity import FidelityError
 from facility_emulator.problems import ProblemError
 from facility_emulator.state import EmulatorState
 
@@ -127,8 +129,17 @@ class AdminRoutes:
             self.state.scheduler.queue_delay = float(body["queue_delay"])
         if "task_delay" in body:
             self.state.tasks.delay = float(body["task_delay"])
+        if "fidelity" in body:
+            try:
+                self.state.set_fidelity(body["fidelity"])
+            except (FidelityError, AttributeError, TypeError) as exc:
+                raise ProblemError(422, str(exc)) from exc
         return JSONResponse(
-            {"queue_delay": self.state.scheduler.queue_delay, "task_delay": self.state.tasks.delay}
+            {
+                "queue_delay": self.state.scheduler.queue_delay,
+                "task_delay": self.state.tasks.delay,
+                "fidelity": self.state.fidelity_setting.text(),
+            }
         )
 
     async def revoke(self, request: Request) -> Response:

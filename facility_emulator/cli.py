@@ -14,6 +14,7 @@ from typing import Any
 
 from facility_emulator.config import CREDENTIALS_ENV, EmulatorConfig
 from facility_emulator.faults import FaultSpecError, parse_spec
+from facility_emulator.fidelity import Fidelity, FidelityError
 from facility_emulator.server import EmulatorServer
 
 FAULTS_HELP = (
@@ -55,6 +56,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--token-prefix", default="", help="prefix of every issued access token (makes them easy to spot)"
     )
+    parser.add_argument(
+        "--fidelity",
+        action="append",
+        default=[],
+        metavar="[FLAVOUR=]LEVEL",
+        help="'spec' (default: follow the published specs) or 'reference' (reproduce what the real "
+        "servers were observed to do), for every API or one: '--fidelity reference', "
+        "'--fidelity iri=reference'; repeat or separate with commas",
+    )
+    parser.add_argument(
+        "--no-idempotency-store",
+        dest="idempotency_store",
+        action="store_false",
+        help="IRI v2 keeps no Idempotency-Key store: a keyed submit or update answers 501",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line with URLs and credentials")
     return parser.parse_args(argv)
 
@@ -95,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     except FaultSpecError as exc:
         print(f"invalid --faults: {exc}", file=sys.stderr)
         return 2
+    try:
+        fidelity = Fidelity.parse(",".join(args.fidelity))
+    except FidelityError as exc:
+        print(f"invalid --fidelity: {exc}", file=sys.stderr)
+        return 2
     config = EmulatorConfig(
         token_lifetime=args.token_lifetime,
         queue_delay=args.queue_delay,
@@ -106,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         scheduler=args.scheduler,
         credentials_file=args.credentials,
         token_prefix=args.token_prefix,
+        fidelity=fidelity.text(),
+        idempotency_store=args.idempotency_store,
     )
     try:
         config.fixed_credentials()

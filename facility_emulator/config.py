@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facility_emulator.fidelity import Fidelity, FidelitySpec
+
 #: Environment variable naming a credentials file (see ``EmulatorConfig.credentials_file``);
 #: the CLI and the demo scripts read it.
 CREDENTIALS_ENV = "FACILITY_EMULATOR_CREDENTIALS"
@@ -51,6 +53,11 @@ class EmulatorConfig:
             separate process against credentials it chose, then search its output for them.
         token_prefix: prepended to every issued access token, so issued tokens are recognisable
             in logs (a ``token_prefix`` in ``credentials_file`` wins).
+        fidelity: ``spec`` (default) or ``reference`` for every flavour, with per-flavour
+            overrides: ``"iri=reference"``, ``"reference,firecrest=spec"`` or a mapping
+            ``{"iri": "reference"}`` (see :mod:`facility_emulator.fidelity`).
+        idempotency_store: whether IRI v2 keeps an ``Idempotency-Key`` store; without one a keyed
+            submit or update answers 501, as the reference server does when none is configured.
     """
 
     root: Path = field(default_factory=_default_root)
@@ -69,9 +76,12 @@ class EmulatorConfig:
     ssl_keyfile: Path | None = None
     credentials_file: Path | None = None
     token_prefix: str = ""
+    fidelity: FidelitySpec = "spec"
+    idempotency_store: bool = True
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
+        Fidelity.parse(self.fidelity)  # a bad setting fails here, naming the flavour or level
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile go together")
 

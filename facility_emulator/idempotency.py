@@ -1,9 +1,11 @@
-"""Idempotency-Key support for IRI v2 submit/update.
+"""Idempotency-Key support for IRI v2 submit/update, as the reference server implements it.
 
-Same key and same request -> the stored response again, with ``Idempotency-Key-Reply: hit``;
-same key, different request -> 422; a duplicate while the first is still being handled -> 409
-with ``Retry-After: 2``. Only successful responses are stored; a failed first attempt releases
-the key so a retry can proceed.
+While the first request with a key is being handled, any other request with that key answers 409,
+whatever its body; afterwards the same key and the same request get the stored response again
+(``Idempotency-Key-Reply: hit``), and the same key with a different request gets 422. Only
+successful responses are stored; a failed first attempt releases the key so a retry can proceed.
+Keys are scoped per operation, not per resource (``submit``, ``update:<job_id>``), as the
+reference server's cache key is user + operation + key.
 """
 
 from __future__ import annotations
@@ -57,10 +59,10 @@ class IdempotencyStore:
             if entry is None:
                 self._entries[(scope, key)] = _Entry(print_)
                 return None
-            if entry.fingerprint != print_:
-                raise IdempotencyConflict(422, "Idempotency-Key was already used with a different request")
             if entry.response is None:
-                raise IdempotencyConflict(409, "a request with this Idempotency-Key is still in progress")
+                raise IdempotencyConflict(409, "A request with this Idempotency-Key is already in progress.")
+            if entry.fingerprint != print_:
+                raise IdempotencyConflict(422, "Idempotency-Key reused with a different request body.")
             return entry.response
 
     def finish(self, scope: str, key: str, response: StoredResponse | None) -> None:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from facility_emulator.config import EmulatorConfig
 from facility_emulator.facility import Facility
 from facility_emulator.faults import FaultInjector, FaultSet, parse_spec
+from facility_emulator.fidelity import Fidelity, FidelitySpec
 from facility_emulator.idempotency import IdempotencyStore
 from facility_emulator.problems import ProblemError
 from facility_emulator.sandbox import Sandbox
@@ -37,6 +38,7 @@ class EmulatorState:
         self.stats = RequestStats()
         self.idempotency = IdempotencyStore()
         self.exchanges = ExchangeLog(config.max_exchanges, config.record_exchanges)
+        self._fidelity = Fidelity.parse(config.fidelity)
         if config.faults:
             self.install_faults(parse_spec(config.faults))
 
@@ -48,6 +50,20 @@ class EmulatorState:
             incident = self.facility.add_outage(outage.resources, outage.start, outage.duration, outage.type)
             ids.append(incident.id)
         return ids
+
+    def fidelity(self, flavour: str) -> str:
+        """The behaviour ``flavour`` follows now: ``"spec"`` or ``"reference"``."""
+        return self._fidelity.of(flavour)
+
+    @property
+    def fidelity_setting(self) -> Fidelity:
+        """The whole fidelity setting in force."""
+        return self._fidelity
+
+    def set_fidelity(self, setting: FidelitySpec | Fidelity) -> Fidelity:
+        """Replace the fidelity setting (admin); raises ``FidelityError`` for a bad one."""
+        self._fidelity = Fidelity.parse(setting)
+        return self._fidelity
 
     def require_auth(self, request: Request) -> None:
         """Raise a 401 problem unless the request carries a valid bearer token."""

@@ -1,5 +1,6 @@
-"""Shared pieces of the spec checks: load an API's OpenAPI document, and recognise the one
-openapi-core quirk that is not a finding about the exchange."""
+"""Shared pieces of the spec checks: load an API's OpenAPI document, recognise the one
+openapi-core quirk that is not a finding about the exchange, and validate recorded IRI
+exchanges against the IRI documents."""
 
 from __future__ import annotations
 
@@ -7,9 +8,21 @@ import functools
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import yaml
 from openapi_core import Config, OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+
+#: The IRI document each API version is checked against: v2 follows the newest revision (HAL
+#: ``_links``, ``x-iri-relation``), which changed no path, method, body or status code.
+IRI_SPEC_FILES = {
+    "v1": SPECS / "alcf-iri" / "iri-openapi-v1.yaml",
+    "v2": SPECS / "alcf-iri" / "iri-openapi-v2-9ef85ea.yaml",
+}
+IRI_SPEC_HOST = "https://api.iri.nersc.gov"
 
 
 @functools.cache
@@ -34,3 +47,48 @@ def is_binary_part_quirk(exchange: Any, error: Exception) -> bool:
     if "is not of type 'string'" not in str(getattr(error, "__cause__", None) or error):
         return False
     return b'name="file"' in exchange.request_body
+
+
+def iri_openapi(version: str) -> OpenAPI:
+    """The IRI document of ``version`` (``v1``/``v2``)."""
+    return load_openapi(IRI_SPEC_FILES[version])
+
+
+def iri_exchange_errors(exchange: Any) -> list[str]:
+    """Everything in a recorded ``/iri/api/vN`` exchange that its IRI document does not allow."""
+    path: str = exchange.path
+    version = "v2" if path.startswith("/iri/api/v2/") else "v1"
+    spec_path = path.removeprefix("/iri")
+    args: dict[str, Any] = {}
+    for key, value in parse_qsl(exchange.query, keep_blank_values=True):
+        args[key] = value
+    request = MockRequest(
+        IRI_SPEC_HOST,
+        exchange.method.lower(),
+        spec_path,
+        args=args,
+        headers=exchange.request_headers,
+        data=exchange.request_body or None,
+        content_type=exchange.request_content_type or "application/json",
+    )
+    response = MockResponse(
+        exchange.response_body,
+        status_code=exchange.status,
+        headers=exchange.response_headers,
+        # Errors are RFC 9457 problem+json on the wire; the spec files them as application/json
+        # with the Problem schema, which is the same body.
+        content_type=(exchange.response_content_type or "application/json")
+        .split(";")[0]
+        .replace("application/problem+json", "application/json"),
+    )
+    errors = []
+    where = f"{exchange.method} {path}?{exchange.query} -> {exchange.status}"
+    openapi = iri_openapi(version)
+    for error in openapi.iter_request_errors(request):
+        if is_binary_part_quirk(exchange, error):
+            continue
+        errors.append(f"request {where}: {error}")
+    for error in openapi.iter_response_errors(request, response):
+        detail = getattr(error, "__cause__", None) or error
+        errors.append(f"response {where}: {detail}")
+    return errors

@@ -9,10 +9,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from facility_emulator.facility import ResourceRecord
+from facility_emulator.fidelity import REFERENCE
 from facility_emulator.problems import ProblemError
 from facility_emulator.state import EmulatorState
 
 VERSIONS = ("v1", "v2")
+
+
+def reference_mode(state: EmulatorState) -> bool:
+    """Whether IRI answers as the reference server does (``fidelity iri=reference``)."""
+    return state.fidelity("iri") == REFERENCE
 
 
 def prefix(version: str) -> str:
@@ -64,6 +70,17 @@ def paginate(items: list[Any], request: Request) -> list[Any]:
     offset = query_int(request, "offset", 0) or 0
     limit = query_int(request, "limit", 100, minimum=1, maximum=1000) or 100
     return items[offset : offset + limit]
+
+
+def page_or_not_found(state: EmulatorState, page: list[Any], what: str) -> list[Any]:
+    """A list page; in reference mode an empty one is a 404 ``No <what> found``.
+
+    The reference server's sites, incidents and events routes answer an empty result, whether
+    nothing matched or ``offset`` is past the end, with that 404 instead of ``[]``.
+    """
+    if not page and reference_mode(state):
+        raise ProblemError(404, f"No {what} found")
+    return page
 
 
 async def json_body(request: Request, *, allow_null: bool = False) -> Any:

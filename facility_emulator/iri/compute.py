@@ -11,6 +11,21 @@ Decisions where the spec is silent:
   keys are ignored.
 * v2 submit/update need exactly one of ``attributes.account`` and the ``X-IRI-Facility-Project``
   header (400 otherwise); the header's value is reported as ``attributes.account``.
+* v2 ``Idempotency-Key`` follows :mod:`facility_emulator.idempotency`; an in-flight duplicate's
+  409 carries ``Retry-After: 2``. Without an idempotency store (``idempotency_store=False``) a
+  keyed request answers 501, as the reference server does without one.
+* v2 jobs carry HAL ``_links`` (``self``, ``iri:update-job``, ``iri:cancel-job``).
+
+In reference mode (``fidelity iri=reference``) the routes answer as the reference server with its
+demo adapter does:
+
+* the list filter body is ignored: a list answers a page (``offset``/``limit``, ``historical``)
+  of all the resource's jobs, whatever ``job_ids`` it names;
+* no answer carries ``job_spec`` (the key is absent, even with ``include_spec=true``) nor
+  ``_links``;
+* v2 ignores the ``X-IRI-Facility-Project`` header: the account is ``attributes.account`` of the
+  job spec, which may be absent;
+* the in-flight 409 has no ``Retry-After`` (the reference server's error handler drops it).
 """
 
 from __future__ import annotations
@@ -25,13 +40,16 @@ from starlette.routing import Route
 
 from facility_emulator.facility import ResourceRecord
 from facility_emulator.idempotency import IdempotencyConflict, StoredResponse, fingerprint
+from facility_emulator.iri import links
 from facility_emulator.iri.common import (
+    api_base,
     json_body,
     json_response,
     lookup_resource,
     prefix,
     query_bool,
     query_int,
+    reference_mode,
 )
 from facility_emulator.iri.jobspec import build_plan, validate_shape
 from facility_emulator.problems import ProblemError
@@ -39,6 +57,7 @@ from facility_emulator.scheduler import JobRecord, JobStateError
 from facility_emulator.state import EmulatorState
 
 PROJECT_HEADER = "x-iri-facility-project"
+NO_STORE = "Idempotency-Key provided but no idempotency store is configured (set IRI_IDEMPOTENCY_STORE)."
 
 
 class ComputeRoutes:
@@ -60,9 +79,13 @@ class ComputeRoutes:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def job_view(self, job: JobRecord, include_spec: bool) -> dict[str, Any]:
+    @property
+    def reference(self) -> bool:
+        return reference_mode(self.state)
+
+    def job_view(self, request: Request, job: JobRecord, include_spec: bool) -> dict[str, Any]:
         snap = self.state.scheduler.snapshot(job)
-        return {
+        view: dict[str, Any] = {
             "id": job.id,
             "status": {
                 "state": snap["state"],
@@ -71,8 +94,15 @@ class ComputeRoutes:
                 "exit_code": snap["exit_code"],
                 "meta_data": snap["meta_data"],
             },
-            "job_spec": snap["spec"] if include_spec else None,
         }
+        if self.reference:
+            return view
+        view["job_spec"] = snap["spec"] if include_spec else None
+        if self.version == "v2":
+            resource = self.state.facility.find(job.resource)
+            rid = resource.id if resource is not None else job.resource
+            view["_links"] = links.job_links(api_base(request, self.version), rid, job.id)
+        return view
 
     def _compute_resource(self, key: str) -> ResourceRecord:
         resource = lookup_resource(self.state, key)
@@ -89,7 +119,7 @@ class ComputeRoutes:
 
     def _apply_project(self, request: Request, spec: dict[str, Any]) -> dict[str, Any]:
         """v2 project/account rule; returns the spec with the effective account."""
-        if self.version != "v2":
+        if self.version != "v2" or self.reference:
             return spec
         header = request.headers.get(PROJECT_HEADER)
         attributes = spec.get("attributes") or {}
@@ -109,12 +139,16 @@ class ComputeRoutes:
         if self.version != "v2" or not key:
             status, body = await action()
             return json_response(body, status)
+        if not self.state.config.idempotency_store:
+            raise ProblemError(501, NO_STORE)
         store = self.state.idempotency
-        print_ = fingerprint(spec, request.headers.get(PROJECT_HEADER))
+        print_ = (
+            fingerprint(spec) if self.reference else fingerprint(spec, request.headers.get(PROJECT_HEADER))
+        )
         try:
             stored = store.begin(scope, key, print_)
         except IdempotencyConflict as exc:
-            headers = {"Retry-After": "2"} if exc.status == 409 else None
+            headers = {"Retry-After": "2"} if exc.status == 409 and not self.reference else None
             raise ProblemError(exc.status, exc.detail, headers) from exc
         if stored is not None:
             return json_response(stored.body, stored.status, {"Idempotency-Key-Reply": "hit"})
@@ -151,11 +185,11 @@ class ComputeRoutes:
                 )
             except JobStateError as exc:
                 raise ProblemError(503, str(exc)) from exc
-            view = self.job_view(job, include_spec=True)
+            view = self.job_view(request, job, include_spec=True)
             scheduler.start(job)
             return 200, view
 
-        return await self._idempotent(request, f"submit:{resource.name}", spec, action)
+        return await self._idempotent(request, "submit", spec, action)
 
     async def update(self, request: Request) -> Response:
         self.state.require_auth(request)
@@ -169,9 +203,9 @@ class ComputeRoutes:
                 self.state.scheduler.update(job, plan, reported)
             except JobStateError as exc:
                 raise ProblemError(409, str(exc)) from exc
-            return 200, self.job_view(job, include_spec=True)
+            return 200, self.job_view(request, job, include_spec=True)
 
-        return await self._idempotent(request, f"update:{resource.name}:{job.id}", spec, action)
+        return await self._idempotent(request, f"update:{job.id}", spec, action)
 
     async def get_job(self, request: Request) -> Response:
         self.state.require_auth(request)
@@ -180,7 +214,7 @@ class ComputeRoutes:
         historical = query_bool(request, "historical", True)
         if not historical and job.terminal:
             raise ProblemError(404, f"job {job.id} has ended and historical=false")
-        return json_response(self.job_view(job, query_bool(request, "include_spec", False)))
+        return json_response(self.job_view(request, job, query_bool(request, "include_spec", False)))
 
     async def list_jobs(self, request: Request) -> Response:
         self.state.require_auth(request)
@@ -192,7 +226,7 @@ class ComputeRoutes:
         filters = await json_body(request, allow_null=True)
         if filters is not None and not isinstance(filters, dict):
             raise ProblemError(422, "filters must be a JSON object or null")
-        filters = filters or {}
+        filters = {} if self.reference else filters or {}
         job_ids = filters.get("job_ids")
         states = filters.get("states") or ([filters["state"]] if filters.get("state") else None)
         now = time.time()
@@ -208,7 +242,7 @@ class ComputeRoutes:
                 continue
             selected.append(job)
         page = selected[offset : offset + limit]
-        return json_response([self.job_view(job, include_spec) for job in page])
+        return json_response([self.job_view(request, job, include_spec) for job in page])
 
     async def cancel(self, request: Request) -> Response:
         self.state.require_auth(request)

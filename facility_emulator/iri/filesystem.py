@@ -7,7 +7,12 @@ in a task; a failing operation (missing path, path outside the sandbox) makes th
 ``failed`` with ``result.error``. ``path`` may also be given as ``source_path``.
 
 Download results carry the file's bytes base64 encoded: ``result.output == {"content": <b64>,
-"encoding": "base64", "size": n, "path": ...}``.
+"encoding": "base64", "size": n, "path": ...}``; in reference mode ``result.output`` is the base64
+string itself, as the reference server's demo adapter answers (its model calls the field
+"Download URL or identifier").
+
+v2 answers carry HAL ``_links``: ``monitor`` on a TaskSubmitResponse, ``self`` on a Task (none in
+reference mode).
 """
 
 from __future__ import annotations
@@ -21,11 +26,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from facility_emulator import fsops
-from facility_emulator.iri.common import api_base, json_body, json_response, lookup_resource, prefix
+from facility_emulator.iri import links
+from facility_emulator.iri.common import (
+    api_base,
+    json_body,
+    json_response,
+    lookup_resource,
+    prefix,
+    reference_mode,
+)
 from facility_emulator.problems import ProblemError
 from facility_emulator.sandbox import Sandbox
 from facility_emulator.state import EmulatorState
-from facility_emulator.tasks import TaskFailure
+from facility_emulator.tasks import TaskFailure, TaskRecord
 
 Op = Callable[[Sandbox, dict[str, Any]], Any]
 
@@ -150,6 +163,11 @@ def _checked(args: dict[str, Any], op: str) -> Callable[[Sandbox], Any]:
     raise ProblemError(404, f"unknown filesystem operation {op}")
 
 
+def _bare_download(work: Callable[[Sandbox], Any]) -> Callable[[Sandbox], Any]:
+    """The reference server's download result: the base64 text alone."""
+    return lambda sandbox: work(sandbox)["content"]
+
+
 def _compression(args: dict[str, Any]) -> str:
     try:
         return fsops.normalize_compression(args.get("compression"))
@@ -184,7 +202,21 @@ class FilesystemRoutes:
         task = self.state.tasks.submit("filesystem", op, args, work)
         status = 201 if op in CREATING_OPS else 200
         uri = f"{api_base(request, self.version)}/task/{task.id}"
-        return json_response({"task_id": task.id, "task_uri": uri}, status)
+        answer: dict[str, Any] = {"task_id": task.id, "task_uri": uri}
+        if self._links:
+            answer["_links"] = links.submit_links(uri)
+        return json_response(answer, status)
+
+    @property
+    def _links(self) -> bool:
+        """Whether answers carry HAL links (v2, spec mode)."""
+        return self.version == "v2" and not reference_mode(self.state)
+
+    def _task_view(self, request: Request, task: TaskRecord) -> dict[str, Any]:
+        view = self.state.tasks.view(task)
+        if self._links:
+            view["_links"] = links.task_links(f"{api_base(request, self.version)}/task/{task.id}")
+        return view
 
     def _handler(self, op: str) -> Callable[[Request], Any]:
         async def handle(request: Request) -> Response:
@@ -199,6 +231,8 @@ class FilesystemRoutes:
                     raise ProblemError(422, "request body must be a JSON object")
                 args = body
             work = _checked(args, op)
+            if op == "download" and reference_mode(self.state):
+                work = _bare_download(work)
             sandbox = self.state.sandbox
             return self._submitted(request, op, args, lambda: work(sandbox))
 
@@ -228,19 +262,20 @@ class FilesystemRoutes:
 
     async def list_tasks(self, request: Request) -> Response:
         self.state.require_auth(request)
-        tasks = self.state.tasks
-        return json_response([tasks.view(t) for t in tasks.list()])
+        return json_response([self._task_view(request, t) for t in self.state.tasks.list()])
 
     async def get_task(self, request: Request) -> Response:
         self.state.require_auth(request)
         task = self.state.tasks.get(request.path_params["task_id"])
         if task is None:
             raise ProblemError(404, f"task {request.path_params['task_id']} not found")
-        return json_response(self.state.tasks.view(task))
+        return json_response(self._task_view(request, task))
 
     async def delete_task(self, request: Request) -> Response:
         self.state.require_auth(request)
         task_id = request.path_params["task_id"]
         if not self.state.tasks.delete(task_id):
             raise ProblemError(404, f"task {task_id} not found")
+        if reference_mode(self.state):
+            return json_response(f"Task {task_id} deleted successfully")
         return json_response(f"task {task_id} deleted")

@@ -1,7 +1,14 @@
-"""IRI facility and status routes (public), plus the compute/filesystem resource lists."""
+"""IRI facility and status routes (public), plus the compute/filesystem resource lists.
+
+v2 answers carry HAL ``_links`` (see :mod:`facility_emulator.iri.links`) on every Facility, Site,
+Resource, Incident and Event, an empty object where nothing is linked; in reference mode none do,
+and an empty page of sites, incidents or events is a 404 (``No incidents found``), as the
+reference server answers.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,9 +17,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from facility_emulator.facility import IncidentRecord, ResourceRecord, iso, parse_time
-from facility_emulator.iri.common import api_base, json_response, lookup_resource, paginate, prefix
+from facility_emulator.iri import links
+from facility_emulator.iri.common import (
+    api_base,
+    json_response,
+    lookup_resource,
+    page_or_not_found,
+    paginate,
+    prefix,
+    reference_mode,
+)
 from facility_emulator.problems import ProblemError
 from facility_emulator.state import EmulatorState
+
+#: Resource type -> the API endpoints (routers) its resources can be used with.
+SUPPORTED_ENDPOINTS = {"compute": ["compute", "filesystem"], "storage": ["filesystem"]}
 
 
 def _time_param(request: Request, name: str) -> datetime | None:
@@ -51,9 +70,15 @@ class StatusRoutes:
 
     # -- views ---------------------------------------------------------------------------
 
+    def _linked(self, view: dict[str, Any], make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``view`` with ``_links`` added where this version and fidelity serve them."""
+        if self.version == "v2" and not reference_mode(self.state):
+            view["_links"] = make()
+        return view
+
     def resource_view(self, request: Request, resource: ResourceRecord) -> dict[str, Any]:
         base = api_base(request, self.version)
-        return {
+        view = {
             "id": resource.id,
             "name": resource.name,
             "description": resource.description,
@@ -61,18 +86,19 @@ class StatusRoutes:
             "group": resource.group,
             "current_status": self.state.facility.effective_status(resource),
             "resource_type": resource.resource_type,
-            "supported_endpoints": [],
+            "supported_endpoints": SUPPORTED_ENDPOINTS.get(resource.resource_type, []),
             "self_uri": f"{base}/status/resources/{resource.id}",
             "site_uri": f"{base}/facility/sites/{self.state.facility.site_id}",
             "capability_uris": [],
         }
+        return self._linked(view, lambda: links.resource_links(base, resource, view))
 
     def incident_view(self, request: Request, incident: IncidentRecord) -> dict[str, Any]:
         base = api_base(request, self.version)
         facility = self.state.facility
         resource_ids = [r.id for r in (facility.find(n) for n in incident.resources) if r is not None]
         event_ids = [e["id"] for e in facility.events() if e["incident"].id == incident.id]
-        return {
+        view = {
             "id": incident.id,
             "name": incident.name,
             "description": incident.description,
@@ -86,13 +112,19 @@ class StatusRoutes:
             "event_uris": [f"{base}/status/events/{e}" for e in event_ids],
             "resource_uris": [f"{base}/status/resources/{r}" for r in resource_ids],
         }
+        return self._linked(
+            view,
+            lambda: links.hal(
+                self=view["self_uri"], iri_has_event=view["event_uris"], iri_may_impact=view["resource_uris"]
+            ),
+        )
 
     def event_view(self, request: Request, event: dict[str, Any]) -> dict[str, Any]:
         base = api_base(request, self.version)
         incident: IncidentRecord = event["incident"]
         resource = self.state.facility.find(event["resource"])
         rid = resource.id if resource else event["resource"]
-        return {
+        view = {
             "id": event["id"],
             "name": event["name"],
             "last_modified": iso(incident.last_modified),
@@ -102,11 +134,17 @@ class StatusRoutes:
             "resource_uri": f"{base}/status/resources/{rid}",
             "incident_uri": f"{base}/status/incidents/{incident.id}",
         }
+        return self._linked(
+            view,
+            lambda: links.hal(
+                self=view["self_uri"], iri_generated_by=view["incident_uri"], iri_impacts=view["resource_uri"]
+            ),
+        )
 
     def site_view(self, request: Request) -> dict[str, Any]:
         base = api_base(request, self.version)
         facility = self.state.facility
-        return {
+        view = {
             "id": facility.site_id,
             "name": "Argonne National Laboratory",
             "last_modified": iso(facility.created),
@@ -123,23 +161,32 @@ class StatusRoutes:
             "self_uri": f"{base}/facility/sites/{facility.site_id}",
             "resource_uris": [f"{base}/status/resources/{r.id}" for r in facility.resource_list()],
         }
+        return self._linked(
+            view, lambda: links.hal(self=view["self_uri"], iri_has_resource=view["resource_uris"])
+        )
 
     # -- handlers ------------------------------------------------------------------------
 
     async def facility(self, request: Request) -> Response:
         base = api_base(request, self.version)
         facility = self.state.facility
+        view = {
+            "id": facility.facility_id,
+            "name": facility.site_name,
+            "last_modified": iso(facility.created),
+            "short_name": "ALCF",
+            "organization_name": "Argonne National Laboratory",
+            "support_uri": "https://www.alcf.anl.gov/support-center",
+            "self_uri": f"{base}/facility",
+            "site_uris": [f"{base}/facility/sites/{facility.site_id}"],
+        }
         return json_response(
-            {
-                "id": facility.facility_id,
-                "name": facility.site_name,
-                "last_modified": iso(facility.created),
-                "short_name": "ALCF",
-                "organization_name": "Argonne National Laboratory",
-                "support_uri": "https://www.alcf.anl.gov/support-center",
-                "self_uri": f"{base}/facility",
-                "site_uris": [f"{base}/facility/sites/{facility.site_id}"],
-            }
+            self._linked(
+                view,
+                lambda: links.hal(
+                    self=view["self_uri"], help=view["support_uri"], iri_has_site=view["site_uris"]
+                ),
+            )
         )
 
     async def sites(self, request: Request) -> Response:
@@ -147,7 +194,9 @@ class StatusRoutes:
         name = request.query_params.get("name")
         short = request.query_params.get("short_name")
         keep = (name is None or name == site["name"]) and (short is None or short == site["short_name"])
-        return json_response(paginate([site] if keep else [], request))
+        return json_response(
+            page_or_not_found(self.state, paginate([site] if keep else [], request), "sites")
+        )
 
     async def site(self, request: Request) -> Response:
         if request.path_params["site_id"] != self.state.facility.site_id:
@@ -216,7 +265,7 @@ class StatusRoutes:
             if wanted_resource and wanted_resource not in incident.resources:
                 continue
             views.append(self.incident_view(request, incident))
-        return json_response(paginate(views, request))
+        return json_response(page_or_not_found(self.state, paginate(views, request), "incidents"))
 
     async def incident(self, request: Request) -> Response:
         incident_id = request.path_params["incident_id"]
@@ -242,7 +291,7 @@ class StatusRoutes:
             if end and event["occurred_at"] > end:
                 continue
             views.append(self.event_view(request, event))
-        return json_response(paginate(views, request))
+        return json_response(page_or_not_found(self.state, paginate(views, request), "events"))
 
     async def event(self, request: Request) -> Response:
         event_id = request.path_params["event_id"]

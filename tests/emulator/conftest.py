@@ -28,7 +28,21 @@ def _no_faults(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def token(server: EmulatorServer) -> str:
+def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """A second emulator whose IRI flavour answers as the IRI reference server does."""
+    config = EmulatorConfig(
+        root=tmp_path_factory.mktemp("emu-ref-root"),
+        queue_delay=0.1,
+        task_delay=0.02,
+        kill_grace=0.5,
+        fidelity="iri=reference",
+    )
+    with EmulatorServer(config) as srv:
+        yield srv
+
+
+def issue_token(server: EmulatorServer) -> str:
+    """A client-credentials access token of ``server``."""
     creds = server.credentials
     resp = httpx.post(
         creds["token_url"],
@@ -37,6 +51,11 @@ def token(server: EmulatorServer) -> str:
     )
     resp.raise_for_status()
     return str(resp.json()["access_token"])
+
+
+@pytest.fixture(scope="session")
+def token(server: EmulatorServer) -> str:
+    return issue_token(server)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_v2_idempotency(client_v2: httpx.Client, server: EmulatorServer) -> None
     )
     assert other.status_code == 422
     in_flight = str(uuid.uuid4())
-    server.state.idempotency.begin("submit:polaris", in_flight, fingerprint(JOB, None))
+    server.state.idempotency.begin("submit", in_flight, fingerprint(JOB, None))
     busy = client_v2.post("/compute/job/polaris", json=JOB, headers={"Idempotency-Key": in_flight})
     assert busy.status_code == 409 and busy.headers["Retry-After"] == "2"
 

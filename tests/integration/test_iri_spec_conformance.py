@@ -2,7 +2,9 @@
 
 A fresh emulator records its exchanges while the client exercises every operation it has (v1 and
 v2); each exchange is then validated with openapi-core against the official OpenAPI documents in
-``shared/specs/alcf-iri``. This keeps both the fake and the client from drifting from the API.
+``specs/alcf-iri`` (v2: the newest revision, see ``tests/spec_check.py``). This keeps both the
+fake and the client from drifting from the API. The emulator runs in ``spec`` fidelity: the
+backend is tested against the reference server's shapes in ``tests/emulator``.
 """
 
 from __future__ import annotations
@@ -12,23 +14,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
-from openapi_core import OpenAPI
-from openapi_core.testing import MockRequest, MockResponse
 
 from facility_common import FacilityClient, JobAttributes, JobSpec, JobState, NotFoundError
 from facility_emulator import EmulatorConfig, EmulatorServer
 
-from ..spec_check import is_binary_part_quirk, load_openapi
-
-SPECS = Path(__file__).resolve().parents[2] / "specs" / "alcf-iri"
-SPEC_HOST = "https://api.iri.nersc.gov"
-
-
-def openapi(version: str) -> OpenAPI:
-    return load_openapi(SPECS / f"iri-openapi-{version}.yaml")
+from ..spec_check import iri_exchange_errors
 
 
 @pytest.fixture(scope="module")
@@ -143,44 +135,6 @@ def exercise(server: EmulatorServer, version: str, tmp_path: Path) -> None:
     anyio.run(extras)
 
 
-def validation_errors(exchange: Any) -> list[str]:
-    path: str = exchange.path
-    version = "v2" if path.startswith("/iri/api/v2/") else "v1"
-    spec_path = path.removeprefix("/iri")
-    args: dict[str, Any] = {}
-    for key, value in parse_qsl(exchange.query, keep_blank_values=True):
-        args[key] = value
-    request = MockRequest(
-        SPEC_HOST,
-        exchange.method.lower(),
-        spec_path,
-        args=args,
-        headers=exchange.request_headers,
-        data=exchange.request_body or None,
-        content_type=exchange.request_content_type or "application/json",
-    )
-    response = MockResponse(
-        exchange.response_body,
-        status_code=exchange.status,
-        headers=exchange.response_headers,
-        # Errors are RFC 9457 problem+json on the wire; the spec files them as application/json
-        # with the Problem schema, which is the same body.
-        content_type=(exchange.response_content_type or "application/json")
-        .split(";")[0]
-        .replace("application/problem+json", "application/json"),
-    )
-    errors = []
-    where = f"{exchange.method} {path}?{exchange.query} -> {exchange.status}"
-    for error in openapi(version).iter_request_errors(request):
-        if is_binary_part_quirk(exchange, error):
-            continue
-        errors.append(f"request {where}: {error}")
-    for error in openapi(version).iter_response_errors(request, response):
-        detail = getattr(error, "__cause__", None) or error
-        errors.append(f"response {where}: {detail}")
-    return errors
-
-
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_every_exchange_follows_the_spec(
     recording_emulator: EmulatorServer, version: str, tmp_path: Path
@@ -190,5 +144,5 @@ def test_every_exchange_follows_the_spec(
     exchanges = [e for e in recording_emulator.exchanges() if e.path.startswith(f"/iri/api/{version}/")]
     routes = {(e.method, e.route) for e in exchanges}
     assert len(routes) >= 15, routes
-    failures = [message for exchange in exchanges for message in validation_errors(exchange)]
+    failures = [message for exchange in exchanges for message in iri_exchange_errors(exchange)]
     assert not failures, json.dumps(failures[:20], indent=1)
