@@ -378,6 +378,10 @@ class SubmitGuard:
             except UnreadableAnswer as exc:
                 reason = f"the answer to the submit could not be read: {exc.reason}"
                 return await self._after_unreadable(find, sent_at, resource, tag, reason)
+            except JobSubmissionError:
+                # The backend read a verdict itself (slurmctld's own refusal behind a 500, a
+                # failed submit task): it is final.
+                raise
             except FacilityError as exc:
                 if _accepted_but_unreadable(exc):
                     reason = f"the answer to the submit could not be read: {exc.message}"

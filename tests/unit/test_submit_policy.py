@@ -176,3 +176,11 @@ async def test_a_submit_cancelled_while_sending_leaves_its_tag_in_doubt() -> Non
     with anyio.move_on_after(0.01):
         await guard.submit(resource="r", tag="t-cancel", send=slow_send, find=find)
     assert guard.memory.in_doubt("t-cancel")
+
+
+@pytest.mark.anyio
+async def test_a_verdict_read_by_the_backend_is_final_whatever_its_status() -> None:
+    script = Script([JobSubmissionError("slurmctld refused it (error 2000)", status_code=500)])
+    with pytest.raises(JobSubmissionError, match="error 2000"):
+        await _run(_guard(), script)
+    assert (script.sent, script.looked) == (1, 0)

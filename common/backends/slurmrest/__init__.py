@@ -5,11 +5,29 @@
 the same calls behind a gateway (:mod:`facility_common.backends.s3m`). Requests are built in
 :mod:`.requests`, job answers read in :mod:`.parsers` and cluster answers in :mod:`.status`, the
 job description written in :mod:`.jobs`, the data-parser versions told apart in :mod:`.versions`,
-and tokens sent in slurmrestd's own headers by :mod:`.auth`.
+and tokens sent in slurmrestd's own headers by :mod:`.auth`. Names are loaded on first use, so
+the registry can read the options without loading the backend.
 """
 
-from .auth import SlurmTokenAuth
-from .backend import SlurmRestBackend
-from .options import S3MOptions, SlurmRestOptions
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ...lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .auth import SlurmTokenAuth
+    from .backend import SlurmRestBackend
+    from .options import S3MOptions, SlurmRestOptions
 
 __all__ = ["S3MOptions", "SlurmRestBackend", "SlurmRestOptions", "SlurmTokenAuth"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "S3MOptions": ".options",
+        "SlurmRestBackend": ".backend",
+        "SlurmRestOptions": ".options",
+        "SlurmTokenAuth": ".auth",
+    },
+)
