@@ -13,7 +13,9 @@ the tag, or None). The guard owns everything else:
   gateway failed while the application may have acted), and after a success answer whose body
   cannot be used (:class:`UnreadableAnswer`, or an ``APIError`` carrying a 2xx status). Anything
   else (401/403, 429 after the session's own retries, 501, 503 after retries) is raised as it is:
-  the request provably did not create a job, or the caller must act first.
+  the request provably did not create a job, or the caller must act first. A
+  :class:`JobSubmissionError` raised by ``send`` itself is the backend's own reading of the
+  answer (slurmctld's refusal behind a 500, a failed submit task) and is final too.
 * **Resolving an unknown outcome.** The guard looks for the tagged job over ``lookup_delays``.
   Found, it is the answer. Not found, the submit is sent again, at most ``attempts`` times in
   all, unless the server may still be working on it (:func:`may_still_be_working`: a read or
