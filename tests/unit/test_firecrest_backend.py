@@ -1,5 +1,6 @@
 """FirecREST backend: parsers on recorded payloads, request building, and the backend's error,
-not-found and no-duplicate-submit handling over a mocked transport (pyfirecrest's own session)."""
+not-found and no-duplicate-submit handling over a mocked transport (the backend's ``transport``
+option); and the body limit of the transport pyfirecrest users can give their client."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ import pytest
 from facility_common import JobAttributes, JobSpec, JobState, NotFoundError, ResourceSpec
 from facility_common.auth import FacilityAuth, StaticToken
 from facility_common.backends.firecrest import FirecrestBackend
-from facility_common.backends.firecrest_auth import BodyLimitTransport
-from facility_common.backends.firecrest_parse import (
-    build_submit,
+from facility_common.backends.firecrest.parsers import (
     default_directory,
     job_id_of,
     max_ops_file_size,
@@ -27,11 +26,17 @@ from facility_common.backends.firecrest_parse import (
     parse_outages,
     parse_stat,
     parse_system,
-    render_script,
     scheduler_type,
-    tag_of_script,
 )
-from facility_common.errors import APIError, AuthenticationError, ConfigurationError, JobSubmissionError
+from facility_common.backends.firecrest.script import render_script, submit_body, tag_of_script
+from facility_common.backends.firecrest_auth import BodyLimitTransport
+from facility_common.errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    JobSubmissionError,
+    ServerError,
+)
 from facility_common.http import ERROR_BODY_BYTES, RetryPolicy
 from facility_common.models import ResourceState
 from facility_emulator.batch import parse_directives
@@ -147,32 +152,23 @@ def test_given_script_keeps_its_own_directives_after_ours() -> None:
     script = render_script(spec, tag="t1")
     assert script.splitlines()[:2] == ["#!/bin/bash", "# facility-submit-tag: t1"]
     assert parse_directives(script).job_name == "mine"  # the later directive wins
-    arguments = build_submit(spec, tag="t1", directory="/users/a", account="g1", partition="normal")
-    assert arguments["working_dir"] == "/users/a" and arguments["account"] == "g1"
-    assert arguments["env_vars"] == {"FACILITY_SUBMIT_TAG": "t1"}
+    body = submit_body(spec, tag="t1", directory="/users/a", account="g1", partition="normal")["job"]
+    assert body["workingDirectory"] == "/users/a" and body["account"] == "g1"
+    assert body["partition"] == "normal" and "reservation" not in body
+    assert body["env"] == {"FACILITY_SUBMIT_TAG": "t1"}
 
 
 # -- the backend over a mocked transport ----------------------------------------------------------
 
 
 def _backend(handler: Any, **options: Any) -> FirecrestBackend:
-    backend = FirecrestBackend(
+    return FirecrestBackend(
         base_url="https://firecrest.example/v2",
         auth=None,
         submit_lookup_delays=(0.0,),
+        transport=httpx.MockTransport(handler),
         **{"retry": None, **options},
     )
-    transport = httpx.MockTransport(handler)
-    original = backend._client
-
-    def client(system: str = "") -> Any:
-        made = original(system)
-        if not isinstance(made._session._transport, httpx.MockTransport):
-            made._session = httpx.AsyncClient(transport=transport)
-        return made
-
-    backend._client = client  # type: ignore[method-assign]
-    return backend
 
 
 def _systems() -> httpx.Response:
@@ -247,9 +243,10 @@ def test_a_401_with_a_static_token_is_an_authentication_error() -> None:
 
     async def run() -> None:
         backend = FirecrestBackend(
-            base_url="https://firecrest.example/v2", auth=FacilityAuth(StaticToken("tok"))
+            base_url="https://firecrest.example/v2",
+            auth=FacilityAuth(StaticToken("tok")),
+            transport=httpx.MockTransport(handler),
         )
-        backend._client()._session = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         with pytest.raises(AuthenticationError):
             await backend.resources()  # a static token cannot be refreshed: the 401 stands
         await backend.aclose()
@@ -343,20 +340,22 @@ def test_an_unreadable_submit_answer_without_the_job_is_an_unknown_outcome() -> 
     assert len(posts) == 1
 
 
-def test_a_refusal_by_status_is_a_known_outcome() -> None:
+def test_a_503_is_a_known_outcome_raised_as_it_is() -> None:
+    # The shared submit policy: a 503 provably created no job, so it is neither looked up nor
+    # sent again; it is raised as the server error it is (it used to become JobSubmissionError).
     handler, posts = _tagged_server(httpx.Response(503, json={"message": "down"}), tagged=False)
 
     async def run() -> None:
         backend = _backend(handler, directory="/users/alice", retry=RetryPolicy(attempts=1))
         try:
-            with pytest.raises(JobSubmissionError) as caught:
+            with pytest.raises(ServerError) as caught:
                 await backend.submit("daint", JobSpec(executable="/bin/true"))
-            assert not caught.value.outcome_unknown
+            assert caught.value.status_code == 503
         finally:
             await backend.aclose()
 
     anyio.run(run)
-    assert len(posts) == 1  # a 503 is a refusal: not looked up, not sent again
+    assert len(posts) == 1
 
 
 def test_find_job_by_tag_reads_the_tag_from_the_script() -> None:
