@@ -16,6 +16,7 @@ import pytest
 from facility_common import JobAttributes, JobSpec, JobState, NotFoundError, ResourceSpec
 from facility_common.auth import FacilityAuth, StaticToken
 from facility_common.backends.firecrest import FirecrestBackend
+from facility_common.backends.firecrest.files import check_upload_name
 from facility_common.backends.firecrest.parsers import (
     default_directory,
     job_id_of,
@@ -24,16 +25,23 @@ from facility_common.backends.firecrest.parsers import (
     parse_file_entry,
     parse_jobs,
     parse_outages,
+    parse_s3_upload,
     parse_stat,
     parse_system,
+    parse_transfer_job,
     scheduler_type,
+    storage_error_text,
+    transfer_succeeded,
+    without_url_queries,
 )
+from facility_common.backends.firecrest.requests import build_transfer_upload, build_view
 from facility_common.backends.firecrest.script import render_script, submit_body, tag_of_script
 from facility_common.backends.firecrest_auth import BodyLimitTransport
 from facility_common.errors import (
     APIError,
     AuthenticationError,
     ConfigurationError,
+    InvalidJobSpec,
     JobSubmissionError,
     ServerError,
 )
@@ -451,3 +459,76 @@ def test_the_backend_validates_max_body_bytes() -> None:
         FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=0)
     backend = FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=1234)
     assert backend.max_body_bytes == 1234
+
+
+# -- staging and transfer answers ------------------------------------------------------------------
+
+SIGNED = "https://s3.cscs.example/bucket/key?X-Amz-Credential=AK%2F1&X-Amz-Signature=0badc0ffee"
+
+
+def test_staging_urls_lose_their_query_in_any_text() -> None:
+    text = f"PUT {SIGNED} failed; see {SIGNED}."
+    cleaned = without_url_queries(text)
+    assert "0badc0ffee" not in cleaned and "X-Amz" not in cleaned
+    assert cleaned.count("https://s3.cscs.example/bucket/key?…") == 2
+
+
+def test_an_s3_error_answer_keeps_only_its_code_and_message() -> None:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code>'
+        "<Message>The request signature we calculated does not match</Message>"
+        "<SignatureProvided>0badc0ffee</SignatureProvided>"
+        "<CanonicalRequest>PUT /bucket/key X-Amz-Signature=0badc0ffee</CanonicalRequest></Error>"
+    )
+    text = storage_error_text(body, "application/xml")
+    assert text == "SignatureDoesNotMatch: The request signature we calculated does not match"
+    assert storage_error_text('{"message": "NoSuchKey", "data": "x"}', "application/json") == "NoSuchKey"
+    assert storage_error_text("<html>proxy</html>", "text/html") is None
+
+
+def test_staged_upload_directives_are_read_and_never_shown() -> None:
+    answer = {
+        "transferJob": {"jobId": 77, "system": "eiger", "logs": {"outputLog": "/o", "errorLog": "/e"}},
+        "transferDirectives": {
+            "transferMethod": "s3",
+            "partsUploadUrls": [SIGNED, SIGNED],
+            "completeUploadUrl": SIGNED,
+            "maxPartSize": 1000,
+        },
+    }
+    stage = parse_s3_upload(answer, 1500)
+    assert stage.part_size == 1000 and len(stage.part_urls) == 2
+    assert "0badc0ffee" not in repr(stage)
+    job = parse_transfer_job(answer, "daint", "the staged upload")
+    assert (job.job_id, job.system, job.output_log) == ("77", "eiger", "/o")
+    with pytest.raises(APIError, match="2 parts of 1000 bytes") as caught:
+        parse_s3_upload(answer, 2500)
+    assert "0badc0ffee" not in str(caught.value)
+    with pytest.raises(APIError, match="'streamer'"):
+        parse_s3_upload({"transferDirectives": {"transferMethod": "streamer"}}, 1)
+
+
+def test_a_transfer_job_succeeded_when_its_log_says_so() -> None:
+    assert transfer_succeeded("copying\nFiles were successfully copied.\n")
+    assert transfer_succeeded("Multipart file upload successfully completed")
+    assert not transfer_succeeded("cp: cannot stat 'x': No such file or directory")
+
+
+def test_requests_the_server_needs_in_their_form() -> None:
+    assert build_view("daint", "/f", offset=0, size=1024).params == {"path": "/f", "offset": 0, "size": 1024}
+    current = build_transfer_upload("daint", "/users/a/big.bin", 9, account="g1").json
+    assert current == {
+        "sourcePath": "/users/a/big.bin",
+        "transferDirectives": {"transferMethod": "s3", "fileSize": 9},
+        "account": "g1",
+    }
+    legacy = build_transfer_upload("daint", "/users/a/big.bin", 9, account=None, version=(2, 3, 1)).json
+    assert legacy == {"sourcePath": "/users/a", "fileName": "big.bin", "fileSize": 9}
+
+
+@pytest.mark.parametrize("path", ["/u/a/", "/u/..", 'x/a"b', "/u/\\x", "/u/a\tb"])
+def test_upload_names_the_multipart_header_cannot_carry_are_refused(path: str) -> None:
+    with pytest.raises(InvalidJobSpec) as caught:
+        check_upload_name(path)
+    assert (caught.value.field, caught.value.facility) == ("remote_path", "firecrest")
+    assert check_upload_name("/u/50% off été's;x=1.txt") == "/u/50% off été's;x=1.txt"

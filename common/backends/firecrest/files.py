@@ -54,9 +54,10 @@ from .transfers import Transfers
 
 __all__ = ["UNSENDABLE_NAME_CHARACTERS", "FileMethods", "check_upload_name"]
 
-UNSENDABLE_NAME_CHARACTERS = frozenset({'"', "\\", "\x7f"} | {chr(c) for c in range(0x20)})
-"""Characters a multipart ``filename`` does not carry as they are (httpx writes ``"`` as ``%22``,
-control characters as ``%XX`` and ``\\`` doubled, and the server does not decode them)."""
+UNSENDABLE_NAME_CHARACTERS = frozenset({'"', "\\"} | {chr(c) for c in range(0x20) if c != 0x1B})
+"""Characters a multipart ``filename`` does not carry as they are: httpx writes ``"`` as ``%22``,
+the control characters but ESC as ``%XX`` and ``\\`` doubled, and the server stores the name as
+it arrives."""
 
 
 def check_upload_name(remote_path: object) -> str:
