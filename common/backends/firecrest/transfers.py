@@ -4,8 +4,8 @@ A ``transfer/*`` call (copy, move, staged upload or download, and ``rm``/``compr
 that took longer than the server waits) starts a scheduler job and answers its ``transferJob``.
 :meth:`Transfers._wait_transfer` follows that job with ``GET /compute/{system}/jobs/{id}`` for at
 most ``transfer_timeout`` seconds (pausing from 0.2 s up to ``transfer_poll_interval``), and cancels
-it when the time is up. A job the scheduler does not show yet (404) is waited for up to
-``visibility_grace`` seconds; a status call that fails is tried again at the next pause, and only a
+it when the time is up. A job the scheduler does not show (404) is waited for up to
+``visibility_grace`` seconds, then judged by its log; a status call that fails is tried again at the next pause, and only a
 run of :data:`STATUS_FAILURES` failures ends the wait with an error saying the transfer may still
 complete. A finished job succeeded when its output log says so (the data mover's own words).
 
@@ -159,6 +159,10 @@ class Transfers(FirecrestCore):
                         await self._check_outcome(system, job, what, state.native_state, state.exit_code)
                         return
                 elif time.monotonic() - started > opts.visibility_grace:
+                    # Not shown (any more): its log still tells whether it did its work.
+                    log = await self._log_end(system, job, job.output_log)
+                    if log is not None and transfer_succeeded(log):
+                        return
                     raise NotFoundError(
                         f"{what}: transfer job {job.job_id} is not shown by {job.system}",
                         facility=FACILITY,
