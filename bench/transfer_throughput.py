@@ -9,7 +9,10 @@ byte exact, by three clients in the same run, against the same emulator (child p
   transfer job polled every 0.1 s; for the download ``POST .../transfer/download``, the job
   polled, then a streamed ``GET`` of the staged object into a file.
 * ``AsyncFacilityClient``: ``client.upload`` / ``client.download`` of the firecrest backend.
-* ``pyfirecrest`` (peer): ``AsyncFirecrest.upload/download`` with its own defaults.
+* ``pyfirecrest`` (peer): ``AsyncFirecrest.upload/download`` with its own defaults, the transfer
+  job awaited with its ``wait_for_job`` (its blocking form reads the job's log with ``ops/view``
+  at FirecREST's default size of 5 MiB, which a system whose ``max_ops_file_size`` is smaller,
+  such as ``eiger`` here, refuses).
 
 Throughput is file size over wall time of the whole operation (job waits included). Peak memory
 is the growth of this process's peak resident set during the operation (the kernel's high-water
@@ -175,10 +178,16 @@ async def _measure(emu: Emulator, size_mib: int, work: Path, peer: bool) -> dict
 
     async def f7_upload(local: Path, remote: str) -> None:
         directory, name = remote.rsplit("/", 1)
-        await f7.upload(SYSTEM, str(local), directory, name, account="demo", blocking=True)
+        staged = await f7.upload(SYSTEM, str(local), directory, name, account="demo", blocking=False)
+        if staged is not None:
+            await staged.upload_file_to_stage()
+            await f7.wait_for_job(SYSTEM, staged.transfer_data["transferJob"]["jobId"])
 
     async def f7_download(remote: str, local: Path) -> None:
-        await f7.download(SYSTEM, remote, str(local), account="demo", blocking=True)
+        staged = await f7.download(SYSTEM, remote, str(local), account="demo", blocking=False)
+        if staged is not None:
+            await f7.wait_for_job(SYSTEM, staged.transfer_data["transferJob"]["jobId"])
+            await staged.download_file_from_stage()
 
     contenders: dict[
         str, tuple[Callable[[Path, str], Awaitable[Any]], Callable[[str, Path], Awaitable[Any]]]

@@ -11,6 +11,9 @@ Decisions where the spec is silent:
 * A missing path answers 404 with ``"... No such file or directory"`` (pyfirecrest looks for that
   text); a path outside the sandbox answers 403.
 * ``upload``'s ``path`` is the target directory; the file name comes from the multipart part.
+* ``view`` reads ``size`` bytes, 5 MiB when not given (the server's default whatever the system's
+  limit), and refuses a size above the system's ``max_ops_file_size`` with 400, as FirecREST does:
+  a client that leaves ``size`` out fails on a system with a smaller limit.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ from facility_emulator.firecrest.common import (
     system_of,
 )
 from facility_emulator.state import EmulatorState
+
+DEFAULT_VIEW_SIZE = 5 * 1024 * 1024
+"""``ops/view``'s ``size`` when none is given (the OpenAPI document's default)."""
 
 
 def file_model(entry: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +155,7 @@ class FilesystemRoutes:
 
     async def view(self, request: Request) -> Response:
         system = system_of(request)
-        size = query_number(request, "size") or system.max_ops_file_size
+        size = query_number(request, "size") or DEFAULT_VIEW_SIZE
         if size > system.max_ops_file_size:
             raise FirecrestError(400, f"size {size} exceeds the limit of {system.max_ops_file_size} bytes")
         offset = query_number(request, "offset") or 0

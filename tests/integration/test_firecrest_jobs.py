@@ -1,6 +1,7 @@
 """FirecREST jobs and tokens through the whole stack: a job the scheduler does not show yet is
 PENDING (a job never submitted here is NotFound cleanly), a token the facility stops accepting is
-replaced once without the caller noticing, and a tagged job is found by its tag."""
+replaced once without the caller noticing, a tagged job is found by its tag, and the job ``wait``
+and ``get_job`` return carries its output paths."""
 
 from __future__ import annotations
 
@@ -66,3 +67,13 @@ def test_find_job_by_tag_finds_the_tagged_job_and_only_it(client: Any, server: E
     found = client.find_job_by_tag("daint", tag)
     assert found is not None and found.id == job.id
     assert client.find_job_by_tag("daint", uuid.uuid4().hex) is None
+
+
+def test_the_job_wait_returns_carries_its_output_paths(client: Any) -> None:
+    job = client.submit("daint", JobSpec(executable="/bin/echo", arguments=["paths"]))
+    done = client.wait("daint", job.id, timeout=60, poll_interval=0.2)
+    assert done.state is JobState.COMPLETED
+    assert done.stdout_path and done.stdout_path.endswith(f"slurm-{job.id}.out")
+    assert done.stderr_path == done.stdout_path  # Slurm's default: both streams in one file
+    again = client.get_job("daint", job.id)
+    assert (again.stdout_path, again.stderr_path) == (done.stdout_path, done.stderr_path)

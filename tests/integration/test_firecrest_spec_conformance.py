@@ -1,5 +1,5 @@
-"""Every request our FirecREST backend (through pyfirecrest) sends, and every answer the emulator
-gives, follow the official FirecREST v2 OpenAPI document (2.5.6).
+"""Every request our FirecREST backend sends, and every answer the emulator gives, follow the
+official FirecREST v2 OpenAPI document (2.5.6).
 
 A fresh emulator records its exchanges while the client exercises every operation it has; each
 exchange under ``/firecrest`` is validated with openapi-core. The presigned staging URLs
@@ -7,7 +7,7 @@ exchange under ``/firecrest`` is validated with openapi-core. The presigned stag
 
 One documented leniency: FirecREST's request models are pydantic CamelModels that accept the
 snake_case spelling of every field and ``path`` for ``sourcePath`` (``populate_by_name`` plus
-aliases), and pyfirecrest sends some bodies that way (``working_directory``,
+aliases), and clients such as pyfirecrest send some bodies that way (``working_directory``,
 ``transfer_directives``). The OpenAPI document only lists the camelCase names, so request bodies are
 put in camelCase before validation. And the document lists ``application/json`` for the raw bytes
 ``ops/download`` streams (FastAPI's default for a streaming answer), so that answer is checked for

@@ -1,5 +1,6 @@
 """FirecREST backend: parsers on recorded payloads, request building, and the backend's error,
-not-found and no-duplicate-submit handling over a mocked transport (pyfirecrest's own session)."""
+not-found and no-duplicate-submit handling over a mocked transport (the backend's ``transport``
+option); and the body limit of the transport pyfirecrest users can give their client."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import pytest
 from facility_common import JobAttributes, JobSpec, JobState, NotFoundError, ResourceSpec
 from facility_common.auth import FacilityAuth, StaticToken
 from facility_common.backends.firecrest import FirecrestBackend
-from facility_common.backends.firecrest_auth import BodyLimitTransport
-from facility_common.backends.firecrest_parse import (
-    build_submit,
+from facility_common.backends.firecrest.files import check_upload_name
+from facility_common.backends.firecrest.parsers import (
     default_directory,
     job_id_of,
     max_ops_file_size,
@@ -25,13 +25,26 @@ from facility_common.backends.firecrest_parse import (
     parse_file_entry,
     parse_jobs,
     parse_outages,
+    parse_s3_upload,
     parse_stat,
     parse_system,
-    render_script,
+    parse_transfer_job,
     scheduler_type,
-    tag_of_script,
+    storage_error_text,
+    transfer_succeeded,
+    without_url_queries,
 )
-from facility_common.errors import APIError, AuthenticationError, ConfigurationError, JobSubmissionError
+from facility_common.backends.firecrest.requests import build_transfer_upload, build_view
+from facility_common.backends.firecrest.script import render_script, submit_body, tag_of_script
+from facility_common.backends.firecrest_auth import BodyLimitTransport
+from facility_common.errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidJobSpec,
+    JobSubmissionError,
+    ServerError,
+)
 from facility_common.http import ERROR_BODY_BYTES, RetryPolicy
 from facility_common.models import ResourceState
 from facility_emulator.batch import parse_directives
@@ -147,32 +160,23 @@ def test_given_script_keeps_its_own_directives_after_ours() -> None:
     script = render_script(spec, tag="t1")
     assert script.splitlines()[:2] == ["#!/bin/bash", "# facility-submit-tag: t1"]
     assert parse_directives(script).job_name == "mine"  # the later directive wins
-    arguments = build_submit(spec, tag="t1", directory="/users/a", account="g1", partition="normal")
-    assert arguments["working_dir"] == "/users/a" and arguments["account"] == "g1"
-    assert arguments["env_vars"] == {"FACILITY_SUBMIT_TAG": "t1"}
+    body = submit_body(spec, tag="t1", directory="/users/a", account="g1", partition="normal")["job"]
+    assert body["workingDirectory"] == "/users/a" and body["account"] == "g1"
+    assert body["partition"] == "normal" and "reservation" not in body
+    assert body["env"] == {"FACILITY_SUBMIT_TAG": "t1"}
 
 
 # -- the backend over a mocked transport ----------------------------------------------------------
 
 
 def _backend(handler: Any, **options: Any) -> FirecrestBackend:
-    backend = FirecrestBackend(
+    return FirecrestBackend(
         base_url="https://firecrest.example/v2",
         auth=None,
         submit_lookup_delays=(0.0,),
+        transport=httpx.MockTransport(handler),
         **{"retry": None, **options},
     )
-    transport = httpx.MockTransport(handler)
-    original = backend._client
-
-    def client(system: str = "") -> Any:
-        made = original(system)
-        if not isinstance(made._session._transport, httpx.MockTransport):
-            made._session = httpx.AsyncClient(transport=transport)
-        return made
-
-    backend._client = client  # type: ignore[method-assign]
-    return backend
 
 
 def _systems() -> httpx.Response:
@@ -247,9 +251,10 @@ def test_a_401_with_a_static_token_is_an_authentication_error() -> None:
 
     async def run() -> None:
         backend = FirecrestBackend(
-            base_url="https://firecrest.example/v2", auth=FacilityAuth(StaticToken("tok"))
+            base_url="https://firecrest.example/v2",
+            auth=FacilityAuth(StaticToken("tok")),
+            transport=httpx.MockTransport(handler),
         )
-        backend._client()._session = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         with pytest.raises(AuthenticationError):
             await backend.resources()  # a static token cannot be refreshed: the 401 stands
         await backend.aclose()
@@ -343,20 +348,22 @@ def test_an_unreadable_submit_answer_without_the_job_is_an_unknown_outcome() -> 
     assert len(posts) == 1
 
 
-def test_a_refusal_by_status_is_a_known_outcome() -> None:
+def test_a_503_is_a_known_outcome_raised_as_it_is() -> None:
+    # The shared submit policy: a 503 provably created no job, so it is neither looked up nor
+    # sent again; it is raised as the server error it is (it used to become JobSubmissionError).
     handler, posts = _tagged_server(httpx.Response(503, json={"message": "down"}), tagged=False)
 
     async def run() -> None:
         backend = _backend(handler, directory="/users/alice", retry=RetryPolicy(attempts=1))
         try:
-            with pytest.raises(JobSubmissionError) as caught:
+            with pytest.raises(ServerError) as caught:
                 await backend.submit("daint", JobSpec(executable="/bin/true"))
-            assert not caught.value.outcome_unknown
+            assert caught.value.status_code == 503
         finally:
             await backend.aclose()
 
     anyio.run(run)
-    assert len(posts) == 1  # a 503 is a refusal: not looked up, not sent again
+    assert len(posts) == 1
 
 
 def test_find_job_by_tag_reads_the_tag_from_the_script() -> None:
@@ -452,3 +459,76 @@ def test_the_backend_validates_max_body_bytes() -> None:
         FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=0)
     backend = FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=1234)
     assert backend.max_body_bytes == 1234
+
+
+# -- staging and transfer answers ------------------------------------------------------------------
+
+SIGNED = "https://s3.cscs.example/bucket/key?X-Amz-Credential=AK%2F1&X-Amz-Signature=0badc0ffee"
+
+
+def test_staging_urls_lose_their_query_in_any_text() -> None:
+    text = f"PUT {SIGNED} failed; see {SIGNED}."
+    cleaned = without_url_queries(text)
+    assert "0badc0ffee" not in cleaned and "X-Amz" not in cleaned
+    assert cleaned.count("https://s3.cscs.example/bucket/key?…") == 2
+
+
+def test_an_s3_error_answer_keeps_only_its_code_and_message() -> None:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code>'
+        "<Message>The request signature we calculated does not match</Message>"
+        "<SignatureProvided>0badc0ffee</SignatureProvided>"
+        "<CanonicalRequest>PUT /bucket/key X-Amz-Signature=0badc0ffee</CanonicalRequest></Error>"
+    )
+    text = storage_error_text(body, "application/xml")
+    assert text == "SignatureDoesNotMatch: The request signature we calculated does not match"
+    assert storage_error_text('{"message": "NoSuchKey", "data": "x"}', "application/json") == "NoSuchKey"
+    assert storage_error_text("<html>proxy</html>", "text/html") is None
+
+
+def test_staged_upload_directives_are_read_and_never_shown() -> None:
+    answer = {
+        "transferJob": {"jobId": 77, "system": "eiger", "logs": {"outputLog": "/o", "errorLog": "/e"}},
+        "transferDirectives": {
+            "transferMethod": "s3",
+            "partsUploadUrls": [SIGNED, SIGNED],
+            "completeUploadUrl": SIGNED,
+            "maxPartSize": 1000,
+        },
+    }
+    stage = parse_s3_upload(answer, 1500)
+    assert stage.part_size == 1000 and len(stage.part_urls) == 2
+    assert "0badc0ffee" not in repr(stage)
+    job = parse_transfer_job(answer, "daint", "the staged upload")
+    assert (job.job_id, job.system, job.output_log) == ("77", "eiger", "/o")
+    with pytest.raises(APIError, match="2 parts of 1000 bytes") as caught:
+        parse_s3_upload(answer, 2500)
+    assert "0badc0ffee" not in str(caught.value)
+    with pytest.raises(APIError, match="'streamer'"):
+        parse_s3_upload({"transferDirectives": {"transferMethod": "streamer"}}, 1)
+
+
+def test_a_transfer_job_succeeded_when_its_log_says_so() -> None:
+    assert transfer_succeeded("copying\nFiles were successfully copied.\n")
+    assert transfer_succeeded("Multipart file upload successfully completed")
+    assert not transfer_succeeded("cp: cannot stat 'x': No such file or directory")
+
+
+def test_requests_the_server_needs_in_their_form() -> None:
+    assert build_view("daint", "/f", offset=0, size=1024).params == {"path": "/f", "offset": 0, "size": 1024}
+    current = build_transfer_upload("daint", "/users/a/big.bin", 9, account="g1").json
+    assert current == {
+        "sourcePath": "/users/a/big.bin",
+        "transferDirectives": {"transferMethod": "s3", "fileSize": 9},
+        "account": "g1",
+    }
+    legacy = build_transfer_upload("daint", "/users/a/big.bin", 9, account=None, version=(2, 3, 1)).json
+    assert legacy == {"sourcePath": "/users/a", "fileName": "big.bin", "fileSize": 9}
+
+
+@pytest.mark.parametrize("path", ["/u/a/", "/u/..", 'x/a"b', "/u/\\x", "/u/a\tb"])
+def test_upload_names_the_multipart_header_cannot_carry_are_refused(path: str) -> None:
+    with pytest.raises(InvalidJobSpec) as caught:
+        check_upload_name(path)
+    assert (caught.value.field, caught.value.facility) == ("remote_path", "firecrest")
+    assert check_upload_name("/u/50% off été's;x=1.txt") == "/u/50% off été's;x=1.txt"

@@ -18,7 +18,7 @@ from facility_common import (
     JobSpec,
     ResourceSpec,
 )
-from facility_common.backends import firecrest_parse
+from facility_common.backends.firecrest import script as firecrest_script
 from facility_common.backends.sfapi import script as sfapi_script
 from facility_common.backends.slurmrest.jobs import render_job
 from facility_common.http import RetryPolicy
@@ -31,10 +31,8 @@ def render_sfapi(spec: JobSpec, tag: str = "t1") -> str:
 
 
 def render_firecrest(spec: JobSpec, tag: str = "t1") -> str:
-    arguments = firecrest_parse.build_submit(
-        spec, tag=tag, directory="/users/a", account=None, partition=None
-    )
-    return str(arguments["script_str"])
+    body = firecrest_script.submit_body(spec, tag=tag, directory="/users/a", account=None, partition=None)
+    return str(body["job"]["script"])
 
 
 def render_slurmrest(spec: JobSpec, tag: str = "t1") -> dict[str, Any]:
@@ -65,9 +63,9 @@ def test_no_renderer_writes_a_tag_with_whitespace_or_control_characters(facility
 
 
 def test_firecrest_tag_line_reads_back_as_written() -> None:
-    script = firecrest_parse.render_script(TRUE, tag="run-1:a@b+c=d")
+    script = firecrest_script.render_script(TRUE, tag="run-1:a@b+c=d")
     assert script.splitlines()[1] == "# facility-submit-tag: run-1:a@b+c=d"
-    assert firecrest_parse.tag_of_script(script) == "run-1:a@b+c=d"
+    assert firecrest_script.tag_of_script(script) == "run-1:a@b+c=d"
 
 
 # -- 2. custom attributes that would replace what the backend relies on ---------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from facility_common import InvalidJobSpec, JobAttributes, JobSpec, ResourceSpec
-from facility_common.backends import firecrest_parse
+from facility_common.backends.firecrest import script as firecrest_script
 from facility_common.backends.sfapi import script as sfapi_script
 from facility_common.backends.slurmrest.jobs import render_job, script_for
 from facility_common.backends.slurmrest.requests import build_submit
@@ -190,11 +190,11 @@ def render_sfapi(spec: JobSpec) -> str:
 
 
 def render_firecrest(spec: JobSpec) -> str:
-    arguments = firecrest_parse.build_submit(
+    body = firecrest_script.submit_body(
         spec, tag=TAG, directory="/users/alice", account="g1", partition="normal"
     )
-    script = arguments.pop("script_str")
-    return f"== submit arguments ==\n{_json(arguments)}\n== script ==\n{script}"
+    script = body["job"].pop("script")
+    return f"== submit body ==\n{_json(body)}\n== script ==\n{script}"
 
 
 def render_slurmrest(spec: JobSpec) -> str:

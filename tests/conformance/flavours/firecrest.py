@@ -1,4 +1,4 @@
-"""FirecREST v2 (pyfirecrest underneath) through the emulator, on the Slurm system ``daint``."""
+"""FirecREST v2 through the emulator, on the Slurm system ``daint``."""
 
 from __future__ import annotations
 

@@ -1,59 +1,70 @@
-"""Pure request building and response parsing for the FirecREST v2 backend.
+"""Pure parsers of FirecREST v2 answers.
 
 Every function here is free of I/O so it is tested on recorded payloads
-(``tests/payloads/firecrest/``). :mod:`facility_common.backends.firecrest` wires them to
-pyfirecrest's ``AsyncFirecrest``.
+(``tests/payloads/firecrest/``). A body of an unexpected shape is an :class:`APIError` naming the
+facility, never a ``KeyError`` from deep inside. Staging URLs (presigned S3 URLs, whose query
+string is the credential) are never put into an error: :func:`without_url_queries` strips them
+from any text taken from an answer.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 import stat as stat_module
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import APIError, InvalidJobSpec
-from ..models import FileEntry, Job, JobSpec, Outage, ResourceState, ResourceStatus
-from .slurm_script import (
-    SUBMIT_TAG_VARIABLE,
-    SlurmSite,
-    check_tag,
-    directive_lines,
-    given_script_options,
-    insert_after_shebang,
-    job_environment,
-    render_batch_script,
-    sbatch_options,
-)
-from .states import PBS_STATES, SLURM_STATES, settle_exit_code, translate_state
+from ...errors import APIError
+from ...models import FileEntry, Job, Outage, ResourceState, ResourceStatus
+from ..states import PBS_STATES, SLURM_STATES, settle_exit_code, translate_state
 
 __all__ = [
-    "SUBMIT_TAG_VARIABLE",
-    "TAG_LINE_PREFIX",
-    "build_submit",
+    "DEFAULT_MAX_OPS_FILE_SIZE",
+    "S3Download",
+    "S3Upload",
+    "TransferJob",
     "default_directory",
     "job_id_of",
+    "jobs_of",
     "max_ops_file_size",
+    "metadata_of",
+    "output_of",
     "parse_checksum",
     "parse_file_entry",
     "parse_job",
     "parse_jobs",
     "parse_outages",
+    "parse_s3_download",
+    "parse_s3_upload",
     "parse_stat",
     "parse_system",
-    "render_script",
+    "parse_transfer_job",
+    "parse_version",
     "scheduler_type",
-    "tag_of_script",
+    "storage_error_text",
+    "systems_of",
+    "transfer_succeeded",
+    "without_url_queries",
 ]
 
 FACILITY = "firecrest"
-TAG_LINE_PREFIX = "# facility-submit-tag: "
 DEFAULT_MAX_OPS_FILE_SIZE = 5 * 1024 * 1024
-"""FirecREST's default ``max_ops_file_size`` when a system does not say."""
+"""FirecREST's default ``max_ops_file_size`` when a system does not say (and the default ``size``
+of ``ops/view``)."""
 
 _LS_TYPES = {"-": "file", "d": "directory", "l": "symlink"}
 _BAD_SERVICES = frozenset({"scheduler", "ssh", "exception"})
+#: What a transfer job prints on success (the data mover's own words, as pyfirecrest reads them).
+SUCCESS_MARKERS = (
+    "Files were successfully",
+    "File was successfully",
+    "Multipart file upload successfully completed",
+)
+_URL_QUERY = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s\"'<>]*")
+_XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
 
 
 def _fail(message: str) -> APIError:
@@ -168,68 +179,6 @@ def parse_outages(
 
 
 # -- jobs ---------------------------------------------------------------------------------------
-
-
-SITE = SlurmSite(
-    facility=FACILITY,
-    queue_option=None,
-    default_job_name="facility-job",
-    files_before_attributes=True,
-    reserved=frozenset({"job-name"}),
-    tag_line=TAG_LINE_PREFIX,
-)
-"""FirecREST: the tag rides in a comment line (comments do not end Slurm's directive block);
-queue, account, reservation, working directory and environment are fields of the API's submit
-request. ``--job-name`` is reserved: a job is looked for by its name and tag."""
-
-
-def render_script(spec: JobSpec, *, tag: str | None) -> str:
-    """The batch script of ``spec``: the submit tag as a comment (comments do not end Slurm's
-    directive block), ``#SBATCH`` lines for what the spec asks, then the command.
-
-    A spec that brings its own ``script`` is sent as written, with the tag line and the spec's
-    name and stdin/stdout/stderr paths added as directives right after its ``#!`` line (its own
-    directives come later, so they win where both speak). ``custom_attributes`` become
-    ``#SBATCH --<key>=<value>`` lines. The rendering is :mod:`.slurm_script`'s, with :data:`SITE`.
-    """
-    if spec.script is None:
-        return render_batch_script(spec, SITE, sbatch_options(spec, SITE, tag=tag), tag=tag)
-    if not spec.script.startswith("#!"):
-        raise InvalidJobSpec(
-            "script: a batch script must start with a #! line", field="script", facility=FACILITY
-        )
-    head = [TAG_LINE_PREFIX + check_tag(tag, FACILITY)] if tag is not None else []
-    return insert_after_shebang(spec.script, head + directive_lines(given_script_options(spec, SITE)))
-
-
-def build_submit(
-    spec: JobSpec,
-    *,
-    tag: str | None,
-    directory: str,
-    account: str | None,
-    partition: str | None,
-) -> dict[str, Any]:
-    """The keyword arguments of pyfirecrest's ``submit`` for ``spec`` (it posts them as the
-    ``PostJobSubmitRequest`` body): script, working directory, environment (with the submit tag),
-    account, partition and reservation."""
-    script = render_script(spec, tag=tag)
-    return {
-        "script_str": script,
-        "working_dir": spec.directory or directory,
-        "env_vars": job_environment(spec, tag) or None,
-        "account": spec.attributes.account or account,
-        "partition": spec.attributes.queue_name or partition,
-        "reservation": spec.attributes.reservation_id,
-    }
-
-
-def tag_of_script(script: str | None) -> str | None:
-    """The submit tag a rendered script carries, if any."""
-    for line in (script or "").splitlines()[:3]:
-        if line.startswith(TAG_LINE_PREFIX):
-            return line[len(TAG_LINE_PREFIX) :].strip()
-    return None
 
 
 def _state_word(status: Mapping[str, Any]) -> str | None:
@@ -371,3 +320,174 @@ def parse_checksum(data: Mapping[str, Any]) -> str:
         raise _fail("checksum answer has no checksum")
     algorithm = str(data.get("algorithm") or "SHA-256").lower().replace("-", "")
     return f"{algorithm}:{digest}"
+
+
+# -- answers' envelopes -------------------------------------------------------------------------
+
+
+def _object(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise _fail(f"the answer to {what} is not a JSON object")
+    return data
+
+
+def systems_of(data: Any) -> dict[str, dict[str, Any]]:
+    """The systems of ``GET /status/systems`` by name."""
+    systems = _object(data, "the systems query").get("systems")
+    if not isinstance(systems, list):
+        raise _fail("the answer to the systems query has no list of systems")
+    return {str(s["name"]): dict(s) for s in systems if isinstance(s, Mapping) and s.get("name")}
+
+
+def jobs_of(data: Any) -> list[Mapping[str, Any]]:
+    """The ``JobModel`` list of a ``GetJobResponse`` (``null`` is an empty list)."""
+    jobs = _object(data, "a job query").get("jobs")
+    if jobs is None:
+        return []
+    if not isinstance(jobs, list) or not all(isinstance(j, Mapping) for j in jobs):
+        raise _fail("the answer to a job query holds no list of jobs")
+    return jobs
+
+
+def metadata_of(data: Any, job_id: str) -> dict[str, Any] | None:
+    """The ``JobMetadataModel`` of ``job_id`` (its script and output paths), or None."""
+    entries = _object(data, "a job metadata query").get("jobs")
+    if not isinstance(entries, list):
+        return None
+    chosen = next(
+        (e for e in entries if isinstance(e, Mapping) and str(e.get("jobId")) == job_id),
+        entries[0] if len(entries) == 1 else None,
+    )
+    return dict(chosen) if isinstance(chosen, Mapping) else None
+
+
+def output_of(data: Any, what: str) -> Any:
+    """The ``output`` member every ``ops`` answer wraps its data in."""
+    return _object(data, what).get("output")
+
+
+def parse_version(text: str | None) -> tuple[int, ...] | None:
+    """``"2.5.6"`` as ``(2, 5, 6)``; None for no version or a development one (``"2.x.x"``)."""
+    if not text:
+        return None
+    parts = str(text).strip().lstrip("v").split(".")
+    if not parts or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+# -- transfer jobs and staging ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferJob:
+    """The scheduler job a ``transfer/*`` call started: where it runs and where it logs."""
+
+    job_id: str
+    system: str
+    output_log: str | None
+    error_log: str | None
+
+
+@dataclass(frozen=True)
+class S3Upload:
+    """Where the parts of a staged upload go: one presigned URL per ``part_size`` slice."""
+
+    part_urls: tuple[str, ...]
+    complete_url: str
+    part_size: int
+
+    def __repr__(self) -> str:  # the URLs are credentials
+        return f"S3Upload(parts={len(self.part_urls)}, part_size={self.part_size})"
+
+
+@dataclass(frozen=True)
+class S3Download:
+    """Where a staged download is read from (a presigned URL)."""
+
+    url: str
+
+    def __repr__(self) -> str:  # the URL is a credential
+        return "S3Download(<presigned url>)"
+
+
+def parse_transfer_job(data: Any, system: str, what: str) -> TransferJob:
+    """The ``transferJob`` of a ``transfer/*`` answer (its job id, system and logs)."""
+    job = _object(data, what).get("transferJob")
+    if not isinstance(job, Mapping):
+        raise _fail(f"the answer to {what} names no transfer job")
+    logs = job.get("logs")
+    if not isinstance(logs, Mapping):
+        logs = {}
+    output_log, error_log = logs.get("outputLog"), logs.get("errorLog")
+    return TransferJob(
+        job_id=job_id_of(job.get("jobId")),
+        system=str(job.get("system") or system),
+        output_log=str(output_log) if output_log else None,
+        error_log=str(error_log) if error_log else None,
+    )
+
+
+def _directives(data: Any, what: str) -> Mapping[str, Any]:
+    directives = _object(data, what).get("transferDirectives")
+    if not isinstance(directives, Mapping):
+        raise _fail(f"the answer to {what} has no transfer directives")
+    method = directives.get("transferMethod", directives.get("transfer_method", "s3"))
+    if method != "s3":
+        raise _fail(f"the answer to {what} offers the {method!r} transfer method; only s3 is supported")
+    return directives
+
+
+def _field(directives: Mapping[str, Any], camel: str, snake: str) -> Any:
+    return directives.get(camel, directives.get(snake))
+
+
+def parse_s3_upload(data: Any, size: int) -> S3Upload:
+    """The part URLs, completion URL and part size of a staged upload of ``size`` bytes."""
+    what = "the staged upload"
+    directives = _directives(data, what)
+    urls = _field(directives, "partsUploadUrls", "parts_upload_urls")
+    complete = _field(directives, "completeUploadUrl", "complete_upload_url")
+    part_size = _field(directives, "maxPartSize", "max_part_size")
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
+        raise _fail(f"the answer to {what} has no part upload URLs")
+    if not isinstance(complete, str) or not complete:
+        raise _fail(f"the answer to {what} has no completion URL")
+    if isinstance(part_size, bool) or not isinstance(part_size, int) or part_size <= 0:
+        raise _fail(f"the answer to {what} has no usable part size")
+    if len(urls) * part_size < size:
+        raise _fail(
+            f"the answer to {what} has {len(urls)} parts of {part_size} bytes for a file of {size} bytes"
+        )
+    return S3Upload(tuple(urls), complete, part_size)
+
+
+def parse_s3_download(data: Any) -> S3Download:
+    """The presigned URL a staged download is read from once its transfer job is done."""
+    what = "the staged download"
+    url = _field(_directives(data, what), "downloadUrl", "download_url")
+    if not isinstance(url, str) or not url:
+        raise _fail(f"the answer to {what} has no download URL")
+    return S3Download(url)
+
+
+def transfer_succeeded(log: str) -> bool:
+    """Whether a transfer job's output log says it did its work."""
+    return any(marker in log for marker in SUCCESS_MARKERS)
+
+
+def without_url_queries(text: str) -> str:
+    """``text`` with the query string of every URL in it cut off (a presigned URL's query is
+    its signature)."""
+    return _URL_QUERY.sub(r"\1?…", text)
+
+
+def storage_error_text(body: str, content_type: str) -> str | None:
+    """The ``Code: Message`` of an object storage error answer (S3 XML, or the JSON of a
+    FirecREST-like stage), never its other fields: S3 may echo the request's signature there."""
+    if "json" in content_type:
+        fields = re.findall(r'"message"\s*:\s*"([^"]{0,300})"', body)
+        return without_url_queries(fields[0]) if fields else None
+    found = dict(_XML_FIELD.findall(body))
+    words = [found[k] for k in ("Code", "Message") if found.get(k)]
+    return without_url_queries(": ".join(words)) if words else None

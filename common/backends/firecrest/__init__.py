@@ -1,0 +1,13 @@
+"""The CSCS FirecREST v2 backend.
+
+:class:`FirecrestBackend` (in :mod:`.backend`) speaks the API; :class:`FirecrestOptions` (in
+:mod:`.options`) are its typed options. Requests are built in :mod:`.requests` and answers read in
+:mod:`.parsers`; the batch script and submit body come from :mod:`.script`; the job, file and
+transfer operations live in :mod:`.jobs`, :mod:`.files` and :mod:`.transfers` on the shared state
+of :mod:`.core`.
+"""
+
+from .backend import FirecrestBackend
+from .options import FirecrestOptions
+
+__all__ = ["FirecrestBackend", "FirecrestOptions"]
