@@ -39,6 +39,7 @@ from .models import (
 )
 from .options import BackendOptions, ClientSettings, settings_from_connection
 from .poller import StatusPoller
+from .redaction import install_log_redaction
 from .registry import (
     BackendDescriptor,
     Capability,
@@ -87,3 +88,7 @@ __all__ = [
     "register_backend",
     "settings_from_connection",
 ]
+
+# Library loggers (httpx logs every URL at INFO, presigned signatures included) are redacted from
+# the moment the package is imported; see facility_common.redaction.
+install_log_redaction()
