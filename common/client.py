@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import anyio
 
 from .auth import resolve_auth
-from .auth_types import AUTH_TYPES
+from .auth.types import AUTH_TYPES
 from .backends.base import FacilityBackend, ProgressCallback
 from .errors import APIError, FacilityError, InvalidJobSpec
 from .models import FileEntry, Job, JobSpec, Outage, ResourceStatus

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 
 import httpx
 
-from .auth_types import auth_type_info
+from .auth.types import auth_type_info
 from .errors import ConfigurationError
 from .http import DEFAULT_MAX_BODY_BYTES, ApiSession, RetryPolicy
 from .tls import VerifySetting, ssl_verify
