@@ -12,6 +12,10 @@ event loop for the whole token round trip.
 :class:`~facility_common.auth.TokenSource` (cached, refreshed ahead of expiry by one caller while
 the others wait, never blocking the loop) or, for any other ``httpx.Auth``, by running that auth's
 async flow on a throw-away request. ``invalidate`` drops a token the facility refused with 401.
+FirecREST refuses a token with less than 30 s left ("Access token expires too soon"), so the
+bridge asks its source for a token valid for at least ``min_validity`` seconds
+(:data:`MIN_TOKEN_VALIDITY`, 40 s: the server's 30 s and room for the request's trip and clock
+differences), and the source refreshes earlier than its usual lead when needed.
 
 pyfirecrest reads every answer whole (``response.json()``, ``response.content``), so a broken or
 hostile server could make it hold any amount of memory. :class:`BodyLimitTransport` counts the
@@ -19,7 +23,10 @@ bytes of each FirecREST API answer while they arrive and raises :class:`APIError
 ``max_body_bytes`` once a success answer passes the limit (an error answer is cut short instead,
 at :data:`~facility_common.http.ERROR_BODY_BYTES`). Direct downloads (``ops/download``) may be as
 large as the system's direct-transfer limit; staged S3 transfers go to other URLs and are not
-limited (pyfirecrest streams them to disk in pieces).
+limited (pyfirecrest streams them to disk in pieces). An error answer of the API is also redacted
+there (:func:`~facility_common.redaction.redact`, with the credentials the request carried) and the
+answered request forgets its credential headers, so neither pyfirecrest's exception (its
+``responses`` hold the requests) nor an error built from its body carries the token.
 """
 
 from __future__ import annotations
@@ -28,20 +35,32 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from ..auth import FacilityAuth, TokenSource
+from ..auth import FacilityAuth, Secret, TokenSource
 from ..errors import APIError, AuthenticationError, FacilityError
 from ..http import ERROR_BODY_BYTES
+from ..redaction import REDACTED, header_secrets, install_log_redaction, is_credential_header, redact
 
-__all__ = ["AsyncTokenAuthorization", "BodyLimitTransport"]
+__all__ = ["MIN_TOKEN_VALIDITY", "AsyncTokenAuthorization", "BodyLimitTransport"]
+
+#: Seconds a token handed to FirecREST must still be valid for (the server refuses under 30 s).
+MIN_TOKEN_VALIDITY = 40.0
 
 
 class AsyncTokenAuthorization:
-    """pyfirecrest's ``authorization`` duck type, async and non-blocking."""
+    """pyfirecrest's ``authorization`` duck type, async and non-blocking.
 
-    def __init__(self, auth: httpx.Auth | None, *, facility: str) -> None:
+    ``min_validity``: the least lifetime left on a token handed out; a cached token closer to its
+    expiry is refreshed first.
+    """
+
+    def __init__(
+        self, auth: httpx.Auth | None, *, facility: str, min_validity: float = MIN_TOKEN_VALIDITY
+    ) -> None:
         self._auth = auth
         self._facility = facility
-        self._last: str | None = None
+        self.min_validity = min_validity
+        self._last: Secret | None = None
+        install_log_redaction()  # pyfirecrest's loggers exist once its client module is imported
 
     @property
     def source(self) -> TokenSource | None:
@@ -55,10 +74,11 @@ class AsyncTokenAuthorization:
         source = self.source
         try:
             if source is not None:
-                token = await source.token()
+                token = Secret(await source.token(min_validity=self.min_validity))
                 self._last = token
                 scheme = source.scheme
-                return {"Authorization": f"{scheme} {token}" if scheme else token}
+                value = token.get_secret_value()
+                return {"Authorization": f"{scheme} {value}" if scheme else value}
             probe = httpx.Request("GET", "https://firecrest.invalid/")
             flow = self._auth.async_auth_flow(probe)
             prepared = await flow.__anext__()
@@ -66,18 +86,20 @@ class AsyncTokenAuthorization:
         except FacilityError:
             raise
         except Exception as exc:
-            raise AuthenticationError(
+            failure = AuthenticationError(
                 f"no token could be had for FirecREST: {type(exc).__name__}", facility=self._facility
-            ) from None
-        header = prepared.headers.get("Authorization")
-        return {"Authorization": header} if header else {}
+            )
+        else:
+            header = prepared.headers.get("Authorization")
+            return {"Authorization": header} if header else {}
+        raise failure  # outside the ``except``: the original exception is not chained to it
 
     def invalidate(self) -> bool:
         """Forget the token last handed out after a 401; True when a fresh one may help."""
         source = self.source
         if source is None or self._last is None or not source.refreshable:
             return False
-        source.invalidate(self._last)
+        source.invalidate(self._last.get_secret_value())
         self._last = None
         return True
 
@@ -109,6 +131,16 @@ class _LimitedStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _ReadBody(httpx.AsyncByteStream):
+    """A body already read into memory."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._content
 
 
 class BodyLimitTransport(httpx.AsyncBaseTransport):
@@ -146,6 +178,8 @@ class BodyLimitTransport(httpx.AsyncBaseTransport):
         limit = self.max_body_bytes if strict else ERROR_BODY_BYTES
         if strict and path.endswith("/ops/download"):
             limit = max(limit, self._direct_limit())
+        if not strict:
+            return await self._redacted_error(request, response)
 
         def too_large() -> APIError:
             return APIError(
@@ -169,3 +203,35 @@ class BodyLimitTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+    async def _redacted_error(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        """An API error answer read up to :data:`ERROR_BODY_BYTES`, redacted of the credentials
+        its request carried (a server may echo them), and the request stripped of them."""
+        known = header_secrets(request.headers.items())
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_raw():
+                chunks.append(chunk[: ERROR_BODY_BYTES - size])
+                size += len(chunk)
+                if size >= ERROR_BODY_BYTES:
+                    break
+        finally:
+            await response.aclose()
+        text = b"".join(chunks).decode("utf-8", "replace")
+        content = redact(text, known).encode()
+        for name in [name for name in request.headers if is_credential_header(name)]:
+            request.headers[name] = REDACTED
+        headers = [
+            (k, v)
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-length", "content-encoding")
+        ]
+        headers.append(("Content-Length", str(len(content))))
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=headers,
+            stream=_ReadBody(content),
+            extensions=response.extensions,
+            request=request,
+        )
