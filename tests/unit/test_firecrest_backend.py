@@ -452,3 +452,46 @@ def test_the_backend_validates_max_body_bytes() -> None:
         FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=0)
     backend = FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=1234)
     assert backend.max_body_bytes == 1234
+
+
+def test_firecrest_never_gets_a_token_with_less_than_thirty_seconds_left() -> None:
+    """FirecREST refuses a token with under 30 s left ("Access token expires too soon"): the
+    bridge hands out only tokens with at least 40 s left, refreshing earlier than usual."""
+    from facility_common.auth import OIDCClientCredentials
+    from facility_common.backends.firecrest_auth import MIN_TOKEN_VALIDITY, AsyncTokenAuthorization
+
+    issued = 0
+    now = [1000.0]
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        nonlocal issued
+        issued += 1
+        return httpx.Response(200, json={"access_token": f"tok-{issued}", "expires_in": 60})
+
+    source = OIDCClientCredentials(
+        "https://idp.example.org/token",
+        "client",
+        "secret",
+        transport=httpx.MockTransport(token_endpoint),
+        clock=lambda: now[0],
+    )
+    authorization = AsyncTokenAuthorization(FacilityAuth(source), facility="firecrest")
+    assert MIN_TOKEN_VALIDITY >= 30
+
+    async def main() -> list[str]:
+        seen = []
+        for step in (0, 10, 15, 10, 11, 10):
+            now[0] += step
+            seen.append((await authorization.auth_headers())["Authorization"])
+        return seen
+
+    # 60 s tokens: the usual lead is 6 s, but a token is handed out only while 40 s are left.
+    assert anyio.run(main) == [
+        "Bearer tok-1",
+        "Bearer tok-1",
+        "Bearer tok-2",
+        "Bearer tok-2",
+        "Bearer tok-3",
+        "Bearer tok-3",
+    ]
+    assert (anyio.run(source.token)) == "tok-3"  # other users of the source keep the usual lead
