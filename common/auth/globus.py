@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from ..endpoints import check_base_url, host_of, is_loopback_url
 from ..errors import AuthenticationError, ConfigurationError, FacilityError, TransportError
-from ..http import check_base_url, host_of, is_loopback_url
 from ..tls import VerifySetting, ca_path, certificate_failure, certificate_message
 from .source import TRANSIENT_TOKEN_STATUSES, TokenSource, as_seconds
 

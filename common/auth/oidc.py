@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import httpx
 
+from ..endpoints import check_base_url, host_of, http_client
 from ..errors import AuthenticationError, ConfigurationError, FacilityError, TransportError
-from ..http import check_base_url, host_of, http_client
 from ..redaction import redact
 from ..tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
 from .secret import Secret
