@@ -138,6 +138,15 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _sent_secrets(response: httpx.Response) -> list[str]:
+    """The credentials the request answered by ``response`` carried (none if it has no request)."""
+    try:
+        request = response.request
+    except RuntimeError:  # a response built by hand, as parser tests do
+        return []
+    return header_secrets(request.headers.items())
+
+
 def _problem_detail(response: httpx.Response) -> str | None:
     """Pull the human message out of the error bodies the facility APIs use, redacted.
 
@@ -145,7 +154,7 @@ def _problem_detail(response: httpx.Response) -> str | None:
     anything else that looks like a credential) before the text is cut to an excerpt, so no
     part of a secret survives at the cut.
     """
-    known = header_secrets(response.request.headers.items())
+    known = _sent_secrets(response)
     try:
         data = response.json()
     except (ValueError, UnicodeDecodeError):
