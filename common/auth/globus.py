@@ -12,6 +12,7 @@ import anyio.to_thread
 
 from ..endpoints import check_base_url, host_of, is_loopback_url
 from ..errors import AuthenticationError, ConfigurationError, FacilityError, TransportError
+from ..redaction import install_log_redaction
 from ..tls import VerifySetting, ca_path, certificate_failure, certificate_message
 from .source import TRANSIENT_TOKEN_STATUSES, TokenSource, as_seconds
 
@@ -108,6 +109,8 @@ class GlobusSource(TokenSource):
         """What every globus-sdk client of this source is built with."""
         from .globus_transport import CredentialTransport, retry_config
 
+        # globus-sdk imports its modules lazily: its client's loggers exist by now, filter them too.
+        install_log_redaction()
         if self._transport is None:
             self._transport = CredentialTransport(
                 verify=self._verify,
