@@ -40,6 +40,7 @@ from .models import (
 )
 from .options import BackendOptions, ClientSettings, settings_from_connection
 from .poller import StatusPoller
+from .redaction import install_log_redaction
 from .registry import (
     BackendDescriptor,
     Capability,
@@ -90,3 +91,7 @@ __all__ = [
     "render_login_script",
     "settings_from_connection",
 ]
+
+# Library loggers (httpx logs every URL at INFO, presigned signatures included) are redacted from
+# the moment the package is imported; see facility_common.redaction.
+install_log_redaction()

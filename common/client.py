@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .auth import resolve_auth
-from .auth_types import AUTH_TYPES
+from .auth.types import AUTH_TYPES
 from .backends.base import FacilityBackend
 from .checks import STREAMS, answers_checked, as_spec
 from .client_files import FileMethods

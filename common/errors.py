@@ -15,10 +15,18 @@
 
 Every exception carries the facility, resource, HTTP status and a short excerpt of the response
 body as keyword-only context. Messages are built from those parts only; request headers, tokens and
-credentials are never part of an exception.
+credentials are never part of an exception: the message and the body excerpt also go through
+:func:`facility_common.redaction.redact`, so a server that echoes a request (its ``Authorization``
+header, a presigned URL) cannot put a credential into one. :func:`detached` cuts an error loose
+from the frames and library exceptions it came through, which may hold the request that carried
+a credential.
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
+
+from .redaction import redact
 
 __all__ = [
     "APIError",
@@ -33,6 +41,7 @@ __all__ = [
     "TransportError",
     "UnsupportedOperation",
     "WaitTimeout",
+    "detached",
 ]
 
 BODY_EXCERPT_CHARS = 300
@@ -42,7 +51,7 @@ def body_excerpt(text: str | None, limit: int = BODY_EXCERPT_CHARS) -> str | Non
     """Return the first ``limit`` characters of a response body on one line."""
     if not text:
         return None
-    flat = " ".join(text.split())
+    flat = " ".join(redact(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -58,6 +67,7 @@ class FacilityError(Exception):
         status_code: int | None = None,
         body: str | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.facility = facility
@@ -148,3 +158,21 @@ class JobSubmissionError(FacilityError):
 
 class WaitTimeout(FacilityError):
     """A bounded wait for a job or a server-side task ran out of time."""
+
+
+_Error = TypeVar("_Error", bound=BaseException)
+
+
+def detached(error: _Error) -> _Error:
+    """``error`` without its traceback and chained exceptions, ready to be raised again.
+
+    The frames an error passed through while a request was being sent hold that request (and its
+    credentials), and so does the library exception it was made from; error trackers that capture
+    frame locals would show them. Errors of this package carry what they need in their message
+    and attributes.
+    """
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    error.__suppress_context__ = True
+    return error

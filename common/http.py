@@ -10,7 +10,13 @@ Backends never call ``httpx`` directly; they call :meth:`ApiSession.request` (or
   resolve (backends look their job up by tag before sending again);
 * turns every failure into the :mod:`facility_common.errors` tree with facility, resource, HTTP
   status and a body excerpt, never a header or token;
-* refuses to send credentials over plain HTTP to anything but loopback unless allowed;
+* refuses to send credentials over plain HTTP to anything but loopback unless allowed, and never
+  sends loopback traffic through a proxy, so that exemption holds only where the bytes stay on the
+  host;
+* never follows a redirect (a credential-bearing request would be re-sent elsewhere);
+* redacts every error text it builds from an answer (:mod:`facility_common.redaction`): an error
+  page that echoes the request's headers does not put the token in the message or ``body``;
+* raises its errors with no chained library exception (whose request would carry the token);
 * reads every body as a stream and stops at a size limit (``max_body_bytes`` for answers, 64 KiB
   for error pages), so a broken or hostile server cannot make the client hold an unbounded body.
 """
@@ -20,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import email.utils
-import ipaddress
 import json
 import logging
 import random
@@ -33,6 +38,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from .endpoints import check_base_url, host_of, http_client, is_loopback_url
 from .errors import (
     APIError,
     AuthenticationError,
@@ -43,10 +49,20 @@ from .errors import (
     ServerError,
     TransportError,
     body_excerpt,
+    detached,
 )
-from .tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
+from .redaction import header_secrets, redact
+from .tls import VerifySetting, certificate_failure, certificate_message
 
-__all__ = ["ApiRequest", "ApiSession", "RetryPolicy", "check_base_url"]
+__all__ = [
+    "ApiRequest",
+    "ApiSession",
+    "RetryPolicy",
+    "check_base_url",
+    "host_of",
+    "http_client",
+    "is_loopback_url",
+]
 
 logger = logging.getLogger("facility_common.http")
 
@@ -122,85 +138,35 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses."""
-    if host in ("localhost", "localhost.localdomain"):
-        return True
+def _sent_secrets(response: httpx.Response) -> list[str]:
+    """The credentials the request answered by ``response`` carried (none if it has no request)."""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(
-    base_url: str, *, facility: str, sends_credentials: bool, allow_insecure_http: bool = False
-) -> str:
-    """Validate ``base_url`` and return it without a trailing slash.
-
-    Raises :class:`ConfigurationError` for anything but an absolute http(s) URL, and for plain
-    HTTP to a non-loopback host when credentials would be sent, unless ``allow_insecure_http``.
-    """
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise ConfigurationError("base_url: a base URL is required", facility=facility)
-    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in base_url):
-        raise ConfigurationError(
-            f"base_url: {_without_userinfo(base_url)!r} contains spaces or control characters",
-            facility=facility,
-        )
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"base_url: {_without_userinfo(base_url)!r} is not an absolute http(s) URL "
-            "(scheme://host[:port]/path)",
-            facility=facility,
-        )
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:
-        raise ConfigurationError(
-            f"base_url: {_without_userinfo(base_url)!r} has an invalid port", facility=facility
-        ) from None
-    if parts.username or parts.password:
-        raise ConfigurationError(
-            "base_url: credentials in the URL are not accepted; pass them as auth", facility=facility
-        )
-    if (
-        parts.scheme == "http"
-        and sends_credentials
-        and not allow_insecure_http
-        and not is_loopback(parts.hostname)
-    ):
-        raise ConfigurationError(
-            f"base_url: refusing to send credentials over plain HTTP to {parts.hostname}; "
-            "use https or pass allow_insecure_http=True",
-            facility=facility,
-        )
-    return base_url.rstrip("/")
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` without a ``user:password@`` part, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+        request = response.request
+    except RuntimeError:  # a response built by hand, as parser tests do
+        return []
+    return header_secrets(request.headers.items())
 
 
 def _problem_detail(response: httpx.Response) -> str | None:
-    """Pull the human message out of the error bodies the facility APIs use."""
+    """Pull the human message out of the error bodies the facility APIs use, redacted.
+
+    An error page may echo the request: what it sent in its credential headers is removed (with
+    anything else that looks like a credential) before the text is cut to an excerpt, so no
+    part of a secret survives at the cut.
+    """
+    known = _sent_secrets(response)
     try:
         data = response.json()
     except (ValueError, UnicodeDecodeError):
-        return body_excerpt(response.text) if response.content else None
+        return body_excerpt(redact(response.text, known)) if response.content else None
     if isinstance(data, dict):
         for key in ("detail", "message", "error", "title", "Message", "description"):
             value = data.get(key)
             if isinstance(value, str) and value:
-                return value
+                return redact(value, known)
             if isinstance(value, list | dict) and value:
-                return body_excerpt(json.dumps(value))
-    return body_excerpt(json.dumps(data))
+                return body_excerpt(redact(json.dumps(value), known))
+    return body_excerpt(redact(json.dumps(data), known))
 
 
 class ApiSession:
@@ -231,15 +197,14 @@ class ApiSession:
             raise ConfigurationError("max_body_bytes: must be a positive integer", facility=facility)
         self.retry = retry or RetryPolicy()
         self.max_body_bytes = max_body_bytes
-        self._client = httpx.AsyncClient(
+        self._client = http_client(
+            facility=facility,
             base_url=self.base_url + "/",
             auth=auth,
             timeout=timeout,
-            verify=ssl_verify(verify, facility),
+            verify=verify,
             transport=transport,
-            headers=dict(headers or {}),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers=headers,
         )
 
     def __repr__(self) -> str:
@@ -304,64 +269,82 @@ class ApiSession:
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        extra: dict[str, Any] = {}
+        build: dict[str, Any] = {
+            "params": _clean_params(params),
+            "json": json,
+            "data": data,
+            "files": files,
+            "content": content,
+            "headers": headers,
+        }
         if timeout is not None:
-            extra["timeout"] = timeout
+            build["timeout"] = timeout
         retry_number = 0
         while True:
-            started = time.monotonic()
+            attempt = await self._attempt(method, path, resource, ok, idempotent, build)
+            if isinstance(attempt, httpx.Response):
+                return attempt
+            if attempt.retryable and retry_number + 1 < self.retry.attempts:
+                retry_number += 1
+                await anyio.sleep(self.retry.delay(retry_number, attempt.retry_after))
+                continue
+            # Raised here, outside any ``except`` and with the sent request out of reach: neither
+            # a chained httpx error nor a frame local carries the request's credentials.
+            raise attempt.error
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        resource: str | None,
+        ok: tuple[int, ...],
+        idempotent: bool,
+        build: Mapping[str, Any],
+    ) -> httpx.Response | _Failure:
+        """Send the call once; a failure is returned (not raised) for :meth:`request` to decide."""
+        started = time.monotonic()
+        try:
+            request = self._client.build_request(method, self._url(path), **build)
+            response = await self._client.send(request, stream=True)
             try:
-                request = self._client.build_request(
-                    method,
-                    self._url(path),
-                    params=_clean_params(params),
-                    json=json,
-                    data=data,
-                    files=files,
-                    content=content,
-                    headers=headers,
-                    **extra,
-                )
-                response = await self._client.send(request, stream=True)
-                try:
-                    ok_status = response.status_code in ok
-                    limit = self.max_body_bytes if ok_status else ERROR_BODY_BYTES
-                    await self._read_capped(response, limit, strict=ok_status, resource=resource)
-                finally:
-                    await response.aclose()
-            except httpx.TransportError as exc:
-                self._raise_if_certificate(exc, method, path, resource)
-                safe_to_retry = idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                logger.debug("%s %s: %s (%s)", method, path, type(exc).__name__, self.facility)
-                if safe_to_retry and retry_number + 1 < self.retry.attempts:
-                    retry_number += 1
-                    await anyio.sleep(self.retry.delay(retry_number))
-                    continue
-                raise TransportError(
+                ok_status = response.status_code in ok
+                limit = self.max_body_bytes if ok_status else ERROR_BODY_BYTES
+                await self._read_capped(response, limit, strict=ok_status, resource=resource)
+            finally:
+                await response.aclose()
+        except httpx.TransportError as exc:
+            logger.debug("%s %s: %s (%s)", method, path, type(exc).__name__, self.facility)
+            certificate = self._certificate_error(exc, method, path, resource)
+            if certificate is not None:
+                return _Failure(certificate, retryable=False)
+            return _Failure(
+                TransportError(
                     f"{method} {path} got no answer: {type(exc).__name__}",
                     facility=self.facility,
                     resource=resource,
-                ) from None
-            logger.debug(
-                "%s %s -> %s in %.3fs (%s)",
-                method,
-                path,
-                response.status_code,
-                time.monotonic() - started,
-                self.facility,
+                ),
+                retryable=idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout),
             )
-            if response.status_code in ok:
-                return response
-            retryable = response.status_code in self.retry.retry_statuses and (
-                idempotent or response.status_code in (429, 503)
-            )
-            if retryable and retry_number + 1 < self.retry.attempts:
-                retry_number += 1
-                await anyio.sleep(
-                    self.retry.delay(retry_number, parse_retry_after(response.headers.get("Retry-After")))
-                )
-                continue
-            raise self._error_for(method, path, response, resource)
+        except FacilityError as exc:
+            # From the auth flow or the body limit: final, and cut loose from the frames it
+            # passed (they hold the request).
+            return _Failure(detached(exc), retryable=False)
+        logger.debug(
+            "%s %s -> %s in %.3fs (%s)",
+            method,
+            path,
+            response.status_code,
+            time.monotonic() - started,
+            self.facility,
+        )
+        if response.status_code in ok:
+            return response
+        status = response.status_code
+        return _Failure(
+            self._error_for(method, path, response, resource),
+            retryable=status in self.retry.retry_statuses and (idempotent or status in (429, 503)),
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
 
     async def send(
         self, request: ApiRequest, *, resource: str | None = None, timeout: float | None = None
@@ -389,18 +372,19 @@ class ApiSession:
         response = await self.send(request, resource=resource, timeout=timeout)
         return self.json(response, resource=resource)
 
-    def _raise_if_certificate(
+    def _certificate_error(
         self, exc: httpx.TransportError, method: str, path: str, resource: str | None
-    ) -> None:
-        """A failed certificate check is not retried: it fails the same way every time."""
+    ) -> TransportError | None:
+        """A failed certificate check, said so (never retried: it fails the same way every time)."""
         failure = certificate_failure(exc)
-        if failure is not None:
-            host = urlsplit(self.base_url).hostname or self.base_url
-            raise TransportError(
-                f"{method} {path}: {certificate_message(failure, host)}",
-                facility=self.facility,
-                resource=resource,
-            ) from None
+        if failure is None:
+            return None
+        host = urlsplit(self.base_url).hostname or self.base_url
+        return TransportError(
+            f"{method} {path}: {certificate_message(failure, host)}",
+            facility=self.facility,
+            resource=resource,
+        )
 
     async def _read_capped(
         self, response: httpx.Response, limit: int, *, strict: bool, resource: str | None
@@ -444,13 +428,17 @@ class ApiSession:
         try:
             return response.json()
         except (ValueError, UnicodeDecodeError):
-            raise APIError(
-                f"{response.request.method} {response.request.url.path} answered a body that is not JSON",
-                facility=self.facility,
-                resource=resource,
-                status_code=response.status_code,
-                body=response.text[:ERROR_BODY_BYTES],
-            ) from None
+            pass
+        request = response.request
+        error = APIError(
+            f"{request.method} {request.url.path} answered a body that is not JSON",
+            facility=self.facility,
+            resource=resource,
+            status_code=response.status_code,
+            body=redact(response.text[:ERROR_BODY_BYTES], header_secrets(request.headers.items())),
+        )
+        del request, response  # they hold the sent request and its credentials
+        raise error
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -468,33 +456,55 @@ class ApiSession:
         """Open a streamed call (large downloads and uploads). Not retried: callers retry whole
         transfers, since a half-read stream cannot be resumed blindly."""
         method = method.upper()
+        build = {"params": _clean_params(params), "headers": headers, "content": content, "files": files}
+        opened = await self._open(method, path, resource, build)
+        if isinstance(opened, FacilityError):
+            raise opened
+        if opened.status_code not in ok:
+            error = await self._stream_error(opened, method, path, resource)
+            del opened  # it holds the sent request and its credentials
+            raise error
         try:
-            request = self._client.build_request(
-                method,
-                self._url(path),
-                params=_clean_params(params),
-                headers=headers,
-                content=content,
-                files=files,
-            )
-            response = await self._client.send(request, stream=True)
+            yield opened
+        finally:
+            await opened.aclose()
+
+    async def _open(
+        self, method: str, path: str, resource: str | None, build: Mapping[str, Any]
+    ) -> httpx.Response | FacilityError:
+        """Send a streamed call's request; a failure to get an answer is returned, not raised."""
+        try:
+            request = self._client.build_request(method, self._url(path), **build)
+            return await self._client.send(request, stream=True)
         except httpx.TransportError as exc:
-            self._raise_if_certificate(exc, method, path, resource)
-            raise TransportError(
+            return self._certificate_error(exc, method, path, resource) or TransportError(
                 f"{method} {path} got no answer: {type(exc).__name__}",
                 facility=self.facility,
                 resource=resource,
-            ) from None
+            )
+        except FacilityError as exc:
+            return detached(exc)
+
+    async def _stream_error(
+        self, response: httpx.Response, method: str, path: str, resource: str | None
+    ) -> FacilityError:
+        """The error of a streamed call answered with an error status (its body read, capped)."""
         try:
-            if response.status_code not in ok:
-                try:
-                    await self._read_capped(response, ERROR_BODY_BYTES, strict=False, resource=resource)
-                except httpx.TransportError:
-                    response._content = b""
-                raise self._error_for(method, path, response, resource)
-            yield response
+            await self._read_capped(response, ERROR_BODY_BYTES, strict=False, resource=resource)
+        except httpx.TransportError:
+            response._content = b""
         finally:
             await response.aclose()
+        return self._error_for(method, path, response, resource)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Failure:
+    """One failed attempt of :meth:`ApiSession.request`: the error to raise if it is the last."""
+
+    error: FacilityError
+    retryable: bool
+    retry_after: float | None = None
 
 
 def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

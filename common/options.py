@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import httpx
 
-from .auth_types import AUTH_TYPES, AuthTypeInfo, auth_type_info
+from .auth.types import AUTH_TYPES, AuthTypeInfo, auth_type_info
 from .errors import ConfigurationError
 from .http import DEFAULT_MAX_BODY_BYTES, ApiSession, RetryPolicy
 from .tls import VerifySetting, ssl_verify

@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import weakref
 
 from .errors import ConfigurationError
 
-__all__ = ["VerifySetting", "ssl_verify"]
+__all__ = ["VerifySetting", "ca_path", "ssl_verify"]
 
 VerifySetting = bool | str | os.PathLike[str] | ssl.SSLContext
 """What ``verify`` options accept."""
@@ -23,12 +24,19 @@ _TRUE_WORDS = frozenset({"true", "yes", "1", "on"})
 _FALSE_WORDS = frozenset({"false", "no", "0", "off"})
 
 
+#: The CA bundle path each context made by :func:`ssl_verify` was loaded from.
+_PATHS: weakref.WeakKeyDictionary[ssl.SSLContext, str] = weakref.WeakKeyDictionary()
+
+
 @functools.lru_cache(maxsize=32)
 def _context_for(path: str, mtime_ns: int) -> ssl.SSLContext:
     # Keyed by the file's modification time as well, so a replaced bundle is read again.
     if os.path.isdir(path):
-        return ssl.create_default_context(capath=path)
-    return ssl.create_default_context(cafile=path)
+        context = ssl.create_default_context(capath=path)
+    else:
+        context = ssl.create_default_context(cafile=path)
+    _PATHS[context] = path
+    return context
 
 
 def ssl_verify(verify: object, facility: str | None) -> bool | ssl.SSLContext:
@@ -68,15 +76,40 @@ def ssl_verify(verify: object, facility: str | None) -> bool | ssl.SSLContext:
         ) from None
 
 
+def ca_path(verify: object, facility: str | None) -> bool | str:
+    """``verify`` as a bool or a CA bundle path, for clients built on ``requests`` (globus-sdk),
+    which take no SSL context. A context made here from a path gives that path back; any other
+    context is a :class:`ConfigurationError` asking for a path."""
+    checked = ssl_verify(verify, facility)
+    if isinstance(checked, bool):
+        return checked
+    path = _PATHS.get(checked)
+    if path is None:
+        raise ConfigurationError(
+            "verify: this client needs true, false or a CA bundle path, not an SSL context",
+            facility=facility,
+        )
+    return path
+
+
 def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate check failure behind a connection error, if that is what it was."""
+    """The certificate check failure behind a connection error, if that is what it was.
+
+    Looks through chained exceptions, and through the ``reason``, ``underlying_exception`` and
+    arguments that urllib3, requests and globus-sdk wrap their causes in.
+    """
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
         if isinstance(current, ssl.SSLCertVerificationError):
             return current
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
+        pending.append(getattr(current, "underlying_exception", None))
+        pending.extend(current.args)
     return None
 
 

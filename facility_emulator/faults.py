@@ -33,6 +33,9 @@ Bad-server faults (the answer is complete but unusable):
   every number with a list (the status and headers stay).
 * ``huge=bytes:N`` (or ``huge=N``) -- answer 200 ``application/json`` with a body of N bytes
   (default 64 MiB), streamed in 1 MiB pieces.
+* ``echo`` -- answer ``status`` (default 400) with a JSON error whose ``detail`` and ``message``
+  repeat the request line and every request header, as a misconfigured server or a web
+  application firewall does (the client must not show the credentials it sent).
 
 Keys shared by request faults: ``every:N`` and ``burst:K`` -- of the matching requests, N pass,
 then K are faulted, and so on (defaults N=0, K=1: every matching request is faulted);
@@ -81,6 +84,7 @@ REQUEST_KINDS = {
     "html",
     "wrong_types",
     "huge",
+    "echo",
 }
 DEFAULT_HUGE_BYTES = 64 * 1024 * 1024
 
@@ -114,6 +118,8 @@ class FaultRule:
             self.status = int(self.kind)
         elif self.kind == "504_after":
             self.status = 504
+        if self.kind == "echo":
+            self.status = self.status or 400
         if self.kind == "huge" and self.bytes <= 0:
             self.bytes = DEFAULT_HUGE_BYTES
         if self.kind == "429" and self.retry_after is None:

@@ -137,6 +137,8 @@ class FaultMiddleware:
             await _send_body(send, 502, b"text/html; charset=utf-8", BAD_GATEWAY_PAGE)
         elif rule.kind == "huge":
             await _send_huge(send, rule.bytes)
+        elif rule.kind == "echo":
+            await _send_echo(scope, send, rule.status)
         else:
             await _send_error(scope, send, rule)
 
@@ -222,6 +224,16 @@ async def _send_body(send: Send, status: int, content_type: bytes, body: bytes) 
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_echo(scope: Scope, send: Send, status: int) -> None:
+    """An error that repeats the request line and headers back (credentials included)."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    query = scope.get("query_string", b"").decode("latin-1")
+    line = f"{scope['method']} {scope['path']}" + (f"?{query}" if query else "")
+    text = f"bad request (injected fault): {line} with headers {json.dumps(headers)}"
+    body = json.dumps({"detail": text, "message": text, "errorType": "error", "headers": headers})
+    await _send_body(send, status, b"application/json", body.encode())
 
 
 async def _send_huge(send: Send, size: int) -> None:

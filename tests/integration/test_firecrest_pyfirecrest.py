@@ -10,7 +10,6 @@ through the staged S3 path with presigned part URLs served by the emulator).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import time
 from pathlib import Path
@@ -20,7 +19,6 @@ import firecrest as f7t
 import pytest
 
 from facility_common import FacilityClient
-from facility_common.backends.firecrest_auth import AsyncTokenAuthorization
 
 # pyfirecrest posts the multipart completion XML with httpx's deprecated ``data=`` bytes form.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -65,15 +63,6 @@ def test_pyfirecrest_as_its_readme_shows(emulator: Any, tmp_path: Path) -> None:
     back_big = tmp_path / "back-big.bin"
     client.download("daint", f"{workdir}/big.bin", back_big)
     assert back_big.read_bytes() == big.read_bytes()
-
-
-def test_token_bridge_is_awaited_not_blocking() -> None:
-    # pyfirecrest awaits an awaitable auth_headers(); get_access_token() would not be awaited.
-    bridge = AsyncTokenAuthorization(None, facility="firecrest")
-    assert inspect.iscoroutinefunction(bridge.auth_headers)
-    assert not hasattr(bridge, "get_access_token")
-    source = inspect.getsource(f7t.v2.AsyncFirecrest._auth_headers)
-    assert "inspect.isawaitable(headers)" in source
 
 
 def _sha256(path: Path) -> str:

@@ -55,6 +55,7 @@ def test_static_token(emulator: EmulatorServer) -> None:
 def test_token_file_is_reread_after_a_401(emulator: EmulatorServer, tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_text("stale-token\n")
+    path.chmod(0o600)
     with FacilityClient.connect(
         "iri", base_url=emulator.iri_url("v1"), auth=TokenFile(path, check_interval=3600)
     ) as client:
@@ -84,6 +85,7 @@ def test_globus_refresh_token_storage_as_alcf_writes_it(emulator: EmulatorServer
     through globus-sdk, and the new tokens written back to the file."""
     credentials = emulator.credentials
     storage = tmp_path / "tokens.json"
+    storage.touch(mode=0o600)  # globus-sdk writes its storages private to their owner
     storage.write_text(
         json.dumps(
             {

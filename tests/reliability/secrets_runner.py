@@ -12,8 +12,15 @@ Usage: ``python tests/reliability/secrets_runner.py WORKDIR CREDENTIALS_JSON WRO
   stored in the metadata database (and given as a variable for the DAGs with deferred waits),
   ``hpc_site_b`` (OIDC client secret) and ``facility_sfapi``
   (private key PEM) come from ``AIRFLOW_CONN_*`` variables.
-* DEBUG logging of the whole process goes to ``WORKDIR/debug.log``; the text, repr and traceback
-  of every expected error go to ``WORKDIR/errors.txt``.
+* DEBUG logging of the whole process goes to ``WORKDIR/debug.log``, and the DEBUG records of the
+  HTTP and auth libraries (httpx, httpcore, urllib3, authlib, globus-sdk, pyfirecrest) also go,
+  by their own handler, to ``WORKDIR/libraries-debug.log``; FirecREST moves a file through its
+  staged path, so presigned URLs are logged.
+* The text, repr, ``body``, traceback and everything an error tracker would capture of every
+  expected error (its ``__cause__``/``__context__`` chain and each frame's locals, rendered by
+  ``tests/secret_search.py``) go to ``WORKDIR/errors.txt``. Expected errors are each backend's
+  run with wrong credentials and its run against an API that echoes the request's headers in a
+  400 answer (the emulator's ``echo`` fault).
 
 Prints one JSON line: the final state of each DAG run and the emulator's token counts.
 Run as a separate process: Airflow reads its configuration when first imported.
@@ -33,6 +40,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from tests.secret_search import error_texts  # noqa: E402 - needs the repository on the path
+
+#: The libraries whose DEBUG records are kept apart, to be searched on their own.
+LIBRARY_LOGGERS = ("httpx", "httpcore", "urllib3", "authlib", "globus_sdk", "firecrest")
 
 DAG_FILES = [
     *sorted((REPO / "example_dags").glob("*.py")),
@@ -63,10 +75,32 @@ def configure_airflow(home: Path) -> None:
 
 
 def record_error(errors: Path, label: str, error: BaseException) -> None:
-    """Append everything a user could see of ``error``."""
+    """Append everything a user, a log or an error tracker could see of ``error``."""
     with errors.open("a") as handle:
-        handle.write(f"== {label}\n{error}\n{error!r}\n")
+        handle.write(f"== {label}\n{error}\n{error!r}\nbody: {getattr(error, 'body', None)}\n")
         handle.write("".join(traceback.format_exception(error)))
+        for where, text in error_texts(error).items():
+            handle.write(f"-- {where}\n{text}\n")
+
+
+def log_libraries(path: Path) -> None:
+    """Every DEBUG record of the HTTP and auth libraries, to ``path`` (named, one per line)."""
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+
+
+def set_faults(server: Any, spec: str | None) -> None:
+    import httpx
+
+    if spec is None:
+        httpx.delete(f"{server.url}/_emulator/faults").raise_for_status()
+    else:
+        httpx.put(f"{server.url}/_emulator/faults", json={"spec": spec}).raise_for_status()
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> str:
@@ -92,8 +126,9 @@ def store_connection(conn_id: str, **fields: Any) -> None:
         session.close()
 
 
-def client_runs(server: Any, wrong: dict[str, str], errors: Path) -> None:
-    """Every backend once with the right credentials (a job where it has jobs), once wrong."""
+def client_runs(server: Any, wrong: dict[str, str], errors: Path, work: Path) -> None:
+    """Every backend once with the right credentials (a job where it has jobs; FirecREST also a
+    file through its staged path), once wrong, once against an API echoing the request."""
     from facility_common import FacilityClient, FacilityError, JobAttributes, JobSpec, ResourceSpec
 
     creds = server.credentials
@@ -194,6 +229,8 @@ def client_runs(server: Any, wrong: dict[str, str], errors: Path) -> None:
                 job = client.submit(resource, spec)
                 done = client.wait(resource, job.id, timeout=60, poll_interval=0.2)
                 print(f"{name}: job {done!r}", flush=True)
+            if name == "firecrest":
+                staged(client, server, work)
         try:
             with FacilityClient.connect(facility, base_url=url, auth=bad, **bad_options) as client:
                 client.submit(resource, spec)
@@ -201,6 +238,27 @@ def client_runs(server: Any, wrong: dict[str, str], errors: Path) -> None:
             record_error(errors, f"{name} with wrong credentials", exc)
         else:
             raise SystemExit(f"{name}: wrong credentials were accepted")
+        set_faults(server, "echo@GET *")
+        try:
+            with FacilityClient.connect(facility, base_url=url, auth=right, **options) as client:
+                client.resources()
+        except FacilityError as exc:
+            record_error(errors, f"{name} against an API echoing the request", exc)
+        else:
+            raise SystemExit(f"{name}: the echoing API was not an error")
+        finally:
+            set_faults(server, None)
+
+
+def staged(client: Any, server: Any, work: Path) -> None:
+    """A file up and down through FirecREST's staged path (presigned URLs), on ``eiger``."""
+    local = work / "staged.bin"
+    local.write_bytes(os.urandom(1536 * 1024))  # above eiger's 1 MiB direct-transfer limit
+    remote = f"{server.credentials['home']}/staged-{uuid.uuid4().hex[:6]}.bin"
+    client.upload("eiger", local, remote)
+    client.download("eiger", remote, work / "staged-back.bin")
+    if (work / "staged-back.bin").read_bytes() != local.read_bytes():
+        raise SystemExit("firecrest: the staged file came back different")
 
 
 def main(work: Path, credentials: Path, wrong_file: Path) -> int:
@@ -227,6 +285,7 @@ def main(work: Path, credentials: Path, wrong_file: Path) -> int:
         debug.setLevel(logging.DEBUG)
         logging.getLogger().addHandler(debug)
         logging.getLogger().setLevel(logging.DEBUG)
+        log_libraries(work / "libraries-debug.log")
 
         store_connection(
             "hpc_site_a", conn_type="facility_iri", host=server.iri_url("v1"), password=creds["static_token"]
@@ -291,7 +350,7 @@ def main(work: Path, credentials: Path, wrong_file: Path) -> int:
         )
         del os.environ["AIRFLOW_CONN_HPC_SITE_A"]
 
-        client_runs(server, wrong, errors)
+        client_runs(server, wrong, errors, work)
         tokens = server.state.tokens
         issued = list(tokens._tokens)
         print(

@@ -10,11 +10,15 @@ interchange, and the demo is run as the README runs it):
 * ``secrets_runner.py``: the example DAGs (and the SF API and failing-job test DAGs) under
   ``dag.test()`` with connections in the metadata database and in ``AIRFLOW_CONN_*`` variables, a
   run that fails on a mistyped token, a failing job, and every backend's client with right and
-  wrong credentials, DEBUG logging on.
+  wrong credentials and against an API that echoes the request's headers in its error answers,
+  FirecREST moving a file through its presigned staged path, DEBUG logging on (the HTTP and auth
+  libraries' records also in a file of their own).
 
-Searched: both processes' stdout and stderr, every file they left (logs, Parsl run directory,
-job outputs, the SQLite database as bytes, error texts and tracebacks), and the database's XCom
-and rendered-field tables read as rows. Looked for: the client secret, the static and refresh
+Searched: both processes' stdout and stderr, every file they left (logs, the libraries' DEBUG
+log, Parsl run directory, job outputs, the SQLite database as bytes, error texts, bodies and
+tracebacks, and what an error tracker captures of each error: its ``__cause__``/``__context__``
+chain and every frame's locals), and the database's XCom and rendered-field tables read as rows.
+No presigned URL signature may show unredacted anywhere. Looked for: the client secret, the static and refresh
 tokens, the issued-token prefix, HTTP Basic encodings of the client credentials, every line of
 the SF API private keys, the Flux token and secret key, the S3M token, and the wrong credentials
 the failing runs used. Only the files that hold credentials on purpose are skipped: the
@@ -26,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -113,14 +118,22 @@ def _db_rows(database: Path) -> dict[str, list[str]]:
     return rows
 
 
+#: A presigned URL's signature that was not redacted.
+SIGNATURE = re.compile(rb"(?i)(X-Amz-Signature|X-Amz-Credential|Signature|sig)=(?!\*{10})[^&\s\"'<>]")
+
+
 def _leaks(texts: dict[str, bytes], secrets_: dict[str, str]) -> list[str]:
     """``where: what`` for every secret found in every text (labels only, never values)."""
-    return [
+    found = [
         f"{where}: {label}"
         for where, data in texts.items()
         for label, value in secrets_.items()
         if value.encode() in data
     ]
+    found.extend(
+        f"{where}: a presigned URL signature" for where, data in texts.items() if SIGNATURE.search(data)
+    )
+    return found
 
 
 def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -234,9 +247,16 @@ def test_the_example_dags_and_failing_runs_leak_no_secret(setup: Setup) -> None:
     }
 
     errors = (run.directory / "errors.txt").read_text()
-    assert errors.count("\n== ") + errors.startswith("== ") == 7
+    assert errors.count("\n== ") + errors.startswith("== ") == 14
     assert errors.count("AuthenticationError(") >= 7
+    assert errors.count("against an API echoing the request") == 7 and "injected fault" in errors
+    assert "frame" in errors and "chain[0]" in errors  # what an error tracker captures is there
     assert (run.directory / "debug.log").stat().st_size > 0
+    libraries = (run.directory / "libraries-debug.log").read_text()
+    logged = {line.split(" ", 1)[0].split(".")[0] for line in libraries.splitlines() if line}
+    assert {"httpx", "httpcore", "urllib3", "globus_sdk", "firecrest"} <= logged, logged
+    # FirecREST's staged transfer put presigned URLs in the logs, redacted.
+    assert "X-Amz-Signature=**********" in libraries
     database = run.directory / "airflow" / "airflow.db"
     rows = _db_rows(database)
     assert rows["xcom"] and rows["rendered_task_instance_fields"]

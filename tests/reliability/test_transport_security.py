@@ -61,9 +61,31 @@ def _iri(version: str) -> Callable[[Any], Flavour]:
     return build
 
 
+def _iri_globus(server: Any) -> Flavour:
+    """IRI with a Globus refresh token: the token request goes through globus-sdk (requests),
+    which must get the same TLS setting as the API."""
+    credentials = server.credentials
+    return Flavour(
+        facility="iri",
+        base_url=server.iri_url("v1"),
+        auth={
+            "type": "globus_refresh_token",
+            "client_id": credentials["native_client_id"],
+            "refresh_token": credentials["refresh_token"],
+            "resource_server": "facility-emulator-iri",
+            "auth_base_url": f"{server.url}/globus/",
+        },
+        compute="polaris",
+        compute_id="polaris",
+        scratch=credentials["home"],
+        options={"task_poll_interval": 0.02},
+    )
+
+
 FLAVOURS: dict[str, Callable[[Any], Flavour]] = {
     "iri-v1": _iri("v1"),
     "iri-v2": _iri("v2"),
+    "iri-globus": _iri_globus,
     **SFAPI,
     **FIRECREST,
     **FLUX,

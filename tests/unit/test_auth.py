@@ -414,6 +414,7 @@ async def test_unexpected_source_failure_becomes_authentication_error() -> None:
 
 def _write_token(path: Path, text: str, mtime_ns: int) -> None:
     path.write_text(text)
+    path.chmod(0o600)
     os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
@@ -454,6 +455,7 @@ async def test_token_file_missing_or_empty(tmp_path: Path) -> None:
         await TokenFile(tmp_path / "nope", facility="s3m").token()
     empty = tmp_path / "empty"
     empty.write_text(" \n")
+    empty.chmod(0o600)
     with pytest.raises(ConfigurationError, match="is empty") as info:
         await TokenFile(empty, facility="s3m").token()
     assert info.value.facility == "s3m"
@@ -858,6 +860,7 @@ def test_from_storage_errors(tmp_path: Path) -> None:
         GlobusRefreshToken.from_storage(path, client_id="c", resource_server="transfer.api.globus.org")
     garbage = tmp_path / "garbage.json"
     garbage.write_text("[1, 2]")
+    garbage.chmod(0o600)
     with pytest.raises(ConfigurationError, match="not a globus-sdk token storage"):
         GlobusRefreshToken.from_storage(garbage, client_id="c")
 

@@ -19,10 +19,9 @@ from facility_common.registry import BUILTIN_DESCRIPTORS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKED = ("common", "airflow_facility", "parsl_facility", "facility_cli")
-#: The places that may name backends: the registry, the backends, and the auth types (Flux's
-#: handshakes are built by the Flux backend's auth module; ``common/auth.py`` becomes ``auth/``).
-EXEMPT_FILES = {"common/registry.py", "common/auth_types.py", "common/auth.py"}
-EXEMPT_DIRS = ("common/backends/", "common/auth/")
+#: The places that may name backends: the registry and the backends themselves.
+EXEMPT_FILES = {"common/registry.py"}
+EXEMPT_DIRS = ("common/backends/",)
 IMPORT_NAMES = {"common": "facility_common"}
 
 NAMES = {descriptor.name for descriptor in BUILTIN_DESCRIPTORS}

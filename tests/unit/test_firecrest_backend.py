@@ -36,7 +36,6 @@ from facility_common.backends.firecrest.parsers import (
 )
 from facility_common.backends.firecrest.requests import build_transfer_upload, build_view
 from facility_common.backends.firecrest.script import render_script, submit_body, tag_of_script
-from facility_common.backends.firecrest_auth import BodyLimitTransport
 from facility_common.errors import (
     APIError,
     AuthenticationError,
@@ -45,7 +44,7 @@ from facility_common.errors import (
     JobSubmissionError,
     ServerError,
 )
-from facility_common.http import ERROR_BODY_BYTES, RetryPolicy
+from facility_common.http import RetryPolicy
 from facility_common.models import ResourceState
 from facility_emulator.batch import parse_directives
 
@@ -399,61 +398,6 @@ def test_find_job_by_tag_with_unreadable_metadata_is_an_unknown_outcome() -> Non
     anyio.run(run)
 
 
-def _limited(inner: Any, limit: int = 1000, direct: int = 0) -> httpx.AsyncClient:
-    transport = BodyLimitTransport(
-        httpx.MockTransport(inner),
-        api_root="https://firecrest.example/v2",
-        max_body_bytes=limit,
-        facility="firecrest",
-        direct_limit=lambda: direct,
-    )
-    return httpx.AsyncClient(transport=transport)
-
-
-def _streamed(size: int, status: int = 200, declared: bool = False) -> httpx.Response:
-    async def pieces() -> Any:
-        for _ in range(size // 100):
-            yield b"x" * 100
-
-    headers = {"Content-Length": str(size)} if declared else {}
-    return httpx.Response(status, content=pieces(), headers=headers)
-
-
-@pytest.mark.parametrize("declared", [False, True], ids=["streamed", "content-length"])
-def test_an_api_answer_over_the_limit_is_an_api_error(declared: bool) -> None:
-    sizes = iter([5000, 500])
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return _streamed(next(sizes), declared=declared)
-
-    async def run() -> None:
-        async with _limited(handler) as client:
-            with pytest.raises(APIError, match="max_body_bytes") as caught:
-                await client.get("https://firecrest.example/v2/status/systems")
-            assert caught.value.facility == "firecrest" and caught.value.status_code == 200
-            assert len((await client.get("https://firecrest.example/v2/status/systems")).content) == 500
-
-    anyio.run(run)
-
-
-def test_error_bodies_are_cut_short_and_other_urls_and_direct_downloads_pass() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/broken"):
-            return _streamed(200_000, status=500)
-        return _streamed(5000)
-
-    async def run() -> None:
-        async with _limited(handler, direct=10_000) as client:
-            error = await client.get("https://firecrest.example/v2/broken")
-            assert error.status_code == 500 and len(error.content) == ERROR_BODY_BYTES
-            staged = await client.get("https://s3.example/bucket/object")
-            assert len(staged.content) == 5000
-            direct = await client.get("https://firecrest.example/v2/filesystem/daint/ops/download")
-            assert len(direct.content) == 5000
-
-    anyio.run(run)
-
-
 def test_the_backend_validates_max_body_bytes() -> None:
     with pytest.raises(ConfigurationError, match="max_body_bytes"):
         FirecrestBackend(base_url="https://firecrest.example/v2", max_body_bytes=0)
@@ -532,3 +476,53 @@ def test_upload_names_the_multipart_header_cannot_carry_are_refused(path: str) -
         check_upload_name(path)
     assert (caught.value.field, caught.value.facility) == ("remote_path", "firecrest")
     assert check_upload_name("/u/50% off été's;x=1.txt") == "/u/50% off été's;x=1.txt"
+
+
+def test_firecrest_never_gets_a_token_with_less_than_thirty_seconds_left() -> None:
+    """FirecREST refuses a token with under 30 s left ("Access token expires too soon"): the
+    backend sends only tokens with at least 40 s left, refreshing earlier than usual."""
+    from facility_common.auth import OIDCClientCredentials
+
+    issued = 0
+    now = [1000.0]
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        nonlocal issued
+        issued += 1
+        return httpx.Response(200, json={"access_token": f"tok-{issued}", "expires_in": 60})
+
+    source = OIDCClientCredentials(
+        "https://idp.example.org/token",
+        "client",
+        "secret",
+        transport=httpx.MockTransport(token_endpoint),
+        clock=lambda: now[0],
+    )
+    sent: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["Authorization"])
+        return httpx.Response(200, json=[])
+
+    backend = FirecrestBackend(
+        base_url="https://firecrest.example/v2", auth=FacilityAuth(source), transport=httpx.MockTransport(api)
+    )
+    assert backend.options.min_token_validity >= 30
+
+    async def main() -> list[str]:
+        for step in (0, 10, 15, 10, 11, 10):
+            now[0] += step
+            await backend._session.request("GET", "status/systems")
+        await backend.aclose()
+        return sent
+
+    # 60 s tokens: the usual lead is 6 s, but a token is handed out only while 40 s are left.
+    assert anyio.run(main) == [
+        "Bearer tok-1",
+        "Bearer tok-1",
+        "Bearer tok-2",
+        "Bearer tok-2",
+        "Bearer tok-3",
+        "Bearer tok-3",
+    ]
+    assert (anyio.run(source.token)) == "tok-3"  # other users of the source keep the usual lead

@@ -558,3 +558,66 @@ def test_flux_token_sources_plug_into_resolve_auth_and_hide_their_secrets() -> N
     assert isinstance(auth, FacilityAuth)
     shown = repr(auth) + repr(source)
     assert "pa55word" not in shown and "sh4red" not in shown
+
+
+def _server_token(claims: dict[str, Any]) -> str:
+    from facility_common.backends.flux.auth import encode_hs256
+
+    return encode_hs256(claims, "server-signing-key")
+
+
+@pytest.mark.parametrize(
+    ("claims", "answer_headers"),
+    [
+        ("iat", {}),  # the token says when it was issued
+        ("exp only", {"Date": "server"}),  # real flux-restful tokens: exp only; the answer's Date
+        ("expires_in", {}),  # the answer says how long the token lives
+    ],
+)
+def test_token_lifetime_is_read_on_the_servers_clock(claims: str, answer_headers: dict[str, str]) -> None:
+    """This machine's clock runs an hour ahead of the server's: twenty calls need one handshake."""
+    import email.utils
+    import time
+
+    from facility_common.backends.flux.auth import FluxSharedSecretToken
+
+    server_now = time.time() - 3600
+    handshakes = 0
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        nonlocal handshakes
+        handshakes += 1
+        body: dict[str, Any] = {"token_type": "Bearer"}
+        payload: dict[str, Any] = {"sub": "u", "exp": int(server_now + 600)}
+        if claims == "iat":
+            payload["iat"] = int(server_now)
+        body["access_token"] = _server_token(payload)
+        if claims == "expires_in":
+            body["expires_in"] = 600
+        headers = {
+            name: email.utils.formatdate(server_now, usegmt=True) if value == "server" else value
+            for name, value in answer_headers.items()
+        }
+        return httpx.Response(200, json=body, headers=headers)
+
+    async def main() -> None:
+        source = FluxSharedSecretToken(
+            "http://127.0.0.1:1", "u", "p", "k", transport=httpx.MockTransport(token_endpoint)
+        )
+        for _ in range(20):
+            await source.token()
+
+    anyio.run(main)
+    assert handshakes == 1
+
+
+def test_a_token_lifetime_is_never_measured_on_the_local_clock() -> None:
+    import time
+
+    from facility_common.backends.flux.auth import jwt_lifetime
+
+    far_past = time.time() - 10**6
+    assert jwt_lifetime(_server_token({"exp": far_past + 600, "iat": far_past})) == 600
+    assert jwt_lifetime(_server_token({"exp": far_past + 600}), server_time=far_past + 100) == 500
+    assert jwt_lifetime(_server_token({"exp": far_past + 600})) is None
+    assert jwt_lifetime("not-a-jwt") is None

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import anyio
 import httpx
 
+from ...auth import FacilityAuth
 from ...errors import FacilityError, JobSubmissionError, NotFoundError
 from ...http import ApiRequest, ApiSession
 from ...options import BackendOptions
@@ -54,6 +55,9 @@ class FirecrestCore(FacilityBackend):
         super().__init__(base_url=base_url, auth=auth, options=options, **values)
         self.facility = FACILITY
         opts = self.options
+        if isinstance(auth, FacilityAuth):
+            # FirecREST refuses a token close to its expiry: ask the source for one with room left.
+            auth = auth.with_min_validity(opts.min_token_validity)
         self._session: ApiSession = opts.session(FACILITY, base_url, auth)
         self.base_url = self._session.base_url
         self.account = opts.account

@@ -59,8 +59,16 @@ class FirecrestOptions(BackendOptions):
         ),
     )
 
+    min_token_validity: float = dataclasses.field(
+        default=40.0,
+        metadata=about(
+            "Least lifetime (s) a token must have left to be sent: FirecREST refuses tokens with "
+            "under 30 s left, and a request and clock differences need some margin."
+        ),
+    )
+
     NON_NEGATIVE = BackendOptions.NON_NEGATIVE | frozenset(
-        {"transfer_timeout", "system_cache_seconds", "rate_limit_retries"}
+        {"transfer_timeout", "system_cache_seconds", "rate_limit_retries", "min_token_validity"}
     )
 
     def check(self, facility: str) -> None:

@@ -15,18 +15,25 @@ The server (flux-restful 1.1.0, ``FLUX_AUTH_BACKEND``) authenticates in one of t
 
 Access tokens expire (600 minutes by default) and the server answers an expired one with 401; the
 token sources plug into :class:`~facility_common.auth.FacilityAuth`, which forgets the refused
-token and repeats the request once with a fresh one, as the Flux project's own client does.
+token and repeats the request once with a fresh one, as the Flux project's own client does. A
+token's lifetime is measured on the server's clock (``expires_in``, the token's ``exp - iat``, or
+its ``exp`` against the answer's ``Date``), never against this machine's, which may be off.
 Credentials live in :class:`~facility_common.auth.Secret` and never reach a message.
+
+This module is the Flux backend's ``auth_module`` (see :mod:`facility_common.auth.types`): its
+:data:`AUTH_TYPES` describe the auth mapping types ``basic``, ``flux_shared_secret`` and
+``flux_password``, and :func:`build_auth` builds them for
+:func:`~facility_common.auth.resolve_auth`.
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import hmac
 import json
-import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import httpx
@@ -34,21 +41,24 @@ import httpx
 from ...auth import (
     DEFAULT_TOKEN_TIMEOUT,
     TRANSIENT_TOKEN_STATUSES,
+    AuthTypeInfo,
     FacilityAuth,
+    Fetched,
     Secret,
     StaticToken,
     TokenSource,
-    _Fetched,
-    _host_of,
 )
-from ...errors import AuthenticationError, ConfigurationError, TransportError
-from ...http import check_base_url
-from ...tls import VerifySetting, certificate_failure, certificate_message, ssl_verify
+from ...auth.source import as_seconds
+from ...errors import AuthenticationError, ConfigurationError, FacilityError, TransportError
+from ...http import check_base_url, host_of, http_client
+from ...tls import VerifySetting, certificate_failure, certificate_message
 
 __all__ = [
+    "AUTH_TYPES",
     "FluxBasicAuth",
     "FluxPasswordToken",
     "FluxSharedSecretToken",
+    "build_auth",
     "encode_hs256",
     "flux_auth",
     "jwt_lifetime",
@@ -72,10 +82,20 @@ def encode_hs256(claims: dict[str, Any], key: str) -> str:
     return f"{header}.{payload}.{_b64url(signature)}"
 
 
-def jwt_lifetime(token: str, now: float | None = None) -> float | None:
-    """Seconds until the ``exp`` claim of a JWT (read, not verified), or None if it has none.
+def _claim(claims: object, name: str) -> float | None:
+    value = claims.get(name) if isinstance(claims, dict) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return float(value)
 
-    The token is the server's; only its expiry is read, to refresh ahead of it.
+
+def jwt_lifetime(token: str, server_time: float | None = None) -> float | None:
+    """How long a JWT lives, read from its claims (not verified), on the issuer's clock.
+
+    ``exp - iat`` when the token has both; otherwise ``exp - server_time`` when the server's time
+    is known (the ``Date`` of the answer that carried the token); otherwise None (the token is
+    kept until an API refuses it). This machine's clock is never used: when it runs ahead of the
+    server's, every token would look nearly expired and be fetched again on every call.
     """
     parts = token.split(".")
     if len(parts) != 3:
@@ -85,10 +105,21 @@ def jwt_lifetime(token: str, now: float | None = None) -> float | None:
         claims = json.loads(base64.urlsafe_b64decode(padded))
     except (ValueError, UnicodeDecodeError):
         return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
+    exp = _claim(claims, "exp")
+    if exp is None:
         return None
-    return float(exp) - (time.time() if now is None else now)
+    issued = _claim(claims, "iat")
+    if issued is None:
+        issued = server_time
+    return None if issued is None else max(0.0, exp - issued)
+
+
+def _server_time(response: httpx.Response) -> float | None:
+    """The server's clock at its answer (the ``Date`` header), as a Unix time."""
+    try:
+        return email.utils.parsedate_to_datetime(response.headers.get("Date", "")).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _api_root(base_url: str, facility: str) -> str:
@@ -127,7 +158,7 @@ class FluxBasicAuth(httpx.Auth):
 
 
 class _FluxTokenSource(TokenSource):
-    """A token issued by the Flux server itself; lifetime read from the token's ``exp``."""
+    """A token issued by the Flux server itself; its lifetime measured on the server's clock."""
 
     path: str = TOKEN_PATH
 
@@ -160,30 +191,41 @@ class _FluxTokenSource(TokenSource):
     def _request(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def _fetch(self) -> _Fetched:
+    async def _fetch(self) -> Fetched:
         """One request to the token endpoint.
 
         A failed certificate check is a :class:`TransportError` saying so (a setting to fix, not
         retried); no answer at all, 429 and 5xx are transient :class:`AuthenticationError` s,
         which :meth:`TokenSource._fetch_patiently` asks again a few times; any other refusal is final.
+        The token's lifetime is the answer's ``expires_in`` or, failing that, read from the token
+        on the server's clock (:func:`jwt_lifetime`).
         """
         url = self.root + self.path
+        failure: FacilityError | None = None
         try:
-            async with httpx.AsyncClient(
-                verify=ssl_verify(self.verify, "flux"), timeout=self.timeout, transport=self.transport
+            async with http_client(
+                facility="flux",
+                verify=self.verify,
+                timeout=self.timeout,
+                transport=self.transport,
+                direct_to=(url,),
             ) as client:
                 response = await client.post(url, **self._request())
         except httpx.HTTPError as exc:
-            failure = certificate_failure(exc)
-            if failure is not None:
-                raise TransportError(
-                    f"token request: {certificate_message(failure, _host_of(url))}", facility="flux"
-                ) from None
-            raise AuthenticationError(
-                f"the Flux token endpoint /{self.path} got no answer: {type(exc).__name__}",
-                facility="flux",
-                transient=True,
-            ) from None
+            certificate = certificate_failure(exc)
+            failure = (
+                TransportError(
+                    f"token request: {certificate_message(certificate, host_of(url))}", facility="flux"
+                )
+                if certificate is not None
+                else AuthenticationError(
+                    f"the Flux token endpoint /{self.path} got no answer: {type(exc).__name__}",
+                    facility="flux",
+                    transient=True,
+                )
+            )
+        if failure is not None:
+            raise failure  # outside the ``except``: the httpx error (and its request) stays behind
         if response.status_code in TRANSIENT_TOKEN_STATUSES:
             raise AuthenticationError(
                 f"the Flux token endpoint /{self.path} is busy or failing: HTTP {response.status_code}",
@@ -207,7 +249,10 @@ class _FluxTokenSource(TokenSource):
             ) from None
         if not isinstance(token, str) or not token:
             raise AuthenticationError(f"/{self.path} answered an empty access_token", facility="flux")
-        return _Fetched(Secret(token), jwt_lifetime(token))
+        lifetime = as_seconds(data.get("expires_in"))
+        if lifetime is None:
+            lifetime = jwt_lifetime(token, _server_time(response))
+        return Fetched(Secret(token), lifetime)
 
     def _describe(self) -> str:
         return f"user={self.user!r}, url={self.root + self.path!r}"
@@ -300,3 +345,67 @@ def flux_auth(
     if not secret_key:
         raise ConfigurationError("secret_key: required for the 'shared-secret' auth method", facility="flux")
     return FacilityAuth(FluxSharedSecretToken(base_url, user, token, secret_key, **options), facility="flux")
+
+
+_TLS = frozenset({"verify", "allow_insecure_http"})
+
+#: The auth mapping types of the Flux RESTful API (read through the Flux descriptor's
+#: ``auth_module`` by :mod:`facility_common.auth.types`).
+AUTH_TYPES: Mapping[str, AuthTypeInfo] = {
+    info.name: info
+    for info in (
+        AuthTypeInfo(
+            "basic",
+            "Flux user and token",
+            "Login is the Flux user, Password its token (HTTP basic authentication).",
+            required=frozenset({"user", "token"}),
+            secrets=frozenset({"token"}),
+            login_key="user",
+            password_key="token",
+        ),
+        AuthTypeInfo(
+            "flux_shared_secret",
+            "Flux shared-secret handshake",
+            "Login is the Flux user, Password its token; secret_key is the server's shared secret.",
+            required=frozenset({"base_url", "user", "token", "secret_key"}),
+            optional=_TLS,
+            secrets=frozenset({"token", "secret_key"}),
+            login_key="user",
+            password_key="token",
+            needs_base_url=True,
+        ),
+        AuthTypeInfo(
+            "flux_password",
+            "Flux password handshake",
+            "Login is the Flux user, Password its token, exchanged for an access token.",
+            required=frozenset({"base_url", "user", "token"}),
+            optional=_TLS,
+            secrets=frozenset({"token"}),
+            login_key="user",
+            password_key="token",
+            needs_base_url=True,
+        ),
+    )
+}
+
+
+def build_auth(
+    info: AuthTypeInfo,
+    values: Mapping[str, Any],
+    *,
+    facility: str,
+    verify: VerifySetting,
+    allow_insecure_http: bool,
+) -> httpx.Auth | TokenSource:
+    """The auth of an auth mapping of one of the Flux types (``values`` already checked)."""
+    if info.name == "basic":
+        return FluxBasicAuth(values["user"], values["token"])
+    options: dict[str, Any] = {
+        "verify": values.get("verify", verify),
+        "allow_insecure_http": values.get("allow_insecure_http", allow_insecure_http),
+    }
+    if info.name == "flux_shared_secret":
+        return FluxSharedSecretToken(
+            values["base_url"], values["user"], values["token"], values["secret_key"], **options
+        )
+    return FluxPasswordToken(values["base_url"], values["user"], values["token"], **options)
