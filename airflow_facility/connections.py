@@ -22,7 +22,7 @@ import typing
 from typing import Any
 
 from facility_common import BackendOptions, ConfigurationError
-from facility_common.options import AUTH_TYPES, AuthTypeInfo, unnamed_auth_type
+from facility_common.connection_settings import AUTH_TYPES, AuthTypeInfo, unnamed_auth_type
 from facility_common.registry import BackendDescriptor, available_backends, get_descriptor
 
 __all__ = ["connection_type_info", "facility_descriptors", "form_behaviour", "form_fields"]

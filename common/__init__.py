@@ -12,6 +12,7 @@ API and, through their backends, the other facility APIs::
 from .backends.slurm_script import render_login_script
 from .backends.submit import SUBMIT_TAG_VARIABLE
 from .client import AsyncFacilityClient
+from .connection_settings import ClientSettings, settings_from_connection
 from .errors import (
     APIError,
     AuthenticationError,
@@ -38,7 +39,7 @@ from .models import (
     ResourceState,
     ResourceStatus,
 )
-from .options import BackendOptions, ClientSettings, settings_from_connection
+from .options import BackendOptions
 from .poller import StatusPoller
 from .redaction import install_log_redaction
 from .registry import (

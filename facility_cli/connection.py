@@ -39,7 +39,7 @@ from facility_common import (
     available_backends,
     settings_from_connection,
 )
-from facility_common.options import connection_errors
+from facility_common.connection_settings import connection_errors
 
 __all__ = ["Connection", "config_path", "connection_from_airflow", "load_connection"]
 

@@ -12,8 +12,8 @@ import typer
 
 from facility_common import FacilityError, NotFoundError, ResourceState, get_descriptor
 from facility_common.auth import FacilityAuth, resolve_auth
+from facility_common.connection_settings import auth_type_info
 from facility_common.http import RetryPolicy
-from facility_common.options import auth_type_info
 
 from .common import ConnOption, JsonOption, open_client
 from .connection import Connection, load_connection

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from facility_emulator.flavours import FLAVOUR_MODULES
+from facility_emulator.flavour_list import FLAVOUR_MODULES
 
 SPEC = "spec"
 REFERENCE = "reference"

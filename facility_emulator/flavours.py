@@ -14,18 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.routing import BaseRoute
 
+from facility_emulator.flavour_list import FLAVOUR_MODULES
+
 if TYPE_CHECKING:
     from facility_emulator.state import EmulatorState
-
-# name -> module exposing build(state). Keep sorted.
-FLAVOUR_MODULES: dict[str, str] = {
-    "firecrest": "facility_emulator.firecrest.flavour",
-    "flux": "facility_emulator.flux.flavour",
-    "iri": "facility_emulator.iri.flavour",
-    "s3m": "facility_emulator.s3m.flavour",
-    "sfapi": "facility_emulator.sfapi.flavour",
-    "slurmrestd": "facility_emulator.slurmrestd.flavour",
-}
 
 
 class FlavourBuilder(Protocol):

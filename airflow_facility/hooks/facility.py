@@ -28,7 +28,7 @@ from facility_common import (
     NotFoundError,
     settings_from_connection,
 )
-from facility_common.options import ClientSettings, ConnectionLike, connection_errors
+from facility_common.connection_settings import ClientSettings, ConnectionLike, connection_errors
 
 from ..connections import facility_descriptors
 

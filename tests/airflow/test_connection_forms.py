@@ -18,7 +18,7 @@ from airflow_facility.connections import (
 )
 from airflow_facility.get_provider_info import get_provider_info
 from facility_common import BackendDescriptor, settings_from_connection
-from facility_common.options import AUTH_TYPES
+from facility_common.connection_settings import AUTH_TYPES
 
 DESCRIPTORS = facility_descriptors()
 

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_facility.connections import form_fields
 from facility_common import BackendDescriptor, BackendOptions
-from facility_common.options import AUTH_TYPES
+from facility_common.connection_settings import AUTH_TYPES
 from facility_common.registry import BUILTIN_DESCRIPTORS
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "airflow.md"

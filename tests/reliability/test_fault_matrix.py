@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 
 from facility_common import FacilityClient, Job, JobSpec, JobState
-from facility_common.backends.submit_guard import DEFAULT_SETTLE_WINDOW
+from facility_common.backends.submit import DEFAULT_SETTLE_WINDOW
 from facility_common.errors import JobSubmissionError
 from facility_emulator import EmulatorConfig, EmulatorServer
 from tests.conformance.flavour import Flavour

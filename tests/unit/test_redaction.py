@@ -104,7 +104,8 @@ def test_a_late_library_logger_is_filtered_too(caplog: pytest.LogCaptureFixture)
 
 def test_httpx_info_lines_carry_no_presigned_signature(caplog: pytest.LogCaptureFixture) -> None:
     """httpx logs each request's URL at INFO, Airflow's task-log level."""
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="httpx")
+    logging.getLogger("httpx").disabled = False  # a logging setup elsewhere may have disabled it
 
     async def main() -> None:
         transport = httpx.MockTransport(lambda request: httpx.Response(200))

@@ -7,7 +7,18 @@ transfer operations live in :mod:`.jobs`, :mod:`.files` and :mod:`.transfers` on
 of :mod:`.core`.
 """
 
-from .backend import FirecrestBackend
-from .options import FirecrestOptions
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ...lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .backend import FirecrestBackend
+    from .options import FirecrestOptions
 
 __all__ = ["FirecrestBackend", "FirecrestOptions"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"FirecrestBackend": ".backend", "FirecrestOptions": ".options"}
+)

@@ -1,4 +1,4 @@
-"""The submit guard the backends share: which failures leave the server possibly at work, and
+"""The pieces of the shared submit policy: which failures leave the server possibly at work, and
 the memory of doubtful tags and of jobs not yet visible."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from facility_common.backends.submit_guard import SubmitMemory, may_still_be_working, newest, outcome_unknown
+from facility_common.backends.submit import SubmitMemory, may_still_be_working, newest, outcome_unknown
 from facility_common.errors import ServerError, TransportError
 from facility_common.models import Job, JobState
 
@@ -47,9 +47,13 @@ def test_a_gateway_timeout_may_leave_the_server_at_work_a_bad_gateway_not() -> N
 
 
 def test_the_outcome_unknown_error_names_the_tag_and_the_way_out() -> None:
-    error = outcome_unknown(facility="f", resource="r", tag="t-1", variable="TAG", reason="ReadTimeout")
+    error = outcome_unknown(facility="f", resource="r", tag="t-1", reason="ReadTimeout")
     assert error.facility == "f" and error.resource == "r" and error.outcome_unknown
-    assert "outcome is unknown" in str(error) and "TAG=t-1" in str(error) and "may exist" in str(error)
+    assert (
+        "outcome is unknown" in str(error)
+        and "FACILITY_SUBMIT_TAG=t-1" in str(error)
+        and "may exist" in str(error)
+    )
 
 
 def test_memory_of_doubtful_tags_and_recent_submits() -> None:
