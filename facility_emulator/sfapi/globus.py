@@ -9,7 +9,7 @@
   the named collections. A directory source is copied recursively into ``target_dir``; a file
   source lands in ``target_dir`` under its own name.
 * ``GET /storage/globus/transfer/{id}`` -- ``{"status", "reason", "globus_status" (ACTIVE,
-  SUCCEEDED, FAILED, CANCELED), "bytes_transferred", "completion_time",
+  SUCCEEDED, FAILED, CANCELED), "bytes_transferred", "completion_time" (once ended),
   "effective_bytes_per_second"}``.
 
 Transfers run as the SF API client (no ``data_access`` consent: NERSC's service holds it) and are
@@ -144,11 +144,13 @@ def _result(document: dict[str, Any], task: TransferTask) -> dict[str, Any]:
     status = document["status"]
     if status == FAILED and fatal is not None and fatal["code"] == "CANCELED":
         status = "CANCELED"
-    return {
+    result: dict[str, Any] = {
         "status": "OK",
         "reason": f"{fatal['code']}: {fatal['description']}" if fatal else None,
         "globus_status": status,
         "bytes_transferred": document["bytes_transferred"],
-        "completion_time": iso_time(task.completion_time),
         "effective_bytes_per_second": document["effective_bytes_per_second"],
     }
+    if task.completion_time is not None:  # absent while running: the field is not nullable
+        result["completion_time"] = iso_time(task.completion_time)
+    return result

@@ -16,6 +16,7 @@ from sfapi_client._models import GlobusStatus
 
 from facility_emulator import EmulatorServer
 
+from ..integration.test_sfapi_spec_conformance import PREFIX, validation_errors
 from .globus_support import collection, make_tree, tree_digests
 
 
@@ -84,3 +85,20 @@ def test_refusals_take_the_sf_api_shapes(server: EmulatorServer, token: str) -> 
     not_found = httpx.get(f"{url}/00000000-0000-0000-0000-000000000000", headers=headers).json()
     assert not_found["status"] == "ERROR"
     assert httpx.post(url, data=form).status_code == 401
+
+
+def test_the_globus_exchanges_follow_the_sf_api_spec(server: EmulatorServer, sfapi: Client) -> None:
+    nersc = collection(server, "nersc-dtn")
+    (nersc.root / "spec-check.txt").write_text("checked\n")
+    server.clear_exchanges()
+    globus = sfapi.storage.globus()
+    transfer = globus.start_transfer("dtn", "hpss", "/spec-check.txt", "/spec")
+    assert transfer.complete(timeout=60) == GlobusStatus.SUCCEEDED
+    exchanges = [e for e in server.exchanges() if e.path.startswith(PREFIX + "/")]
+    assert {e.route for e in exchanges} == {
+        f"{PREFIX}/status/globus",
+        f"{PREFIX}/storage/globus/transfer",
+        f"{PREFIX}/storage/globus/transfer/{{transfer_id}}",
+    }
+    failures = [message for exchange in exchanges for message in validation_errors(exchange)]
+    assert not failures, failures
