@@ -76,7 +76,10 @@ def _check(task: TransferTask) -> None:
 def run_task(task: TransferTask, sandbox: Sandbox, rate: RateLimit) -> None:
     """Plan the task on its first run, then do its remaining steps (raises TaskFault or Stopped)."""
     if task.plan is None:
-        steps = plan_task(task, sandbox)
+        try:
+            steps = plan_task(task, sandbox)
+        except OSError as exc:
+            raise fault_of(exc, task, "source", str(exc.filename or "")) from None
         with task.lock:
             task.plan = steps
     assert task.plan is not None

@@ -83,10 +83,12 @@ def file_document(collection: Collection, path: Path) -> dict[str, Any]:
     }
     info = link
     if stat.S_ISLNK(link.st_mode):
-        target = path.resolve()
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # dangling, or a loop
+            target = None
         root = collection.root.resolve()
-        inside = target == root or root in target.parents
-        if not inside or not target.exists():
+        if target is None or (target != root and root not in target.parents):
             user, group = _owner_names(link)
             return {
                 **doc,

@@ -357,6 +357,12 @@ def test_ls_and_mkdir(server: EmulatorServer, client: TransferClient) -> None:
     assert listing["absolute_path"] == f"/{user}/"
     [notes] = [entry for entry in listing if entry["name"] == "notes.txt"]
     assert notes["type"] == "file" and notes["size"] == 6 and notes["DATA_TYPE"] == "file"
+    (home.root / user / "loop").symlink_to(home.root / user / "loop")
+    try:
+        [loop] = [entry for entry in client.operation_ls(home.id) if entry["name"] == "loop"]
+        assert loop["type"] == "invalid_symlink"
+    finally:
+        (home.root / user / "loop").unlink()
     made = client.operation_mkdir(home.id, "/~/results")
     assert made["code"] == "DirectoryCreated"
     assert (home.root / user / "results").is_dir()
