@@ -2,7 +2,10 @@
 
 * ``POST /auth/token`` -- OIDC client credentials (id/secret by HTTP Basic or form fields).
 * ``POST /globus/v2/oauth2/token`` -- Globus-Auth compatible: ``client_credentials`` for the
-  confidential client (HTTP Basic or form) and ``refresh_token`` for the native client.
+  confidential client (HTTP Basic or form) and ``refresh_token`` for the native client. The
+  Transfer scope (with dependent ``data_access`` scopes, see :mod:`facility_emulator.globus.scopes`)
+  gets its own token for resource server ``transfer.api.globus.org``: the only token when it is
+  all that was asked, else in ``other_tokens``; other scopes are issued as before.
 * ``POST /globus/v2/oauth2/token/introspect`` -- Globus-style token introspection.
 
 OAuth errors use the RFC 6749 ``{"error", "error_description"}`` shape, as real token servers do.
@@ -13,12 +16,20 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from facility_emulator.globus.scopes import (
+    TRANSFER_RESOURCE_SERVER,
+    has_transfer_scope,
+    split_transfer,
+    top_level,
+)
 from facility_emulator.state import EmulatorState
+from facility_emulator.tokens import IssuedToken
 
 GLOBUS_RESOURCE_SERVER = "facility-emulator-iri"
 GLOBUS_SCOPE = "https://auth.globus.org/scopes/facility-emulator-iri/iri_api"
@@ -50,6 +61,21 @@ async def _form(request: Request) -> dict[str, str]:
     except Exception:  # malformed bodies are a client error, answered below
         return {}
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _globus_token(
+    issued: IssuedToken, resource_server: str, scope: str, refresh: str | None
+) -> dict[str, Any]:
+    """One token of a Globus token answer (the top level, or an entry of ``other_tokens``)."""
+    return {
+        "access_token": issued.token,
+        "expires_in": int(issued.advertised_lifetime),
+        "resource_server": resource_server,
+        "token_type": "Bearer",
+        "scope": scope,
+        "refresh_token": refresh,
+        "other_tokens": [],
+    }
 
 
 class AuthRoutes:
@@ -108,19 +134,22 @@ class AuthRoutes:
         else:
             return _oauth_error(400, "unsupported_grant_type", "use client_credentials or refresh_token")
         assert client_id is not None
-        issued = tokens.issue(client_id, form.get("scope") or GLOBUS_SCOPE)
-        return JSONResponse(
-            {
-                "access_token": issued.token,
-                "expires_in": int(issued.advertised_lifetime),
-                "resource_server": GLOBUS_RESOURCE_SERVER,
-                "token_type": "Bearer",
-                "scope": issued.scope,
-                "refresh_token": refresh,
-                "other_tokens": [],
-            },
-            headers={"Cache-Control": "no-store"},
-        )
+        requested = form.get("scope") or GLOBUS_SCOPE
+        split = split_transfer(requested)
+        if split is None:
+            issued = tokens.issue(client_id, requested)
+            body = _globus_token(issued, GLOBUS_RESOURCE_SERVER, issued.scope, refresh)
+        else:
+            transfer_scopes, others = split
+            transfer = tokens.issue(client_id, transfer_scopes)
+            entry = _globus_token(transfer, TRANSFER_RESOURCE_SERVER, top_level(transfer_scopes), refresh)
+            if others:
+                issued = tokens.issue(client_id, others)
+                body = _globus_token(issued, GLOBUS_RESOURCE_SERVER, issued.scope, refresh)
+                body["other_tokens"] = [entry]
+            else:
+                body = entry
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def globus_introspect(self, request: Request) -> Response:
         form = await _form(request)
@@ -134,12 +163,14 @@ class AuthRoutes:
         return JSONResponse(
             {
                 "active": True,
-                "scope": issued.scope,
+                "scope": top_level(issued.scope),
                 "client_id": issued.client_id,
                 "username": self.state.config.user,
                 "token_type": "Bearer",
                 "exp": int(expires),
                 "iat": int(issued.issued_at),
-                "aud": [GLOBUS_RESOURCE_SERVER],
+                "aud": [
+                    TRANSFER_RESOURCE_SERVER if has_transfer_scope(issued.scope) else GLOBUS_RESOURCE_SERVER
+                ],
             }
         )

@@ -13,6 +13,7 @@ __all__ = ["FLAVOUR_MODULES"]
 FLAVOUR_MODULES: dict[str, str] = {
     "firecrest": "facility_emulator.firecrest.flavour",
     "flux": "facility_emulator.flux.flavour",
+    "globus": "facility_emulator.globus.flavour",
     "iri": "facility_emulator.iri.flavour",
     "s3m": "facility_emulator.s3m.flavour",
     "sfapi": "facility_emulator.sfapi.flavour",

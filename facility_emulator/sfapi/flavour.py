@@ -2,7 +2,9 @@
 
 Each emulator registers its own SF API clients (a live one and an expired one, each with a fresh
 RSA key pair); ``credentials`` hands out their ids and private keys as PEM, as Iris would, and
-the paths of key files (mode 0600, client id on the first line) holding them.
+the paths of key files (mode 0600, client id on the first line) holding them, and the Globus
+collection ids of NERSC's endpoint names (``dtn``, ``perlmutter``, ``hpss``) for the Globus
+routes (:mod:`facility_emulator.sfapi.globus`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from starlette.routing import Route
 
 from facility_emulator.flavours import Flavour
 from facility_emulator.sfapi.clients import ClientRegistry, RegisteredClient, TokenEndpoint
+from facility_emulator.sfapi.globus import SFAPIGlobusRoutes
 from facility_emulator.sfapi.routes import MACHINES, PREFIX, SFAPIRoutes
 from facility_emulator.state import EmulatorState
 
@@ -38,7 +41,9 @@ def build(state: EmulatorState) -> Flavour:
     keys = state.sandbox.root / "sfapi-keys"
     key_path = _write_key(keys, registry.live)
     expired_key_path = _write_key(keys, registry.expired)
+    globus = SFAPIGlobusRoutes(state)
     routes: list[Any] = [Route(TOKEN_PATH, TokenEndpoint(state, registry).handle, methods=["POST"])]
+    routes += globus.routes()  # before SFAPIRoutes: /status/globus must win over /status/{name}
     routes += SFAPIRoutes(state).routes()
 
     def credentials(root_url: str) -> dict[str, Any]:
@@ -51,6 +56,7 @@ def build(state: EmulatorState) -> Flavour:
             "expired_key_path": str(expired_key_path),
             "token_url": root_url + TOKEN_PATH,
             "machines": list(MACHINES),
+            "globus_endpoints": globus.endpoints(),
         }
 
     return Flavour(name="sfapi", routes=routes, prefixes={"v1.2": PREFIX}, credentials=credentials)
