@@ -98,7 +98,7 @@ def cross_facility_pipeline() -> None:
         executable="/bin/bash",
         arguments=["-c", SIMULATION],
         directory="{{ params.site_a_workdir }}",
-        job_name="simulate-{{ ds_nodash }}",
+        job_name="simulate-{{ dag_run.run_after | ts_nodash }}",
         duration=datetime.timedelta(minutes=10),
         poll_interval=1.0,
         deferrable=True,

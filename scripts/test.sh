@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up (the locked environment and a local Slurm on 127.0.0.1), lint, type
-# check, then pytest. Extra arguments go to pytest.
+# The whole test suite: set-up (the locked environment, a local Slurm and a local Airflow
+# deployment on 127.0.0.1), lint, type check, then pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -16,6 +16,32 @@ if ! bash scripts/slurm-local.sh start; then
     echo "the local Slurm did not start here: its tests will be skipped" >&2
 fi
 
+# PostgreSQL, the emulator and Airflow's four processes start while lint and type checks run;
+# tests/deployment uses them, and they are stopped when this script ends.
+echo "== local Airflow deployment (starting in the background)"
+AIRFLOW_START_LOG=$(mktemp)
+bash scripts/airflow-local.sh start >"$AIRFLOW_START_LOG" 2>&1 &
+AIRFLOW_START=$!
+trap 'bash scripts/airflow-local.sh stop >/dev/null 2>&1 || true; rm -f "$AIRFLOW_START_LOG"' EXIT
+
 echo "== ruff"; ruff check .; ruff format --check .
 echo "== mypy"; mypy
+
+echo "== local Airflow deployment"
+if wait "$AIRFLOW_START"; then
+    tail -n 1 "$AIRFLOW_START_LOG"
+else
+    status=$?
+    cat "$AIRFLOW_START_LOG" >&2
+    if [ "${CI:-}" = "true" ]; then
+        echo "the local Airflow deployment did not start" >&2
+        exit 1
+    fi
+    if [ "$status" = 3 ]; then
+        echo "PostgreSQL cannot be installed here: the deployment tests will be skipped" >&2
+    else
+        echo "the local Airflow deployment did not start: the deployment tests will say why" >&2
+    fi
+fi
+
 echo "== pytest"; pytest --durations=15 "$@"

@@ -4,6 +4,19 @@ Every trigger of one connection on the triggerer's event loop uses the same asyn
 (:func:`~airflow_facility.hooks.facility.shared_async_client`), and polls through the client's
 shared :class:`~facility_common.StatusPoller` with ``max_age`` equal to its interval: a hundred
 deferred tasks waiting on one resource cost one batched status request per interval, not a hundred.
+
+With ``finish_on_success`` (the submit operator's choice) a COMPLETED job ends the task from here,
+with a ``TaskSuccessEvent`` carrying the job as the task's return value: the task does not resume
+on a worker, which saves a worker slot and leaves no window for Airflow's race between a quickly
+fired trigger and the executor's report of the deferral (apache/airflow#72716, #71580, which
+fails the resumed task). Any other outcome resumes the task, whose ``execute_complete`` shows the
+job's stderr and records what it saw.
+
+Airflow 3.3 calls a trigger's ``on_kill`` when a user marks the deferred task failed or success,
+or clears it. The trigger asks Airflow which it was: a task marked **success** means "treat it as
+done", so its job is left running; a task marked failed or cleared gets its job cancelled (a
+cleared task runs a new job, see :mod:`airflow_facility.attach`). When the task's state cannot be
+read, the job is cancelled.
 """
 
 from __future__ import annotations
@@ -11,16 +24,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from facility_common import FacilityError
+from facility_common import FacilityError, JobState
 
 from ..hooks.facility import shared_async_client
 from ..payloads import event, job_payload
 
+if TYPE_CHECKING:
+    from pydantic import JsonValue
+
 __all__ = ["FacilityJobTrigger"]
+
+#: Cancellations started by ``on_kill``, kept referenced until they are done.
+_KILL_WORK: set[asyncio.Future[None]] = set()
 
 
 class FacilityJobTrigger(BaseTrigger):
@@ -34,8 +53,13 @@ class FacilityJobTrigger(BaseTrigger):
     :param job_id: the facility's job id.
     :param poll_interval: seconds between status rounds (shared by all waits on the resource).
     :param deadline: a UNIX time after which the wait gives up with a ``timeout`` event.
-    :param cancel_on_kill: cancel the job when a user kills the deferred task (never on a
-        triggerer restart, which only stops this trigger).
+    :param cancel_on_kill: cancel the job when a user marks the deferred task failed or clears
+        it (never on a triggerer restart, which only stops this trigger, nor when a user marks the
+        task success).
+    :param first_poll_at: a UNIX time before which the trigger does not ask (the operator has
+        just asked); the wait starts at once when it is past, as after a triggerer restart.
+    :param finish_on_success: end the task here when the job COMPLETED (see the module).
+    :param push_return_value: with ``finish_on_success``, push the job as the return value.
     """
 
     def __init__(
@@ -46,6 +70,9 @@ class FacilityJobTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         deadline: float | None = None,
         cancel_on_kill: bool = True,
+        first_poll_at: float | None = None,
+        finish_on_success: bool = False,
+        push_return_value: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         # Stored as primitives and checked now: a bad value must fail in the worker that
@@ -64,6 +91,9 @@ class FacilityJobTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline) if deadline is not None else None
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.first_poll_at = float(first_poll_at) if first_poll_at is not None else None
+        self.finish_on_success = bool(finish_on_success)
+        self.push_return_value = bool(push_return_value)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and the keyword arguments that rebuild this trigger."""
@@ -76,6 +106,9 @@ class FacilityJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "cancel_on_kill": self.cancel_on_kill,
+                "first_poll_at": self.first_poll_at,
+                "finish_on_success": self.finish_on_success,
+                "push_return_value": self.push_return_value,
             },
         )
 
@@ -86,6 +119,8 @@ class FacilityJobTrigger(BaseTrigger):
         except FacilityError as exc:
             yield event({"status": "error", "message": str(exc)})
             return
+        if self.first_poll_at is not None and self.first_poll_at > time.time():
+            await asyncio.sleep(self.first_poll_at - time.time())
         last_state = None
         while True:
             [job] = await client.poll_jobs(self.resource, [self.job_id], max_age=self.poll_interval)
@@ -94,6 +129,12 @@ class FacilityJobTrigger(BaseTrigger):
                     "job %s on %s: %s (%s)", job.id, self.resource, job.state.value, job.native_state
                 )
                 last_state = job.state
+            if job.is_terminal and job.state == JobState.COMPLETED and self.finish_on_success:
+                self.log.info("job %s on %s completed (exit code %s)", job.id, self.resource, job.exit_code)
+                result = cast("JsonValue", job_payload(job))
+                xcoms = {"return_value": result} if self.push_return_value else None
+                yield TaskSuccessEvent(xcoms=xcoms)
+                return
             if job.is_terminal:
                 yield event({"status": "terminal", "job": job_payload(job)})
                 return
@@ -109,9 +150,49 @@ class FacilityJobTrigger(BaseTrigger):
             await asyncio.sleep(self.poll_interval)
 
     async def on_kill(self) -> None:
-        """Cancel the job: a user marked the deferred task failed or success, or cleared it."""
+        """Cancel the job, unless the user marked the deferred task success (see the module)."""
         if not self.cancel_on_kill:
             return
-        client, _ = await shared_async_client(self.facility_conn_id)
-        self.log.info("cancelling job %s on %s", self.job_id, self.resource)
-        await client.cancel(self.resource, self.job_id)
+        # While on_kill runs, the triggerer may cancel this trigger again (it repeats the request
+        # until the trigger is gone): the shielded work goes on regardless.
+        work = asyncio.ensure_future(self._settle_killed_job())
+        _KILL_WORK.add(work)
+        work.add_done_callback(_KILL_WORK.discard)
+        await asyncio.shield(work)
+
+    async def _settle_killed_job(self) -> None:
+        state = await self._task_state()
+        if state == "success":
+            self.log.info(
+                "the task was marked success: job %s on %s is left running", self.job_id, self.resource
+            )
+            return
+        self.log.info("cancelling job %s on %s (the task is now %s)", self.job_id, self.resource, state)
+        try:
+            client, _ = await shared_async_client(self.facility_conn_id)
+            await client.cancel(self.resource, self.job_id)
+        except FacilityError as exc:
+            self.log.warning("cancelling job %s failed: %s", self.job_id, exc)
+
+    async def _task_state(self) -> str | None:
+        """The deferred task instance's state as Airflow has it now, or None if unknown."""
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return None
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+            map_index = getattr(ti, "map_index", -1)
+            states = await asyncio.to_thread(
+                RuntimeTaskInstance.get_task_states,
+                dag_id=ti.dag_id,
+                task_ids=[ti.task_id],
+                run_ids=[ti.run_id],
+                map_index=map_index,
+            )
+        except Exception as exc:  # the state is advice: any failure means "cancel"
+            self.log.warning("the state of the task could not be read (%s): cancelling", exc)
+            return None
+        key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
+        state = states.get(ti.run_id, {}).get(key)
+        return str(state) if state is not None else None

@@ -34,6 +34,7 @@ class TaskInstanceStandIn:
     run_id: str
     try_number: int = 1
     map_index: int = -1
+    max_tries: int = 0
     xcoms: dict[str, Any] = field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any) -> None:

@@ -7,7 +7,7 @@ The retry runs with a fresh operator, hence a fresh hook and client (a new proce
 which remembers nothing of the first try): it asks the facility for the job carrying the task
 instance's submit tag, re-attaches to it and waits for it. The emulator's own records then show
 exactly one job for that tag, completed. The same client then finds that finished job by its tag
-(and nothing for a tag never used), and a cleared task, whose job has ended, runs a new one.
+(and nothing for a tag never used), and a cleared task runs a new one.
 
 IRI v2 sends one idempotency key with every resend of a submit, so its first try already
 resends safely and gets the one job: there the first try succeeds. A backend whose API shows a new client no tag (Flux's
@@ -177,11 +177,14 @@ def test_retry_after_unknown_outcome_reattaches(
         assert found is not None and found.id == retry.xcoms["job_id"] and found.is_terminal
         assert client.find_job_by_tag(flavour.compute, f"never-used-{uuid.uuid4().hex}") is None
 
-    # A cleared task whose job has ended runs a new one.
-    cleared = TaskInstanceStandIn("reattach_dag", "compute", run_id, try_number=3)
+    # A cleared task runs a new one: clearing at try 2 sets max_tries to 2 + retries (0).
+    cleared = TaskInstanceStandIn("reattach_dag", "compute", run_id, try_number=3, max_tries=2)
     _operator(backend, flavour, seconds="0").execute({"ti": cleared})  # type: ignore[arg-type]
     assert cleared.xcoms["job_id"] != retry.xcoms["job_id"]
-    assert len(_jobs_tagged(server, tag)) == 2
+    assert len(_jobs_tagged(server, tag)) == 1
+    # under the tag of its own cycle, which no earlier try's look-up could find
+    cleared_tag = submit_tag("reattach_dag", "compute", run_id, -1, cycle=3)
+    assert [job["id"] for job in _jobs_tagged(server, cleared_tag)] == [cleared.xcoms["job_id"]]
 
 
 @pytest.mark.parametrize("backend", sorted(FLAVOURS))
