@@ -114,7 +114,8 @@ class IRIBase(FacilityBackend):
         target = expand(href, values)
         path = request_path(target, self.base_url) if target is not None else None
         if path is None:
-            logger.debug("not following the %s link %s of resource %s", operation, href, resource_id)
+            # the href itself is not logged: a link refused for its query may carry a credential
+            logger.debug("not following the %s link of resource %s", operation, resource_id)
             return request
         return dataclasses.replace(request, path=path)
 
