@@ -647,8 +647,9 @@ class FakeIRI:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.log.append(request)
         parts = request.url.path[len(self.prefix) :].strip("/").split("/")
-        if request.url.path[len(self.prefix) :] in self.blobs:
-            return httpx.Response(200, content=self.blobs[request.url.path[len(self.prefix) :]])
+        if parts[0] == "files":  # what download results may link to
+            blob = self.blobs.get(request.url.path[len(self.prefix) :])
+            return httpx.Response(200, content=blob) if blob is not None else self._problem(404, "gone")
         if parts[0] == "filesystem" and parts[1] == "resources":
             self.calls[f"{request.method} /filesystem/resources"] += 1
             return httpx.Response(200, json=[r for r in self.resources if r["resource_type"] == "storage"])
@@ -1131,6 +1132,11 @@ async def test_download_result_naming_a_url(tmp_path: Path) -> None:
     assert (tmp_path / "data.bin").read_bytes() == b"\x00from a link"
     fetched = [r for r in fake.log if r.url.path.endswith("/files/abc")]
     assert len(fetched) == 1 and fetched[0].headers["Authorization"] == "Bearer t0ken"
+    fake.task_results["download"] = ("completed", {"output": served.replace("abc", "gone?sig=s3cr3t")})
+    with pytest.raises(NotFoundError) as gone:
+        await backend.download("eagle", "/home/user/data.bin", tmp_path / "gone.bin")
+    assert "/files/gone" in str(gone.value) and "s3cr3t" not in str(gone.value)
+    assert gone.value.__cause__ is None and gone.value.__suppress_context__
     for elsewhere in ("https://127.0.0.1:9/files/abc", "http://files.example.org/abc"):
         fake.task_results["download"] = ("completed", {"output": elsewhere})
         with pytest.raises(APIError, match="another host"):

@@ -22,7 +22,14 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.to_thread
 
-from ...errors import APIError, InvalidJobSpec, UnsupportedOperation
+from ...errors import (
+    APIError,
+    FacilityError,
+    InvalidJobSpec,
+    NotFoundError,
+    TransportError,
+    UnsupportedOperation,
+)
 from ...http import ApiRequest
 from ...models import FileEntry
 from ..base import ProgressCallback
@@ -252,7 +259,25 @@ class FilesMixin(TasksMixin):
                 facility=FACILITY,
                 resource=resource,
             )
-        response = await self._session.send(ApiRequest("GET", url), resource=resource)
+        try:
+            response = await self._session.send(ApiRequest("GET", url), resource=resource)
+        except FacilityError as exc:
+            # said again without the URL's query, which may hold a signature
+            shown = urlsplit(url)._replace(query="", fragment="").geturl()
+            what = f"answered {exc.status_code}" if exc.status_code is not None else "got no answer"
+            kind = (
+                NotFoundError
+                if exc.status_code == 404
+                else TransportError
+                if isinstance(exc, TransportError)
+                else APIError
+            )
+            raise kind(
+                f"download {remote_path} on {resource}: GET {shown} {what}",
+                facility=FACILITY,
+                resource=resource,
+                status_code=exc.status_code,
+            ) from None
         return response.content
 
     async def download(
