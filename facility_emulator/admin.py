@@ -7,6 +7,8 @@
 * ``POST /_emulator/incidents`` ``{"name", "type", "start", "end", "resources", "description"?,
   "status"?}``; ``DELETE /_emulator/incidents/{id}``
 * ``GET /_emulator/jobs`` -- all job records and submit counts
+* ``POST /_emulator/jobs/history`` ``{"resource": "polaris", "count": 1000, "state"?: "completed"}``
+  -- add finished jobs with no process (another user's long history, for listings)
 * ``PUT /_emulator/config`` ``{"queue_delay": s, "task_delay": s, "fidelity": "iri=reference"}`` --
   change timings or the fidelity setting at runtime
 * ``POST /_emulator/tokens/revoke`` -- forget every issued token
@@ -25,6 +27,7 @@ from facility_emulator.facility import parse_time
 from facility_emulator.faults import FaultSpecError, parse_json
 from facility_emulator.fidelity import FidelityError
 from facility_emulator.problems import ProblemError
+from facility_emulator.scheduler import JobStateError
 from facility_emulator.state import EmulatorState
 
 
@@ -50,6 +53,7 @@ class AdminRoutes:
             Route("/_emulator/incidents", self.add_incident, methods=["POST"]),
             Route("/_emulator/incidents/{incident_id}", self.delete_incident, methods=["DELETE"]),
             Route("/_emulator/jobs", self.jobs, methods=["GET"]),
+            Route("/_emulator/jobs/history", self.add_history, methods=["POST"]),
             Route("/_emulator/config", self.config, methods=["PUT"]),
             Route("/_emulator/tokens/revoke", self.revoke, methods=["POST"]),
         ]
@@ -122,6 +126,22 @@ class AdminRoutes:
         return JSONResponse(
             {"submit_count": scheduler.submit_count, "per_resource": per_resource, "jobs": jobs}
         )
+
+    async def add_history(self, request: Request) -> Response:
+        body = await _body(request) or {}
+        resource = self.state.facility.find(str(body.get("resource", "")))
+        count = body.get("count")
+        if resource is None:
+            raise ProblemError(422, f"unknown resource {body.get('resource')!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= 100_000:
+            raise ProblemError(422, "count must be an integer from 1 to 100000")
+        try:
+            ids = self.state.scheduler.record_history(
+                resource.name, count, str(body.get("state", "completed"))
+            )
+        except JobStateError as exc:
+            raise ProblemError(422, str(exc)) from exc
+        return JSONResponse({"ids": ids}, 201)
 
     async def config(self, request: Request) -> Response:
         body = await _body(request) or {}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,31 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     root: Path = tmp_path_factory.mktemp("facility")
     with EmulatorServer(EmulatorConfig(root=root, queue_delay=0.1, task_delay=0.01)) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def emulator_of(
+    emulator: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], object]]:
+    """``emulator_of(fidelity)``: the session's emulator of that fidelity setting (``"spec"`` is
+    ``emulator``; another, such as ``"iri=reference"``, is started on first use)."""
+    from facility_emulator import EmulatorConfig, EmulatorServer
+
+    started: dict[str, object] = {"spec": emulator}
+    with contextlib.ExitStack() as stack:
+
+        def of(fidelity: str) -> object:
+            if fidelity not in started:
+                config = EmulatorConfig(
+                    root=tmp_path_factory.mktemp("facility-" + fidelity.replace("=", "-").replace(",", "-")),
+                    queue_delay=0.1,
+                    task_delay=0.01,
+                    fidelity=fidelity,
+                )
+                started[fidelity] = stack.enter_context(EmulatorServer(config))
+            return started[fidelity]
+
+        yield of
 
 
 def resource_id(server: object, name: str) -> str:

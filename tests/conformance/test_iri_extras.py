@@ -156,9 +156,15 @@ def test_extracting_a_missing_archive_is_not_found(client: Any, flavour: Flavour
 # -- update_job on a queue that holds jobs back -------------------------------------------------
 
 
-def test_update_of_a_queued_job(slow_queue: EmulatorServer, flavour: Flavour) -> None:
+def on_slow_queue(slow_queue: EmulatorServer, flavour: Flavour) -> Flavour:
+    """``flavour`` pointed at the slow queue, which is put in the flavour's fidelity."""
+    httpx.put(f"{slow_queue.url}/_emulator/config", json={"fidelity": flavour.fidelity}).raise_for_status()
     version = "v2" if flavour.base_url.rstrip("/").endswith("v2") else "v1"
-    own = iri_flavour(slow_queue, version)
+    return iri_flavour(slow_queue, version, flavour.fidelity)
+
+
+def test_update_of_a_queued_job(slow_queue: EmulatorServer, flavour: Flavour) -> None:
+    own = on_slow_queue(slow_queue, flavour)
     with FacilityClient.connect(own.facility, base_url=own.base_url, auth=own.auth, **own.options) as client:
         job = client.submit(own.compute, spec("/bin/sleep", "1", name="before"))
         updated = client.update_job(own.compute, job.id, spec("/bin/sleep", "1", seconds=600, name="after"))
@@ -166,8 +172,9 @@ def test_update_of_a_queued_job(slow_queue: EmulatorServer, flavour: Flavour) ->
         again = client.update_job(own.compute, job.id, spec("/bin/sleep", "1", seconds=600, name="after"))
         assert again.name == "after"  # the same update twice is harmless
         seen = client.get_job(own.compute, job.id)
-        assert seen.name == "after" and seen.state is JobState.PENDING
-        assert seen.raw["job_spec"]["attributes"]["duration"] == 600
+        assert seen.state is JobState.PENDING
+        if own.fidelity == "spec":  # the reference server reports no job_spec
+            assert seen.name == "after" and seen.raw["job_spec"]["attributes"]["duration"] == 600
         client.cancel(own.compute, job.id)
 
 
@@ -175,8 +182,8 @@ def test_update_of_a_queued_job(slow_queue: EmulatorServer, flavour: Flavour) ->
 
 
 def test_iri_extras(slow_queue: EmulatorServer, flavour: Flavour) -> None:
-    version = "v2" if flavour.base_url.rstrip("/").endswith("v2") else "v1"
-    own = iri_flavour(slow_queue, version)
+    own = on_slow_queue(slow_queue, flavour)
+    version = "v2" if own.base_url.rstrip("/").endswith("v2") else "v1"
 
     async def main() -> None:
         async with AsyncFacilityClient.connect(

@@ -37,6 +37,8 @@ FAST_RETRY = RetryPolicy(attempts=10, backoff=0.05, max_backoff=0.4, jitter=0.1,
 SUBMIT_ROUTES = {
     "iri-v1": "POST */compute/job/*",
     "iri-v2": "POST */compute/job/*",
+    "iri-v1-reference": "POST */compute/job/*",
+    "iri-v2-reference": "POST */compute/job/*",
     "sfapi": "POST */compute/jobs/*",
     "firecrest": "POST /firecrest/compute/*/jobs",
     "flux": "POST */jobs/submit",
@@ -52,6 +54,10 @@ NO_OUTAGES = {
 #: backend can only match a job by its name (the command's basename), submit time and counts, so
 #: the matrix gives each of their jobs a command of its own name to keep rows apart.
 TAGLESS_LISTINGS = frozenset({"flux"})
+#: Flavours whose listing shows no submit tag and whose submit carries no idempotency key (IRI v1
+#: as the reference server answers): a submit whose answer was lost can neither be found nor safely
+#: sent again, so it ends with its outcome unknown, and never leaves two jobs.
+BLIND_SUBMITS = frozenset({"iri-v1-reference"})
 #: APIs whose token is a static secret: nothing can expire mid-run.
 STATIC_TOKENS = frozenset({"s3m"})
 #: Flavours configured with a static token whose API also takes tokens from the emulator's OAuth
@@ -60,11 +66,13 @@ OIDC_CAPABLE = frozenset({"slurmrest-emulated"})
 
 
 def discover_flavours() -> dict[str, Callable[[Any], Flavour]]:
-    """Every ``FLAVOURS`` mapping of ``tests/conformance/flavours`` (as its conftest does)."""
+    """Every ``FLAVOURS`` and ``REFERENCE_FLAVOURS`` mapping of ``tests/conformance/flavours``
+    (as its conftest does)."""
     found: dict[str, Callable[[Any], Flavour]] = {}
     for info in pkgutil.iter_modules(flavour_modules.__path__):
         module = importlib.import_module(f"{flavour_modules.__name__}.{info.name}")
         found.update(module.FLAVOURS)
+        found.update(getattr(module, "REFERENCE_FLAVOURS", {}))
     return {name: build for name, build in found.items() if name not in NOT_EMULATED}
 
 

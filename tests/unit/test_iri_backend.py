@@ -19,6 +19,7 @@ import pytest
 from facility_common.backends import states
 from facility_common.backends.iri import IRI_FILE_LIMIT, IRIBackend
 from facility_common.backends.iri.file_parsers import (
+    _download_url,
     _parse_checksum,
     _parse_content,
     _parse_download,
@@ -253,11 +254,27 @@ def test_parse_head_tail_view(payload: str, text: str) -> None:
     assert _parse_content(load(payload)["result"]) == text
 
 
-def test_parse_download_plain_string_and_base64() -> None:
-    assert _parse_download(load("task_download_string.json")["result"]) == b"hello world\n"
+def test_parse_download_decodes_or_refuses() -> None:
+    """A string is base64 (the reference server's answer); content whose encoding is unknown is
+    refused, never written as it came."""
+    encoded = base64.b64encode(b"\x00\x01payload").decode()
+    assert _parse_download({"output": encoded}) == b"\x00\x01payload"
     assert _parse_download(load("task_download_base64.json")["result"]) == b"\x00\x01binary\xff\n"
     assert _parse_download({"output": {"content_base64": base64.b64encode(b"abc").decode()}}) == b"abc"
-    assert _parse_download({"output": {"content": "plain"}}) == b"plain"
+    assert _parse_download({"output": {"content": "plain", "encoding": "utf-8"}}) == b"plain"
+    for unreadable in (
+        load("task_download_string.json")["result"],  # text that is not base64
+        {"output": {"content": "plain"}},
+        {"output": {"content": "x", "encoding": "rot13"}},
+        {"output": 42},
+        None,
+    ):
+        with pytest.raises(ValueError):
+            _parse_download(unreadable)
+    assert _download_url({"output": "https://api.example.org/api/v2/files/abc"}) == (
+        "https://api.example.org/api/v2/files/abc"
+    )
+    assert _download_url({"output": encoded}) is None
 
 
 def test_task_failures_map_to_errors() -> None:
@@ -351,11 +368,16 @@ def test_submit_v2_headers() -> None:
     )
     assert with_account.headers == {"Idempotency-Key": key}
     assert with_account.json["attributes"]["account"] == "proj"
+    assert 409 in with_account.ok
     no_account = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
     request = _build_submit(POLARIS, no_account, tag=tag, api_version="v2", project="myproj")
-    assert request.headers is not None and request.headers["X-IRI-Facility-Project"] == "myproj"
-    assert "account" not in request.json["attributes"]
-    assert 409 in request.ok
+    assert request.headers is None and request.json["attributes"]["account"] == "myproj"
+    assert 409 not in request.ok  # without a key, a 409 is a refusal
+    header = _build_submit(
+        POLARIS, no_account, tag=tag, api_version="v2", project="myproj", project_header=True
+    )
+    assert header.headers == {"X-IRI-Facility-Project": "myproj"}
+    assert "account" not in header.json["attributes"]
     with pytest.raises(InvalidJobSpec) as refused:
         _build_submit(POLARIS, no_account, tag=tag, api_version="v2")
     assert refused.value.field == "attributes.account"
@@ -428,8 +450,12 @@ def test_update_job_builder_v1_and_v2() -> None:
     assert filled.json["attributes"] == {"account": "myproj"}
     no_account = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
     v2 = _build_update_job(POLARIS, job_id, no_account, api_version="v2", project="myproj")
-    assert v2.method == "PUT" and v2.headers == {"X-IRI-Facility-Project": "myproj"}
-    assert "account" not in v2.json["attributes"]
+    assert v2.method == "PUT" and v2.headers is None and v2.json["attributes"]["account"] == "myproj"
+    header = _build_update_job(
+        POLARIS, job_id, no_account, api_version="v2", project="myproj", project_header=True
+    )
+    assert header.headers == {"X-IRI-Facility-Project": "myproj"}
+    assert "account" not in header.json["attributes"]
     with pytest.raises(InvalidJobSpec, match=r"attributes\.account"):
         _build_update_job(POLARIS, job_id, no_account, api_version="v2")
     with pytest.raises(InvalidJobSpec, match="script"):
@@ -615,10 +641,15 @@ class FakeIRI:
         self.task_list: Any = load("tasks_list.json")
         self.facility_doc: Any = load("facility.json")
         self.update_refusal: tuple[int, str] | None = None
+        self.blobs: dict[str, bytes] = {}  # path under the API root -> bytes served as they are
+        self.empty_lists_404 = False  # answer an empty page of incidents/events as the reference server
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.log.append(request)
         parts = request.url.path[len(self.prefix) :].strip("/").split("/")
+        if parts[0] == "files":  # what download results may link to
+            blob = self.blobs.get(request.url.path[len(self.prefix) :])
+            return httpx.Response(200, content=blob) if blob is not None else self._problem(404, "gone")
         if parts[0] == "filesystem" and parts[1] == "resources":
             self.calls[f"{request.method} /filesystem/resources"] += 1
             return httpx.Response(200, json=[r for r in self.resources if r["resource_type"] == "storage"])
@@ -660,7 +691,7 @@ class FakeIRI:
             return httpx.Response(200, json=found[0]) if found else self._problem(404, "no such incident")
         query = self._query(request)
         offset = int(query.get("offset", 0))
-        return httpx.Response(200, json=self.incidents[offset:])
+        return self._page(self.incidents[offset:], "incidents")
 
     def _get_status_events(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
         if rest:
@@ -674,7 +705,19 @@ class FakeIRI:
             and ("incident_id" not in query or (e["incident_uri"] or "").endswith(query["incident_id"]))
         ]
         offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
-        return httpx.Response(200, json=events[offset : offset + limit])
+        return self._page(events[offset : offset + limit], "events")
+
+    def _page(self, items: list[Any], what: str) -> httpx.Response:
+        if not items and self.empty_lists_404:
+            return httpx.Response(
+                404,
+                json={"title": "Not Found", "detail": f"No {what} found"},
+                headers={"content-type": "application/problem+json"},
+            )
+        return httpx.Response(200, json=items)
+
+    def _get_account_whoami(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
+        return httpx.Response(404, json={"title": "Not Found", "detail": "Not Found"})
 
     def _get_compute_resources(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
         return httpx.Response(200, json=[r for r in self.resources if r["resource_type"] == "compute"])
@@ -797,9 +840,10 @@ class FakeIRI:
 
 
 def make_backend(fake: FakeIRI, **options: Any) -> IRIBackend:
+    transport = options.pop("transport", None) or httpx.MockTransport(fake)
     backend = IRIBackend(
         base_url=f"http://127.0.0.1:9{fake.prefix}",
-        transport=httpx.MockTransport(fake),
+        transport=transport,
         retry=RetryPolicy(attempts=2, backoff=0.0, jitter=0.0),
         task_poll_interval=0.0,
         task_timeout=5.0,
@@ -912,7 +956,7 @@ async def test_a_bad_submit_tag_is_refused_before_any_request() -> None:
 async def test_submit_v2_idempotency_project_header_and_conflict() -> None:
     fake = FakeIRI("v2")
     fake.conflicts = 1
-    backend = make_backend(fake, project="myproj")
+    backend = make_backend(fake, project="myproj", project_header=True)
     spec = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
     job = await backend.submit("polaris", spec)
     await backend.aclose()
@@ -921,6 +965,7 @@ async def test_submit_v2_idempotency_project_header_and_conflict() -> None:
     keys = {r.headers["Idempotency-Key"] for r in sent}
     assert len(keys) == 1  # one key for every re-send of one submit call
     assert all(r.headers["X-IRI-Facility-Project"] == "myproj" for r in sent)
+    assert all("account" not in json.loads(r.content)["attributes"] for r in sent)
     again = make_backend(fake, project="myproj")
     await again.submit("polaris", spec)
     await again.aclose()
@@ -1052,14 +1097,52 @@ async def test_download_writes_whole_file_only(tmp_path: Path) -> None:
     target = tmp_path / "data.bin"
     await backend.download("eagle", "/home/user/data.bin", target)
     assert target.read_bytes() == b"\x00\x01binary\xff\n"
-    fake.task_results["download"] = ("completed", load("task_download_string.json")["result"])
+    fake.task_results["download"] = ("completed", {"output": base64.b64encode(b"hello world\n").decode()})
     await backend.download("eagle", "/home/user/echo.out", tmp_path / "echo.out")
     assert (tmp_path / "echo.out").read_text() == "hello world\n"
-    fake.task_results["download"] = ("completed", {"output": {"content": "!!!", "encoding": "base64"}})
-    with pytest.raises(APIError):
-        await backend.download("eagle", "/home/user/broken", tmp_path / "broken")
+    for unreadable in (
+        {"output": {"content": "!!!", "encoding": "base64"}},
+        load("task_download_string.json")["result"],  # text, not base64: never written as it came
+        {"output": {"content": "words"}},
+        {"output": ["a", "list"]},
+    ):
+        fake.task_results["download"] = ("completed", unreadable)
+        with pytest.raises(APIError):
+            await backend.download("eagle", "/home/user/broken", tmp_path / "broken")
     await backend.aclose()
     assert sorted(os.listdir(tmp_path)) == ["data.bin", "echo.out"]
+
+
+@pytest.mark.anyio
+async def test_download_result_naming_a_url(tmp_path: Path) -> None:
+    """A URL result is fetched through the session from the API's own host; another host is
+    refused (the API's credentials would go there) and leaves no file."""
+
+    class Bearer(httpx.Auth):
+        def auth_flow(self, request: httpx.Request) -> Any:
+            request.headers["Authorization"] = "Bearer t0ken"
+            yield request
+
+    fake = FakeIRI()
+    backend = make_backend(fake, auth=Bearer())
+    served = f"http://127.0.0.1:9{fake.prefix}/files/abc"
+    fake.task_results["download"] = ("completed", {"output": served})
+    fake.blobs["/files/abc"] = b"\x00from a link"
+    await backend.download("eagle", "/home/user/data.bin", tmp_path / "data.bin")
+    assert (tmp_path / "data.bin").read_bytes() == b"\x00from a link"
+    fetched = [r for r in fake.log if r.url.path.endswith("/files/abc")]
+    assert len(fetched) == 1 and fetched[0].headers["Authorization"] == "Bearer t0ken"
+    fake.task_results["download"] = ("completed", {"output": served.replace("abc", "gone?sig=s3cr3t")})
+    with pytest.raises(NotFoundError) as gone:
+        await backend.download("eagle", "/home/user/data.bin", tmp_path / "gone.bin")
+    assert "/files/gone" in str(gone.value) and "s3cr3t" not in str(gone.value)
+    assert gone.value.__cause__ is None and gone.value.__suppress_context__
+    for elsewhere in ("https://127.0.0.1:9/files/abc", "http://files.example.org/abc"):
+        fake.task_results["download"] = ("completed", {"output": elsewhere})
+        with pytest.raises(APIError, match="another host"):
+            await backend.download("eagle", "/home/user/data.bin", tmp_path / "other.bin")
+    await backend.aclose()
+    assert sorted(os.listdir(tmp_path)) == ["data.bin"]
 
 
 @pytest.mark.anyio
@@ -1183,6 +1266,13 @@ async def test_update_job_v2_project_header_and_no_account() -> None:
     job = await backend.submit("polaris", echo_spec())
     spec = echo_spec(attributes=JobAttributes(duration=timedelta(seconds=60)))
     await backend.update_job("polaris", job.id, spec)
+    put = fake.requests_to("PUT", "/compute/job/")[0]
+    assert "X-IRI-Facility-Project" not in put.headers
+    assert json.loads(put.content)["attributes"]["account"] == "myproj"
+    await backend.aclose()
+    fake = FakeIRI("v2")
+    backend = make_backend(fake, project="myproj", project_header=True)
+    await backend.update_job("polaris", (await backend.submit("polaris", echo_spec())).id, spec)
     put = fake.requests_to("PUT", "/compute/job/")[0]
     assert put.headers["X-IRI-Facility-Project"] == "myproj"
     assert "account" not in json.loads(put.content)["attributes"]

@@ -8,8 +8,10 @@ pure ``_build_<op>`` function (:mod:`.requests`) that turns arguments into an
 payloads without I/O. The backend's methods only wire them to the session, in groups:
 :mod:`.status` (resources, outages, the facility), :mod:`.jobs` (compute jobs, the submit under
 the shared submit policy), :mod:`.files` and :mod:`.tasks` (filesystem operations and the tasks
-they run as); :mod:`.backend` joins them into :class:`IRIBackend`, and :mod:`.options` holds
-:class:`IRIOptions`. Each module's docstring says how it fills the API's gaps.
+they run as); :mod:`.links` reads v2's HAL links, which the operations follow where a resource
+gives them; :mod:`.backend` joins them into :class:`IRIBackend`, and :mod:`.options` holds
+:class:`IRIOptions`. Each module's docstring says how it fills the API's gaps, and where it
+follows what the public reference server really answers rather than the spec.
 
 The names below are loaded on first use, so the registry can read :class:`IRIOptions` without
 loading the backend.

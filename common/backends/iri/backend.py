@@ -21,7 +21,8 @@ class IRIBackend(JobsMixin, FilesMixin, StatusMixin):
 
     ``base_url`` includes the version (``https://api.alcf.anl.gov/api/v1``); ``api_version``
     defaults from its trailing ``/v1``/``/v2``. ``project`` is the account to charge when a
-    JobSpec names none (v1: ``attributes.account``; v2: the ``X-IRI-Facility-Project`` header).
+    JobSpec names none, sent as ``attributes.account`` (on v2 with ``project_header``, as the
+    ``X-IRI-Facility-Project`` header instead).
     No network call happens before the first operation. Label, capabilities and the hint of
     what the API offers come from its descriptor in :mod:`facility_common.registry`.
     """
@@ -49,6 +50,7 @@ class IRIBackend(JobsMixin, FilesMixin, StatusMixin):
         self._idempotency_supported = True
         self._ids_by_name = {}
         self._names_by_id = {}
+        self._links = {}
         self._resources_loaded_at = None
         self._resources_lock = None  # made in the event loop that first needs it
 

@@ -3,6 +3,8 @@ resource names resolved to ids once."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -15,9 +17,12 @@ from ...http import ApiRequest, ApiSession
 from ...models import ResourceStatus
 from ..base import FacilityBackend
 from ..submit import SubmitGuard
+from .links import RELATIONS, expand, parse_links, request_path
 from .options import IRIOptions
-from .parsers import _items, _parse_resources
+from .parsers import _is_empty_page, _items, _parse_resources
 from .requests import FACILITY, PAGE_LIMIT, _build_resources
+
+logger = logging.getLogger("facility_common.backends.iri")
 
 MAX_PAGES = 100
 """Most pages read of one paged collection."""
@@ -43,6 +48,7 @@ class IRIBase(FacilityBackend):
     _idempotency_supported: bool
     _ids_by_name: dict[str, str]
     _names_by_id: dict[str, str]
+    _links: dict[str, dict[str, str]]
     _resources_loaded_at: float | None
     _resources_lock: anyio.Lock | None
 
@@ -57,14 +63,25 @@ class IRIBase(FacilityBackend):
             raise self._bad_answer(f"{what} {path}", exc, resource) from None
 
     async def _pages(
-        self, build: Callable[[int], ApiRequest], *, resource: str | None = None
+        self,
+        build: Callable[[int], ApiRequest],
+        *,
+        resource: str | None = None,
+        stop: Callable[[list[dict[str, Any]]], bool] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every item of a paged collection; stops on a short page or a page seen before."""
+        """Every item of a paged collection; stops on a short page, a page seen before, a
+        ``404 No <items> found`` (how the reference server answers an empty page), or after a
+        page for which ``stop(page)`` is true."""
         items: list[dict[str, Any]] = []
         previous: list[Any] | None = None
         for page in range(MAX_PAGES):
             request = build(page * PAGE_LIMIT)
-            data = await self._session.call(request, resource=resource)
+            try:
+                data = await self._session.call(request, resource=resource)
+            except NotFoundError as exc:
+                if _is_empty_page(exc.status_code, exc.body):
+                    break  # "No <items> found": an empty page, also one past the end
+                raise
             try:
                 batch = _items(data)
             except ValueError as exc:
@@ -73,7 +90,7 @@ class IRIBase(FacilityBackend):
             if keys and keys == previous:
                 break  # the server ignores offset
             items.extend(batch)
-            if len(batch) < PAGE_LIMIT:
+            if len(batch) < PAGE_LIMIT or (stop is not None and stop(batch)):
                 break
             previous = keys
         return items
@@ -84,6 +101,23 @@ class IRIBase(FacilityBackend):
         for item in resources:
             self._ids_by_name[item.name] = item.id
             self._names_by_id[item.id] = item.name
+            links = parse_links(item.raw)
+            if links:
+                self._links[item.id] = links
+
+    def _linked(self, request: ApiRequest, resource_id: str, operation: str, **values: str) -> ApiRequest:
+        """``request`` sent where the resource's HAL link for ``operation`` leads, when the
+        facility gave a usable one (see :mod:`.links`); otherwise as built."""
+        href = self._links.get(resource_id, {}).get(RELATIONS[operation])
+        if href is None:
+            return request
+        target = expand(href, values)
+        path = request_path(target, self.base_url) if target is not None else None
+        if path is None:
+            # the href itself is not logged: a link refused for its query may carry a credential
+            logger.debug("not following the %s link of resource %s", operation, resource_id)
+            return request
+        return dataclasses.replace(request, path=path)
 
     async def _load_resources(self) -> list[ResourceStatus]:
         try:

@@ -183,12 +183,32 @@ def _b64(text: str) -> bytes:
         return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
+_TEXT_ENCODINGS = frozenset({"utf-8", "utf8", "text", "plain"})
+
+
+def _download_url(result: Any) -> str | None:
+    """The URL a download result points at (``{"output": "https://..."}``: the spec calls the
+    output a "download URL or identifier"), or None when the result holds the content itself."""
+    output = _task_output(result)
+    if isinstance(output, str) and re.match(r"^https?://", output.strip(), re.IGNORECASE):
+        return output.strip()
+    return None
+
+
 def _parse_download(result: Any) -> bytes:
-    """Bytes of a download result: a string is the file's text; a dict carries base64 content
-    (``content`` with ``encoding: base64``, or ``content_base64``/``data``) or plain ``content``."""
+    """The bytes of a download result whose content is inline; ``ValueError`` for any other shape.
+
+    A bare string is base64 (the reference server's ``{"output": "<base64 of the file>"}``); a
+    dict carries ``content`` with ``encoding: base64`` (or a text encoding), or base64 under
+    ``content_base64``/``base64_content``/``data_base64``/``data``. Content whose encoding is not
+    known is refused rather than written as it came: a file is only ever written decoded.
+    """
     output = _task_output(result)
     if isinstance(output, str):
-        return output.encode("utf-8")
+        try:
+            return _b64(output.strip())
+        except (binascii.Error, ValueError):
+            raise ValueError("the download result is a string that is neither base64 nor a URL") from None
     if isinstance(output, dict):
         for key in ("content_base64", "base64_content", "data_base64", "data"):
             value = output.get(key)
@@ -196,7 +216,12 @@ def _parse_download(result: Any) -> bytes:
                 return _b64(value)
         content = output.get("content")
         if isinstance(content, str):
-            return _b64(content) if _is_base64(output) else content.encode("utf-8")
+            if _is_base64(output):
+                return _b64(content)
+            encoding = output.get("encoding")
+            if isinstance(encoding, str) and encoding.strip().lower() in _TEXT_ENCODINGS:
+                return content.encode("utf-8")
+            raise ValueError(f"the download result's content has an unknown encoding ({encoding!r})")
     raise ValueError("the download result holds no content")
 
 

@@ -3,7 +3,10 @@
 Every filesystem call answers a task id; the method waits for the task (see
 :mod:`.tasks`) and parses its ``result`` (:mod:`.file_parsers`). ``view``, ``download`` and
 ``upload`` move at most 5 MiB per call (the spec's limit); larger files go through Globus. A
-download appears locally whole or not at all.
+download appears locally whole or not at all, and only decoded: its result is the file in base64
+(the reference server), a URL on the API's own host (fetched with the session), or
+``{content, encoding}``; any other shape is an :class:`APIError` and leaves no file. Where a
+resource's HAL links name an operation, the request goes where the link leads.
 """
 
 from __future__ import annotations
@@ -14,14 +17,24 @@ import re
 import tempfile
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
 
-from ...errors import InvalidJobSpec, UnsupportedOperation
+from ...errors import (
+    APIError,
+    FacilityError,
+    InvalidJobSpec,
+    NotFoundError,
+    TransportError,
+    UnsupportedOperation,
+)
+from ...http import ApiRequest
 from ...models import FileEntry
 from ..base import ProgressCallback
 from .file_parsers import (
+    _download_url,
     _parse_checksum,
     _parse_content,
     _parse_download,
@@ -30,6 +43,7 @@ from .file_parsers import (
     _parse_stat,
     _parse_task_submit,
 )
+from .links import same_origin
 from .requests import FACILITY, IRI_FILE_LIMIT, _build_fs, _build_upload, _lines_or_bytes
 from .tasks import TasksMixin
 
@@ -41,7 +55,7 @@ class FilesMixin(TasksMixin):
     async def _fs(self, op: str, resource: str, path: str, args: Mapping[str, Any]) -> Any:
         """Run one filesystem operation to completion and return its task ``result``."""
         resource_id, name = await self._resolve(resource)
-        request = _build_fs(self.api_version, op, resource_id, args)
+        request = self._linked(_build_fs(self.api_version, op, resource_id, args), resource_id, op)
         data = await self._session.call(request, resource=name)
         try:
             task_id = _parse_task_submit(data)
@@ -221,7 +235,11 @@ class FilesMixin(TasksMixin):
         if progress is not None:
             progress(0, len(content))
         resource_id, name = await self._resolve(resource)
-        request = _build_upload(self.api_version, resource_id, remote_path, os.path.basename(local), content)
+        request = self._linked(
+            _build_upload(self.api_version, resource_id, remote_path, os.path.basename(local), content),
+            resource_id,
+            "upload",
+        )
         data = await self._session.call(request, resource=name)
         try:
             task_id = _parse_task_submit(data)
@@ -230,6 +248,37 @@ class FilesMixin(TasksMixin):
         await self._await_task(task_id, op="upload", path=remote_path, resource=name)
         if progress is not None:
             progress(len(content), len(content))
+
+    async def _fetch_download(self, url: str, remote_path: str, resource: str) -> bytes:
+        """The bytes behind a download task's URL, fetched through the session (with its
+        credentials), so only from the API's own scheme, host and port; any other is refused."""
+        if not same_origin(url, self.base_url):
+            raise APIError(
+                f"download {remote_path} on {resource}: the facility answered a URL on another host "
+                f"({urlsplit(url).hostname}); it is not fetched with the API's credentials",
+                facility=FACILITY,
+                resource=resource,
+            )
+        try:
+            response = await self._session.send(ApiRequest("GET", url), resource=resource)
+        except FacilityError as exc:
+            # said again without the URL's query, which may hold a signature
+            shown = urlsplit(url)._replace(query="", fragment="").geturl()
+            what = f"answered {exc.status_code}" if exc.status_code is not None else "got no answer"
+            kind = (
+                NotFoundError
+                if exc.status_code == 404
+                else TransportError
+                if isinstance(exc, TransportError)
+                else APIError
+            )
+            raise kind(
+                f"download {remote_path} on {resource}: GET {shown} {what}",
+                facility=FACILITY,
+                resource=resource,
+                status_code=exc.status_code,
+            ) from None
+        return response.content
 
     async def download(
         self,
@@ -240,10 +289,20 @@ class FilesMixin(TasksMixin):
     ) -> None:
         """Download a remote file of at most 5 MiB; the local file appears whole or not at all.
 
-        :calls: GET /filesystem/download/{resource_id} (v1) | POST (v2), then GET /task/{task_id}
+        The task's result is the file in base64 (the reference server), a URL on the API's own
+        host that is then fetched, or ``{content, encoding}``; a result of any other shape is an
+        :class:`APIError` and leaves no local file.
+
+        :calls: GET /filesystem/download/{resource_id} (v1) | POST (v2), then GET /task/{task_id},
+            and GET <url> when the result is a URL
         """
         result = await self._fs("download", resource, remote_path, {"path": remote_path})
-        content: bytes = self._parsed("download", remote_path, resource, _parse_download, result)
+        url = _download_url(result)
+        content: bytes
+        if url is not None:
+            content = await self._fetch_download(url, remote_path, resource)
+        else:
+            content = self._parsed("download", remote_path, resource, _parse_download, result)
         await anyio.to_thread.run_sync(_write_atomically, os.fspath(local_path), content)
         if progress is not None:
             progress(len(content), len(content))

@@ -17,7 +17,15 @@ class IRIOptions(BackendOptions):
         default=None, metadata=about("v1 or v2; default: read from the base URL's trailing /v1 or /v2.")
     )
     project: str | None = dataclasses.field(
-        default=None, metadata=about("Project (account) charged for jobs that name none.")
+        default=None,
+        metadata=about("Project (account) charged for jobs that name none (sent as attributes.account)."),
+    )
+    project_header: bool = dataclasses.field(
+        default=False,
+        metadata=about(
+            "v2: send the project in the X-IRI-Facility-Project header instead of "
+            "attributes.account (only where the facility's documentation asks for it)."
+        ),
     )
     task_timeout: float = dataclasses.field(
         default=300.0, metadata=about("Longest wait for one filesystem task, in seconds.")

@@ -85,6 +85,18 @@ def _items(data: Any) -> list[dict[str, Any]]:
     return [item for item in data if isinstance(item, dict)]
 
 
+_NOTHING_FOUND = re.compile(r"^\s*no\b.*\bfound\b", re.IGNORECASE)
+
+
+def _is_empty_page(status: int | None, detail: str | None) -> bool:
+    """Whether an error answer to a list call means "no items": ``404`` whose problem detail
+    says ``No <items> found`` (the reference server's answer to an empty page of incidents,
+    events or sites, also to a page past the end). Any other ``404`` (an unknown route, whose
+    detail is ``"Not Found"``; an unknown resource) is not read as an empty list, so a wrong URL
+    never passes for "no outages"."""
+    return status == 404 and isinstance(detail, str) and bool(_NOTHING_FOUND.match(detail))
+
+
 def _last_segment(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
@@ -270,6 +282,11 @@ def _job_tag(data: Mapping[str, Any]) -> str | None:
         return None
     tag = environment.get(SUBMIT_TAG_VARIABLE)
     return str(tag) if tag is not None else None
+
+
+def _lists_no_specs(items: list[dict[str, Any]]) -> bool:
+    """Whether a job listing shows jobs but none with its ``job_spec`` (where tags live)."""
+    return bool(items) and not any(isinstance(item.get("job_spec"), dict) for item in items)
 
 
 def _find_tagged(data: Any, tag: str, resource: str) -> Job | None:

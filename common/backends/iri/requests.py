@@ -134,6 +134,11 @@ def _build_site(site_id: str) -> ApiRequest:
     return ApiRequest("GET", f"facility/sites/{_q(site_id)}")
 
 
+def _build_whoami() -> ApiRequest:
+    """:calls: GET /account/whoami (v2 deployments on the reference server's newer releases)"""
+    return ApiRequest("GET", "account/whoami")
+
+
 def _build_compute_resources() -> ApiRequest:
     """:calls: GET /compute/resources"""
     return ApiRequest("GET", "compute/resources")
@@ -196,25 +201,28 @@ def _render_job_spec(spec: JobSpec, *, tag: str | None, account: str | None) -> 
 
 
 def _account_and_headers(
-    spec: JobSpec, api_version: str, project: str | None
+    spec: JobSpec, api_version: str, project: str | None, project_header: bool = False
 ) -> tuple[str | None, dict[str, str]]:
-    """Where the project to charge goes: v1 fills ``attributes.account`` from ``project`` when the
-    spec names none; v2 wants exactly one of ``attributes.account`` and the
-    ``X-IRI-Facility-Project`` header, and with neither the spec is refused before any request."""
+    """Where the project to charge goes when the spec names no ``attributes.account``: into
+    ``attributes.account`` from ``project`` (v1 and v2), or on v2 with ``project_header`` into
+    the ``X-IRI-Facility-Project`` header instead (the v2 spec wants exactly one of the two and
+    calls the header one a gateway sets; the reference server ignores it). A v2 job with no
+    project anywhere is refused before any request."""
     headers: dict[str, str] = {}
     account: str | None = None
-    if api_version == "v1":
-        if spec.attributes.account is None and project:
-            account = project
-    elif spec.attributes.account is None:
-        if not project:
+    if spec.attributes.account is not None or not project:
+        if api_version == "v2" and spec.attributes.account is None:
             raise InvalidJobSpec(
                 "attributes.account: IRI v2 needs the project to charge, in attributes.account or "
-                "through the backend's project option (sent as X-IRI-Facility-Project)",
+                "through the backend's project option",
                 field="attributes.account",
                 facility=FACILITY,
             )
+        return account, headers
+    if api_version == "v2" and project_header:
         headers[PROJECT_HEADER] = project
+    else:
+        account = project
     return account, headers
 
 
@@ -225,21 +233,23 @@ def _build_submit(
     tag: str,
     api_version: str,
     project: str | None = None,
+    project_header: bool = False,
     idempotency_key: str | None = None,
 ) -> ApiRequest:
     """:calls: POST /compute/job/{resource_id}
 
-    v1: ``project`` fills ``attributes.account`` when the spec has none. v2: the account must be in
-    exactly one place, ``attributes.account`` or the ``X-IRI-Facility-Project`` header (from
-    ``project``); with neither the spec is refused here, before any request. v2 answers ``409``
-    while a submit under the same ``Idempotency-Key`` is in flight: a status the caller waits out.
+    ``project`` fills ``attributes.account`` when the spec has none (on v2 with
+    ``project_header``, the ``X-IRI-Facility-Project`` header instead); a v2 spec with no project
+    anywhere is refused here, before any request. With an ``Idempotency-Key`` (v2), ``409``
+    (a submit under the same key still in flight) is an answer the caller waits out.
     """
     _refuse_script(spec)
-    account, headers = _account_and_headers(spec, api_version, project)
+    account, headers = _account_and_headers(spec, api_version, project, project_header)
     body = _render_job_spec(spec, tag=tag, account=account)
-    if api_version == "v2" and idempotency_key is not None:
-        headers[IDEMPOTENCY_HEADER] = idempotency_key
-    ok = (200, 201, 202, 409) if api_version == "v2" else (200, 201, 202)
+    keyed = api_version == "v2" and idempotency_key is not None
+    if keyed:
+        headers[IDEMPOTENCY_HEADER] = str(idempotency_key)
+    ok = (200, 201, 202, 409) if keyed else (200, 201, 202)
     return ApiRequest("POST", f"compute/job/{_q(resource_id)}", json=body, headers=headers or None, ok=ok)
 
 
@@ -277,6 +287,7 @@ def _build_update_job(
     *,
     api_version: str,
     project: str | None = None,
+    project_header: bool = False,
 ) -> ApiRequest:
     """:calls: PUT /compute/job/{resource_id}/{job_id}
 
@@ -286,7 +297,7 @@ def _build_update_job(
     The environment carries ``FACILITY_SUBMIT_TAG`` only when the caller's spec does.
     """
     _refuse_script(spec)
-    account, headers = _account_and_headers(spec, api_version, project)
+    account, headers = _account_and_headers(spec, api_version, project, project_header)
     tag = spec.environment.get(SUBMIT_TAG_VARIABLE)
     body = _render_job_spec(spec, tag=tag, account=account)
     return ApiRequest(

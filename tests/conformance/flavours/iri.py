@@ -1,19 +1,32 @@
-"""IRI Facility API v1 and v2 through the emulator."""
+"""IRI Facility API v1 and v2 through the emulator, as the spec says (``FLAVOURS``) and as the IRI
+reference server really answers (``REFERENCE_FLAVOURS``, run by the contract suite and the fault
+matrix on an emulator with ``fidelity iri=reference``)."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
+from facility_common.backends.base import Capability
+
 from ...conftest import resource_id
 from ..flavour import Flavour
 
+REFERENCE = "iri=reference"
 
-def iri_flavour(server: Any, version: str) -> Flavour:
+#: What the reference server cannot give back: it reports no job_spec, so neither the output
+#: paths of a job nor the submit tags in its environment can be read.
+_HIDDEN_BY_THE_REFERENCE_SERVER = frozenset({Capability.JOB_OUTPUT, Capability.TAGS})
+
+
+def iri_flavour(server: Any, version: str, fidelity: str = "spec") -> Flavour:
     credentials = server.credentials
     options: dict[str, Any] = {"task_poll_interval": 0.02}
     if version == "v2":
         options["project"] = "demo"
+    capabilities = (
+        Capability.ALL - _HIDDEN_BY_THE_REFERENCE_SERVER if fidelity == REFERENCE else Capability.ALL
+    )
     return Flavour(
         facility="iri",
         base_url=server.iri_url(version),
@@ -27,10 +40,16 @@ def iri_flavour(server: Any, version: str) -> Flavour:
         compute_id=resource_id(server, "polaris"),
         scratch=credentials["home"],
         options=options,
+        capabilities=capabilities,
+        fidelity=fidelity,
     )
 
 
 FLAVOURS = {
     "iri-v1": functools.partial(iri_flavour, version="v1"),
     "iri-v2": functools.partial(iri_flavour, version="v2"),
+}
+REFERENCE_FLAVOURS = {
+    "iri-v1-reference": functools.partial(iri_flavour, version="v1", fidelity=REFERENCE),
+    "iri-v2-reference": functools.partial(iri_flavour, version="v2", fidelity=REFERENCE),
 }
