@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from facility_common import AsyncFacilityClient, FacilityClient, JobAttributes, JobSpec, JobState
+from facility_common.http import RetryPolicy
 from facility_emulator import EmulatorConfig, EmulatorServer
 
 
@@ -102,8 +103,10 @@ def test_reads_succeed_through_429_and_503_bursts(faulty: EmulatorServer) -> Non
         },
     )
     admin(faulty, "DELETE", "stats")
+    # The emulator's Retry-After is whole seconds (0.05 rounds up to 1): the policy caps the wait.
+    quick = RetryPolicy(max_retry_after=0.1)
     with FacilityClient.connect(
-        "iri", base_url=faulty.iri_url("v1"), auth=oidc(faulty), task_poll_interval=0.02
+        "iri", base_url=faulty.iri_url("v1"), auth=oidc(faulty), task_poll_interval=0.02, retry=quick
     ) as client:
         for _ in range(3):
             assert client.resource("polaris").name == "polaris"
