@@ -33,7 +33,7 @@ SPREAD = frozenset(
 LONG_FIRST = (
     "tests/reliability/test_soak.py",  # about 3 minutes
     "tests/reliability/test_secrets_everywhere.py",  # the demo and the DAG runner: 1.5 minutes
-    "tests/conformance/test_contract.py::test_job_outliving_its_duration_times_out[slurmrest-",  # 75 s
+    "tests/conformance/test_contract.py::test_job_outliving_its_duration_times_out[slurmrest-async]",  # 75 s
     "tests/parsl/test_end_to_end.py",  # a scaling run and a walltime kill: about a minute
     "tests/docs/test_documented_commands.py",
     "tests/bench/test_bench_scripts.py",
@@ -70,8 +70,15 @@ def order(items: list[pytest.Item]) -> None:
 
 
 def make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """xdist's module-scope scheduling, with :data:`SPREAD` modules split into single tests and the
-    work queue kept in collection order (which :func:`order` arranged on every worker)."""
+    """xdist's module-scope scheduling, with :data:`SPREAD` modules split into single tests, the
+    work queue kept in collection order (which :func:`order` arranged on every worker), and no
+    long work queued behind a long test.
+
+    A worker runs a test only once it holds the next one (or is told to stop), so xdist keeps two
+    or three tests queued on each worker. Behind a long test that queue would wait for minutes;
+    here a worker running a :data:`LONG_FIRST` test gets only what it needs to go on, taken from
+    the end of the queue (the quick unit tests).
+    """
     from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
     class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]
@@ -79,5 +86,22 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
             module = nodeid.split("::", 1)[0]
             return nodeid if module in SPREAD else module
 
+        def _reschedule(self, node: Any) -> None:
+            work: dict[str, dict[str, bool]] = self.assigned_work[node]
+            waiting = [nodeid for unit in work.values() for nodeid, done in unit.items() if not done]
+            if node.shutting_down or not self.workqueue or not any(map(is_long, waiting)):
+                super()._reschedule(node)
+                return
+            if len(waiting) < 2:
+                scope, unit = self.workqueue.popitem(last=True)
+                work[scope] = unit
+                collection = self.registered_collections[node]
+                node.send_runtest_some([collection.index(nodeid) for nodeid in unit])
+
     config.option.loadscopereorder = False
     return SuiteScheduling(config, log)
+
+
+def is_long(nodeid: str) -> bool:
+    """Whether ``nodeid`` is one of the :data:`LONG_FIRST` tests."""
+    return _rank(nodeid) < len(LONG_FIRST)
