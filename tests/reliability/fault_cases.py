@@ -30,8 +30,9 @@ TAG_VARIABLE = "FACILITY_SUBMIT_TAG"
 #: Flavours that talk to something other than the emulator (no faults can be injected there).
 NOT_EMULATED = frozenset({"slurmrest"})
 
-#: Quick retries, enough of them to outlast a one-second restart of the emulator.
-FAST_RETRY = RetryPolicy(attempts=10, backoff=0.05, max_backoff=0.4, jitter=0.1, max_retry_after=2.0)
+#: Quick retries, enough of them to outlast a one-second restart of the emulator. The emulator's
+#: Retry-After is whole seconds (a rule's 0.05 is sent as 1): the cap keeps each such wait short.
+FAST_RETRY = RetryPolicy(attempts=10, backoff=0.05, max_backoff=0.4, jitter=0.1, max_retry_after=0.2)
 
 #: A route glob (fnmatch on the request path) that matches each flavour's submit call.
 SUBMIT_ROUTES = {
