@@ -14,7 +14,9 @@ from facility_common import FacilityClient, UnsupportedOperation
 @pytest.fixture
 def s3m(cli_emulator: Any) -> Any:
     credentials = cli_emulator.flavour_credentials("s3m")
-    with FacilityClient.connect("s3m", base_url=cli_emulator.api_url("s3m"), auth=credentials["token"]) as client:
+    with FacilityClient.connect(
+        "s3m", base_url=cli_emulator.api_url("s3m"), auth=credentials["token"]
+    ) as client:
         yield client
 
 
