@@ -110,6 +110,8 @@ class BlockingBackend:
         self._facade = client
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_facade":  # not set yet (copy, unpickling): no backend to look in
+            raise AttributeError(name)
         backend = self._facade._client_for_this_process().backend
         attribute = getattr(backend, name)
         if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
