@@ -65,3 +65,8 @@ def test_firecrest_transfer_memory() -> None:
 def test_parsl_throughput() -> None:
     output = run_script("parsl_throughput", "--tasks", "10")
     assert len(ratio_lines(output)) == 3
+
+
+def test_cli_startup() -> None:
+    output = run_script("cli_startup", "--runs", "1", "--top", "3")
+    assert len(ratio_lines(output)) == 2
