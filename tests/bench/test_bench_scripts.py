@@ -65,3 +65,21 @@ def test_firecrest_transfer_memory() -> None:
 def test_parsl_throughput() -> None:
     output = run_script("parsl_throughput", "--tasks", "10")
     assert len(ratio_lines(output)) == 3
+
+
+def test_slurmrest_status_round() -> None:
+    output = run_script(
+        "slurmrest_status_round",
+        "--others",
+        "5",
+        "50",
+        "--own",
+        "2",
+        "--rounds",
+        "1",
+        "--submits",
+        "1",
+        "--markdown",
+    )
+    assert len(ratio_lines(output)) == 8
+    assert "| other users' jobs |" in output
