@@ -18,6 +18,9 @@ What S3M changes:
   before any request, naming the field.
 * **Status**: resources are ``GET olcf/v1alpha/status`` (``OPERATIONAL``/``UNAVAILABLE``); outages
   are the current and upcoming downtimes (planned when ``attributes.scheduled``).
+* **Jobs**: a status round asks ``job/{id}`` per job, as for slurmrestd; S3M's ``job/{id}``
+  answers in the accounting shape, so finished jobs stay known and there is no ``slurmdb`` route
+  to fall back on.
 * **Files**: S3M has no REST file operations; file calls raise UnsupportedOperation naming S3M
   Storage. ``job_output`` works only with ``local_output=True``, as for slurmrestd.
 """
@@ -226,6 +229,10 @@ class S3MBackend(SlurmRestBackend):
         if not resource:
             raise ConfigurationError("S3M calls need a resource (cluster) name", facility=FACILITY)
         return self.path_template.format(enclave=self.enclave, version=version, resource=resource)
+
+    def _accounting_prefix(self, version: str, resource: str | None) -> str | None:
+        """None: S3M maps no accounting routes; its ``job/{id}`` answers from accounting itself."""
+        return None
 
     def _partition_for(self, resource: str) -> str | None:
         return self.partition
