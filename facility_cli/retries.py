@@ -1,8 +1,8 @@
 """Say on stderr when the client retries, so a busy facility does not look like a hung command.
 
 The client layer's :class:`~facility_common.RetryPolicy` decides every pause between tries
-through :meth:`~facility_common.RetryPolicy.delay`; :class:`AnnouncedRetry` is that policy, unchanged,
-which also reports each pause. The command gives it to every client it builds, wrapping the
+and tells :meth:`~facility_common.RetryPolicy.pausing` why before each pause; :class:`AnnouncedRetry`
+is that policy, unchanged, which also reports each pause. The command gives it to every client it builds, wrapping the
 connection's own policy when it sets one.
 """
 
@@ -19,13 +19,13 @@ __all__ = ["AnnouncedRetry", "announced", "retry_notice"]
 Announce = Callable[[str], None]
 
 
-def retry_notice(retry_number: int, attempts: int, seconds: float, retry_after: float | None) -> str:
-    """The line printed before a pause: why, how long, and how many tries are left."""
-    why = (
-        f"the facility asked to wait {seconds:.0f} s (Retry-After)"
-        if retry_after is not None
-        else "no usable answer from the facility"
-    )
+def retry_notice(
+    retry_number: int, attempts: int, seconds: float, retry_after: float | None, reason: str = ""
+) -> str:
+    """The line printed before a pause: what the facility did, how long, how many tries are left."""
+    why = f"the facility {reason}" if reason else "no usable answer from the facility"
+    if retry_after is not None:
+        why += f" and asked to wait {seconds:.0f} s (Retry-After)"
     return f"{why}; retrying in {seconds:.1f} s (try {retry_number + 1} of {attempts})"
 
 
@@ -35,11 +35,9 @@ class AnnouncedRetry(RetryPolicy):
 
     announce: Announce | None = dataclasses.field(default=None, compare=False, repr=False)
 
-    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
-        seconds = super().delay(retry_number, retry_after)
+    def pausing(self, retry_number: int, seconds: float, reason: str, retry_after: float | None) -> None:
         if self.announce is not None:
-            self.announce(retry_notice(retry_number, self.attempts, seconds, retry_after))
-        return seconds
+            self.announce(retry_notice(retry_number, self.attempts, seconds, retry_after, reason))
 
 
 def announced(policy: Any, announce: Announce) -> AnnouncedRetry | Any:

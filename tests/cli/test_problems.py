@@ -73,6 +73,7 @@ def test_a_submit_during_an_outage_shows_its_retries_and_the_outage(
     result = run({**env, "FACILITY_CONN": conn}, "submit", "--", "/bin/echo", "hi")
     assert result.exit_code == 6, result.output
     assert result.stderr.count("retrying in") == 2
+    assert "the facility answered 503" in result.stderr
     assert "resource down: polaris is in outage 'polaris maintenance'" in result.stderr
     assert "OS upgrade of the compute nodes" in result.stderr and "expected to end 2030-01-0" in result.stderr
     checked = run({**env, "FACILITY_CONN": conn}, "check")
@@ -92,10 +93,6 @@ def _slurmrest(cli_emulator: Any) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs common/http.py to read error bodies through facility_common.problem_detail",
-)
 def test_a_slurmrestd_refusal_is_shown_in_its_own_words(
     env: dict[str, str | None], cli_emulator: Any
 ) -> None:
