@@ -33,13 +33,12 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ..auth import FacilityAuth
+from ..auth import FacilityAuth, Secret
 from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
 from ..http import ApiRequest
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from ..options import BackendOptions
 from .slurm_script import SbatchOption
-from .slurmrest.auth import RefreshingHeaderAuth
 from .slurmrest.backend import SlurmRestBackend
 from .slurmrest.options import S3MOptions
 from .slurmrest.status import filter_outages
@@ -70,11 +69,11 @@ S3M_JOB_FIELDS = frozenset(
 _SPEC_FIELD_OF = {"tres_per_task": "resources.gpu_cores_per_process"}
 
 
-class S3MTokenAuth(RefreshingHeaderAuth):
+class S3MTokenAuth(FacilityAuth):
     """Sends the token raw in ``Authorization``, as S3M expects (fresh once after a 401)."""
 
-    def apply(self, request: httpx.Request, token: str) -> None:
-        request.headers["Authorization"] = token
+    def write(self, request: httpx.Request, token: Secret) -> None:
+        request.headers["Authorization"] = token.get_secret_value()
 
     def __repr__(self) -> str:
         return f"S3MTokenAuth({self.source!r})"
@@ -215,7 +214,7 @@ class S3MBackend(SlurmRestBackend):
 
     def _wrap_auth(self, auth: httpx.Auth | None) -> httpx.Auth | None:
         if isinstance(auth, FacilityAuth):
-            return S3MTokenAuth(auth.source)
+            return S3MTokenAuth(auth.source, facility=FACILITY)
         return auth
 
     def describe(self) -> dict[str, Any]:

@@ -177,7 +177,7 @@ class SlurmRestBackend(ClusterCalls):
                     "user_name: slurmrestd needs the user the token belongs to (X-SLURM-USER-NAME)",
                     facility=self.name,
                 )
-            return SlurmTokenAuth(auth.source, self.user_name)
+            return SlurmTokenAuth(auth.source, self.user_name, facility=self.name)
         return auth
 
     def __repr__(self) -> str:
