@@ -169,12 +169,16 @@ class AsyncFacilityClient(FileMethods):
     @answers_checked
     async def get_job(self, resource: str, job_id: str) -> Job:
         """The current state of one job."""
-        return await self.backend.get_job(resource, job_id)
+        job = await self.backend.get_job(resource, job_id)
+        self.backend.jobs_seen([job])
+        return job
 
     @answers_checked
     async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
         """Jobs of ``resource`` (all visible, or those of ``job_ids``) in one batched call."""
-        return await self.backend.list_jobs(resource, list(job_ids) if job_ids is not None else None)
+        jobs = await self.backend.list_jobs(resource, list(job_ids) if job_ids is not None else None)
+        self.backend.jobs_seen(jobs)
+        return jobs
 
     @answers_checked
     async def cancel(self, resource: str, job_id: str) -> None:

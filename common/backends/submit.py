@@ -279,8 +279,16 @@ class SubmitMemory:
             _trim(self._submitted, self.MAX_ENTRIES)
         return job
 
+    def seen(self, job_ids: Iterable[str]) -> None:
+        """The API has reported these jobs: from now on, not finding one means it is gone (a
+        finished job purged from the listing), not that it is not visible yet."""
+        with self._lock:
+            for job_id in job_ids:
+                self._submitted.pop(str(job_id), None)
+
     def pending_view(self, resource: str, job_id: str) -> Job | None:
-        """A PENDING view of ``job_id`` if it was submitted here within the grace period."""
+        """A PENDING view of ``job_id`` if it was submitted here within the grace period and the
+        API has not reported it yet."""
         with self._lock:
             since = self._submitted.get(str(job_id))
         if since is None or time.monotonic() - since > self.visibility_grace:
