@@ -26,7 +26,8 @@ its ``commands``; see :mod:`.reference` for how it reports failures):
 * ``head`` and ``tail`` are 413 the same way when their output reaches the limit;
 * ``download`` sends the file through ``base64``: a file whose base64 text reaches the limit (more
   than about three quarters of it) is 413; ``upload`` above the limit is 413 ``File to upload is
-  too large.``;
+  too large.``, and one whose path holds a single quote fails in the shell (500), since the server
+  writes it with ``base64 -d > '<path>'``;
 * ``extract`` runs ``tar -C target`` and creates nothing: a missing target is 404 with tar's
   ``Cannot open: No such file or directory``.
 """
@@ -288,6 +289,9 @@ class FilesystemRoutes:
                 f"File exceeds the limit of {system.max_ops_file_size} bytes; use transfer/upload",
                 reference=FirecrestError(413, "File to upload is too large."),
             )
+        if self.reference and "'" in f"{directory}/{part.filename}":
+            # base64 -d > '<path>/<name>': a quote in it leaves the shell's quoting open.
+            raise remote_failure(2, "bash: -c: line 1: unexpected EOF while looking for matching `''")
         target = fsops.upload_target(self.sandbox, self.checked(directory), part.filename)
         target.write_bytes(data)
         return empty_response(204)

@@ -240,7 +240,7 @@ def test_view_sizes_on_a_system_with_a_smaller_limit(mode: str, pick: Any) -> No
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_direct_download_goes_through_base64(mode: str, pick: Any) -> None:
+def test_direct_download_and_upload_go_through_base64(mode: str, pick: Any) -> None:
     server = pick(mode)
     path = Path(home(server)) / f"b64-{mode}.bin"
     path.write_bytes(b"\x01" * (EIGER_LIMIT * 4 // 5))  # under the limit, its base64 text above
@@ -251,12 +251,21 @@ def test_direct_download_goes_through_base64(mode: str, pick: Any) -> None:
             params={"path": home(server)},
             files={"file": ("big.bin", b"x" * (EIGER_LIMIT + 1))},
         )
+        quoted = client.post(
+            "/filesystem/eiger/ops/upload", params={"path": home(server)}, files={"file": ("it's.txt", b"x")}
+        )
     assert too_big.status_code == 413
     if mode == "spec":
         assert answer.status_code == 200 and len(answer.content) == EIGER_LIMIT * 4 // 5
+        assert quoted.status_code == 204
         return
     assert error(answer) == (413, "Command output exceeded buffer limit.")
     assert error(too_big) == (413, "File to upload is too large.")
+    assert error(quoted) == (
+        500,
+        "Remote process failed with exit status:2 and error message:"
+        "bash: -c: line 1: unexpected EOF while looking for matching `''",
+    )
 
 
 # -- jobs ---------------------------------------------------------------------------------------

@@ -144,6 +144,6 @@ def test_an_unusual_but_carried_name_is_stored_as_written(
 ) -> None:
     home = server.credentials["home"]
     client.mkdir("daint", f"{home}/names", parents=True)
-    name = "50%22 off; été's.txt"
+    name = "50%22 off; été & co.txt"
     client.upload("daint", _random_file(tmp_path / "plain.txt", 256), f"{home}/names/{name}")
     assert [entry.name for entry in client.ls("daint", f"{home}/names")] == [name]

@@ -17,7 +17,9 @@ default is 5 MiB whatever the system's limit, and it refuses a larger ``size``.
 
 A direct upload names the file in a multipart header, which cannot carry every name: the
 characters :data:`UNSENDABLE_NAME_CHARACTERS` would be stored percent-encoded or escaped, so such
-names are refused before any request (:func:`check_upload_name`).
+names are refused before any request (:func:`check_upload_name`). So is a target path holding a
+single quote: the server writes the file with ``base64 -d > '<path>'`` (and a staged upload's job
+template HTML-escapes the quote), so such a path fails there or lands elsewhere.
 """
 
 from __future__ import annotations
@@ -77,6 +79,14 @@ def check_upload_name(remote_path: object) -> str:
     if name in ("", ".", ".."):
         raise InvalidJobSpec(
             f"{field}: {remote_path!r} names no file (it ends in {name or '/'!r})",
+            field=field,
+            facility=FACILITY,
+        )
+    if "'" in remote_path:
+        raise InvalidJobSpec(
+            f"{field}: FirecREST cannot write to a path holding a single quote ({remote_path!r}): "
+            "it puts the path between single quotes in the shell command that stores the file; "
+            "upload under another name and rename it remotely with mv",
             field=field,
             facility=FACILITY,
         )
