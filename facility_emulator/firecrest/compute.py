@@ -155,7 +155,7 @@ def job_view(state: EmulatorState, job: JobRecord) -> dict[str, Any]:
     minutes = math.ceil(limit / 60) if limit else None
     signal = 9 if word in ("TIMEOUT", "CANCELLED") else None
     if is_reference(state):
-        # sacct's job line: "CANCELLED by <uid>", ExitCode 0:0, TimelimitRaw turned into seconds.
+        # sacct's job line: "CANCELLED by <uid>", no signal in its ExitCode, TimelimitRaw in seconds.
         word = f"CANCELLED by {os.getuid()}" if word == "CANCELLED" else word
         signal = 0
         limit_value = minutes * 60 if minutes else None
