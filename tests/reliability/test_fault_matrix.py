@@ -27,6 +27,7 @@ from .fault_cases import (
     BLIND_SUBMITS,
     NO_OUTAGES,
     STATIC_TOKENS,
+    TOKEN_LIFETIMES,
     Admin,
     announce_outage,
     connect,
@@ -69,16 +70,20 @@ def admin(server: EmulatorServer) -> Iterator[Admin]:
 
 @pytest.fixture(params=sorted(FLAVOURS))
 def flavour(request: pytest.FixtureRequest, server: EmulatorServer) -> Iterator[Flavour]:
-    """The flavour; for the row's length the emulator answers in the flavour's fidelity."""
+    """The flavour; for the row's length the emulator answers in the flavour's fidelity, with
+    tokens of the flavour's lifetime (:data:`TOKEN_LIFETIMES`)."""
     built = FLAVOURS[request.param](server)
-    if built.fidelity == "spec":
+    lifetime = TOKEN_LIFETIMES.get(request.param, TOKEN_LIFETIME)
+    if built.fidelity == "spec" and lifetime == TOKEN_LIFETIME:
         yield built
         return
     server.state.set_fidelity(built.fidelity)
+    server.state.tokens.lifetime = lifetime
     try:
         yield built
     finally:
         server.state.set_fidelity("spec")
+        server.state.tokens.lifetime = TOKEN_LIFETIME
 
 
 @pytest.fixture
