@@ -38,6 +38,7 @@ from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
 from ..http import ApiRequest
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from ..options import BackendOptions
+from ..url_paths import path_segment
 from .slurm_script import SbatchOption
 from .slurmrest.backend import SlurmRestBackend
 from .slurmrest.options import S3MOptions
@@ -225,9 +226,14 @@ class S3MBackend(SlurmRestBackend):
         return facts
 
     def _prefix(self, version: str, resource: str | None) -> str:
+        """``path_template`` filled in, the cluster and the enclave each written as one segment."""
         if not resource:
             raise ConfigurationError("S3M calls need a resource (cluster) name", facility=FACILITY)
-        return self.path_template.format(enclave=self.enclave, version=version, resource=resource)
+        return self.path_template.format(
+            enclave=path_segment(self.enclave, field="enclave", facility=FACILITY),
+            version=version,
+            resource=path_segment(resource, field="resource", facility=FACILITY),
+        )
 
     def _accounting_prefix(self, version: str, resource: str | None) -> str | None:
         """None: S3M maps no accounting routes; its ``job/{id}`` answers from accounting itself."""

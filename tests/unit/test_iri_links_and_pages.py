@@ -13,7 +13,7 @@ import pytest
 
 from facility_common.backends.iri.links import expand, parse_links, request_path, same_origin
 from facility_common.backends.iri.parsers import _is_empty_page
-from facility_common.errors import NotFoundError, UnsupportedOperation
+from facility_common.errors import InvalidJobSpec, NotFoundError, UnsupportedOperation
 
 from .test_iri_backend import POLARIS, FakeIRI, echo_spec, make_backend
 
@@ -54,9 +54,14 @@ def test_parse_links_names_relations_by_the_registry() -> None:
 
 
 def test_links_are_followed_only_on_the_apis_own_origin() -> None:
-    assert expand(f"{BASE}/compute/status/r1/{{job_id}}", {"job_id": "4012.pbs/x"}) == (
-        f"{BASE}/compute/status/r1/4012.pbs%2Fx"
+    assert expand(f"{BASE}/compute/status/r1/{{job_id}}", {"job_id": "4012.pbs?x"}) == (
+        f"{BASE}/compute/status/r1/4012.pbs%3Fx"
     )
+    assert (
+        expand(f"{BASE}/compute/status/r1/{{job_id}}", {"job_id": ".."}) == f"{BASE}/compute/status/r1/%2E%2E"
+    )
+    with pytest.raises(InvalidJobSpec, match="job_id"):  # servers decode %2F before they route
+        expand(f"{BASE}/compute/status/r1/{{job_id}}", {"job_id": "4012.pbs/x"})
     assert expand(f"{BASE}/compute/status/{{rid}}/{{job_id}}", {"job_id": "1"}) is None
     assert request_path(f"{BASE}/compute/job/r1", BASE) == "compute/job/r1"
     assert request_path("https://api.example.org:443/gateway/job/r1", BASE) == (

@@ -31,11 +31,10 @@ from .parsers import (
     scheduler_type,
     systems_of,
 )
-from .requests import build_job_metadata, build_systems, build_userinfo
+from .requests import FACILITY, build_job_metadata, build_systems, build_userinfo
 
 __all__ = ["FACILITY", "FirecrestCore"]
 
-FACILITY = "firecrest"
 #: How many jobs' metadata are kept (the oldest are dropped first).
 METADATA_ENTRIES = 10_000
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from ...http import ApiRequest
+from ...url_paths import path_segment
 
 __all__ = [
     "LEGACY_TRANSFER_VERSION",
@@ -56,11 +56,12 @@ __all__ = [
 
 #: Servers before this version take the staged transfers' older bodies (no ``transferDirectives``).
 LEGACY_TRANSFER_VERSION = (2, 4, 0)
+FACILITY = "firecrest"
 
 
-def _segment(value: str) -> str:
-    """One path segment (a system name, a job id), quoted."""
-    return quote(str(value), safe="")
+def _segment(value: str, field: str = "resource") -> str:
+    """One path segment (a system name, a job id), written so that it cannot change the route."""
+    return path_segment(value, field=field, facility=FACILITY)
 
 
 def _ops(system: str, operation: str) -> str:
@@ -74,7 +75,7 @@ def _transfer(system: str, operation: str) -> str:
 def _jobs(system: str, job_id: str | None = None, tail: str = "") -> str:
     path = f"compute/{_segment(system)}/jobs"
     if job_id is not None:
-        path += f"/{_segment(job_id)}"
+        path += f"/{_segment(job_id, 'job_id')}"
     return path + tail
 
 

@@ -37,11 +37,11 @@ import math
 import shlex
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from ...errors import InvalidJobSpec
 from ...http import ApiRequest
 from ...models import JobSpec
+from ...url_paths import path_segment
 from ..submit import tagged_environment
 
 __all__ = [
@@ -62,10 +62,8 @@ OK = (200,)
 
 
 def _job_path(job_id: str) -> str:
-    text = str(job_id).strip()
-    if not text or "/" in text:
-        raise InvalidJobSpec(f"job_id: {job_id!r} is not a Flux job id", field="job_id", facility=FACILITY)
-    return f"v1/jobs/{quote(text, safe='')}"
+    """``v1/jobs/{jobid}``, the id written as one segment (:mod:`facility_common.url_paths`)."""
+    return "v1/jobs/" + path_segment(str(job_id).strip(), field="job_id", facility=FACILITY)
 
 
 def _fail(field: str, message: str) -> InvalidJobSpec:

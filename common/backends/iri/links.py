@@ -17,7 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
+
+from ...url_paths import path_segment
+from .requests import FACILITY
 
 REL_BASE = "https://iri.science/rels/"
 """Where the DOE-IRI relation names live; ``iri:<name>`` is short for ``REL_BASE + name``."""
@@ -111,12 +114,15 @@ def parse_links(document: Any) -> dict[str, str]:
 
 
 def expand(href: str, values: Mapping[str, str]) -> str | None:
-    """``href`` with its ``{name}`` templates filled from ``values`` (each quoted as one path
-    segment); None when it names a variable ``values`` lacks."""
+    """``href`` with its ``{name}`` templates filled from ``values`` (each written as one path
+    segment by :func:`~facility_common.url_paths.path_segment`); None when it names a variable
+    ``values`` lacks."""
     missing = [name for name in _TEMPLATE.findall(href) if name not in values]
     if missing:
         return None
-    return _TEMPLATE.sub(lambda match: quote(str(values[match.group(1)]), safe=""), href)
+    return _TEMPLATE.sub(
+        lambda match: path_segment(values[match.group(1)], field=match.group(1), facility=FACILITY), href
+    )
 
 
 def request_path(href: str, base_url: str) -> str | None:

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from ...errors import ConfigurationError, InvalidJobSpec
 from ...http import ApiRequest
 from ...models import JobSpec
+from ...url_paths import path_segment
 from ..submit import SUBMIT_TAG_VARIABLE, tagged_environment
 
 FACILITY = "iri"
@@ -37,9 +38,9 @@ _COMPRESSION_URN = "urn:doe-iri:compression:"
 _VERSION_IN_URL = re.compile(r"/(v\d+)/?$")
 
 
-def _q(value: str) -> str:
-    """Quote one path segment (job ids may hold dots, never slashes)."""
-    return quote(str(value), safe="")
+def _q(value: str, field: str = "resource") -> str:
+    """One path segment (an id or a name), written so that it cannot change the route."""
+    return path_segment(value, field=field, facility=FACILITY)
 
 
 def _api_version(base_url: str, api_version: str | None) -> str:
@@ -87,7 +88,7 @@ def _build_incidents(resource_id: str | None, offset: int = 0, limit: int = PAGE
 
 def _build_incident(incident_id: str) -> ApiRequest:
     """:calls: GET /status/incidents/{incident_id}"""
-    return ApiRequest("GET", f"status/incidents/{_q(incident_id)}")
+    return ApiRequest("GET", f"status/incidents/{_q(incident_id, 'incident_id')}")
 
 
 def _build_events(
@@ -116,7 +117,7 @@ def _build_events(
 
 def _build_event(event_id: str) -> ApiRequest:
     """:calls: GET /status/events/{event_id}"""
-    return ApiRequest("GET", f"status/events/{_q(event_id)}")
+    return ApiRequest("GET", f"status/events/{_q(event_id, 'event_id')}")
 
 
 def _build_facility() -> ApiRequest:
@@ -131,7 +132,7 @@ def _build_sites(offset: int = 0, limit: int = PAGE_LIMIT) -> ApiRequest:
 
 def _build_site(site_id: str) -> ApiRequest:
     """:calls: GET /facility/sites/{site_id}"""
-    return ApiRequest("GET", f"facility/sites/{_q(site_id)}")
+    return ApiRequest("GET", f"facility/sites/{_q(site_id, 'site_id')}")
 
 
 def _build_whoami() -> ApiRequest:
@@ -257,7 +258,7 @@ def _build_get_job(resource_id: str, job_id: str) -> ApiRequest:
     """:calls: GET /compute/status/{resource_id}/{job_id}"""
     return ApiRequest(
         "GET",
-        f"compute/status/{_q(resource_id)}/{_q(job_id)}",
+        f"compute/status/{_q(resource_id)}/{_q(job_id, 'job_id')}",
         params={"historical": True, "include_spec": True},
     )
 
@@ -277,7 +278,7 @@ def _build_list_jobs(
 
 def _build_cancel(resource_id: str, job_id: str) -> ApiRequest:
     """:calls: DELETE /compute/cancel/{resource_id}/{job_id}"""
-    return ApiRequest("DELETE", f"compute/cancel/{_q(resource_id)}/{_q(job_id)}")
+    return ApiRequest("DELETE", f"compute/cancel/{_q(resource_id)}/{_q(job_id, 'job_id')}")
 
 
 def _build_update_job(
@@ -302,7 +303,7 @@ def _build_update_job(
     body = _render_job_spec(spec, tag=tag, account=account)
     return ApiRequest(
         "PUT",
-        f"compute/job/{_q(resource_id)}/{_q(job_id)}",
+        f"compute/job/{_q(resource_id)}/{_q(job_id, 'job_id')}",
         json=body,
         headers=headers or None,
         idempotent=True,
@@ -315,7 +316,7 @@ def _build_update_job(
 
 def _build_task(task_id: str) -> ApiRequest:
     """:calls: GET /task/{task_id}"""
-    return ApiRequest("GET", f"task/{_q(task_id)}")
+    return ApiRequest("GET", f"task/{_q(task_id, 'task_id')}")
 
 
 def _build_tasks() -> ApiRequest:
@@ -325,7 +326,7 @@ def _build_tasks() -> ApiRequest:
 
 def _build_delete_task(task_id: str) -> ApiRequest:
     """:calls: DELETE /task/{task_id} (answers a confirmation string)"""
-    return ApiRequest("DELETE", f"task/{_q(task_id)}")
+    return ApiRequest("DELETE", f"task/{_q(task_id, 'task_id')}")
 
 
 # -- filesystem -------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ every success with ``200`` (domain errors included, as ``{"status": "ERROR"}`` b
 ``200`` counts as success.
 
 Remote paths keep their slashes, so an absolute path gives ``utilities/ls/perlmutter//home/x``:
-the API reads the part after the machine as the path.
+the API reads the part after the machine as the path. Ids and names are written as one segment
+each and remote paths as a URL tail by :mod:`facility_common.url_paths`, so no value changes the
+route (a ``..`` in a remote path is refused).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
 
 from ...errors import InvalidJobSpec
 from ...http import ApiRequest
+from ...url_paths import path_segment, path_tail
 
 __all__ = [
     "build_cancel",
@@ -55,13 +57,14 @@ def machine_name(resource: str) -> str:
     return machine
 
 
-def _q(value: str) -> str:
-    return quote(str(value), safe="")
+def _q(value: str, field: str = "resource") -> str:
+    """One path segment (a machine name, a job or task id)."""
+    return path_segment(value, field=field, facility=FACILITY)
 
 
 def _qpath(path: str) -> str:
     """A remote path as the tail of a URL (slashes kept; absolute paths give ``machine//path``)."""
-    return quote(path, safe="/")
+    return path_tail(path, field="path", facility=FACILITY)
 
 
 def build_status(machine: str | None = None) -> ApiRequest:
@@ -90,7 +93,7 @@ def build_submit_path(machine: str, path: str, args: Sequence[str]) -> ApiReques
 
 def build_task(task_id: str) -> ApiRequest:
     """:calls: GET /tasks/{id}"""
-    return ApiRequest("GET", f"tasks/{_q(task_id)}", ok=OK)
+    return ApiRequest("GET", f"tasks/{_q(task_id, 'task_id')}", ok=OK)
 
 
 def build_jobs(machine: str, job_ids: Sequence[str] | None, *, sacct: bool) -> ApiRequest:
@@ -109,7 +112,7 @@ def build_job(machine: str, job_id: str, *, sacct: bool) -> ApiRequest:
     """:calls: GET /compute/jobs/{machine}/{jobid}?sacct=..&cached=false"""
     return ApiRequest(
         "GET",
-        f"compute/jobs/{_q(machine)}/{_q(job_id)}",
+        f"compute/jobs/{_q(machine)}/{_q(job_id, 'job_id')}",
         params={"sacct": sacct, "cached": False},
         ok=OK,
     )
@@ -117,7 +120,7 @@ def build_job(machine: str, job_id: str, *, sacct: bool) -> ApiRequest:
 
 def build_cancel(machine: str, job_id: str) -> ApiRequest:
     """:calls: DELETE /compute/jobs/{machine}/{jobid}"""
-    return ApiRequest("DELETE", f"compute/jobs/{_q(machine)}/{_q(job_id)}", ok=OK)
+    return ApiRequest("DELETE", f"compute/jobs/{_q(machine)}/{_q(job_id, 'job_id')}", ok=OK)
 
 
 def build_ls(machine: str, path: str) -> ApiRequest:

@@ -455,7 +455,7 @@ class SlurmRestBackend(ClusterCalls):
         :calls: GET slurm/{version}/job/{job_id}
         """
         version = await self._version()
-        request = build_get_job(self._prefix(version, resource), job_id)
+        request = build_get_job(self._prefix(version, resource), job_id, self.name)
         response = await self._session.send(request, resource=resource)
         data = self._session.json(response, resource=resource)
         jobs = data.get("jobs") if isinstance(data, Mapping) else None
@@ -484,7 +484,7 @@ class SlurmRestBackend(ClusterCalls):
         prefix = self._accounting_prefix(version, resource)
         if prefix is None or self._accounting is False:
             return None
-        response = await self._session.send(build_accounted_job(prefix, job_id), resource=resource)
+        response = await self._session.send(build_accounted_job(prefix, job_id, self.name), resource=resource)
         data = _json_or_none(response)
         if not isinstance(data, Mapping):
             if response.status_code == 404:  # the route itself is not served
@@ -514,7 +514,7 @@ class SlurmRestBackend(ClusterCalls):
         :calls: DELETE slurm/{version}/job/{job_id}
         """
         version = await self._version()
-        request = build_cancel(self._prefix(version, resource), job_id)
+        request = build_cancel(self._prefix(version, resource), job_id, self.name)
         response = await self._session.send(request, resource=resource)
         data = self._session.json(response, resource=resource) if response.content else {}
         numbers = error_numbers(data)

@@ -4,15 +4,17 @@ Every builder is a pure function of the call's path prefix (``slurm/v0.0.38`` fo
 ``slurm/{enclave}/{version}/{cluster}`` behind S3M) and its arguments. Some calls count error
 statuses as answers because slurmrestd puts its verdict in the body (``errors[]``): the backend
 reads it there (an unknown job is a 404 or a 500 with error 2017, a refused submit a 500 with
-slurmctld's error number, a submit slurmrestd could not read a 400 with its own).
+slurmctld's error number, a submit slurmrestd could not read a 400 with its own). A job id is
+written as one path segment by :func:`~facility_common.url_paths.path_segment` (``facility``
+names the backend in its refusal: ``slurmrest`` or ``s3m``).
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from ...http import ApiRequest
+from ...url_paths import path_segment
 from .versions import script_at_top
 
 __all__ = [
@@ -31,8 +33,12 @@ __all__ = [
 ]
 
 
-def _q(value: str) -> str:
-    return quote(str(value), safe="")
+FACILITY = "slurmrest"
+
+
+def _job(job_id: str, facility: str) -> str:
+    """``job/{job_id}``, the id written as one segment."""
+    return "job/" + path_segment(job_id, field="job_id", facility=facility)
 
 
 def build_openapi() -> ApiRequest:
@@ -60,15 +66,15 @@ def build_reservations(prefix: str) -> ApiRequest:
     return ApiRequest("GET", f"{prefix}/reservations")
 
 
-def build_get_job(prefix: str, job_id: str) -> ApiRequest:
+def build_get_job(prefix: str, job_id: str, facility: str = FACILITY) -> ApiRequest:
     """:calls: GET {prefix}/job/{job_id}"""
-    return ApiRequest("GET", f"{prefix}/job/{_q(job_id)}", ok=(200, 404, 500))
+    return ApiRequest("GET", f"{prefix}/{_job(job_id, facility)}", ok=(200, 404, 500))
 
 
-def build_accounted_job(prefix: str, job_id: str) -> ApiRequest:
+def build_accounted_job(prefix: str, job_id: str, facility: str = FACILITY) -> ApiRequest:
     """:calls: GET {prefix}/job/{job_id} with the accounting prefix (``slurmdb/v0.0.38``): the job
     as slurmdbd recorded it, also after slurmctld forgot it"""
-    return ApiRequest("GET", f"{prefix}/job/{_q(job_id)}", ok=(200, 404, 500))
+    return ApiRequest("GET", f"{prefix}/{_job(job_id, facility)}", ok=(200, 404, 500))
 
 
 def build_list_jobs(prefix: str, *, update_time: int | None = None) -> ApiRequest:
@@ -82,9 +88,9 @@ def build_list_jobs(prefix: str, *, update_time: int | None = None) -> ApiReques
     return ApiRequest("GET", f"{prefix}/jobs", params={"update_time": update_time}, ok=(200, 304))
 
 
-def build_cancel(prefix: str, job_id: str) -> ApiRequest:
+def build_cancel(prefix: str, job_id: str, facility: str = FACILITY) -> ApiRequest:
     """:calls: DELETE {prefix}/job/{job_id} (SIGKILL: the job ends CANCELLED)"""
-    return ApiRequest("DELETE", f"{prefix}/job/{_q(job_id)}", ok=(200, 204, 404, 500))
+    return ApiRequest("DELETE", f"{prefix}/{_job(job_id, facility)}", ok=(200, 204, 404, 500))
 
 
 def submit_body(version: str, job: dict[str, Any], script: str) -> dict[str, Any]:
