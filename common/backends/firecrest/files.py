@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import os
 import posixpath
-import uuid
 from collections.abc import Callable
 
 import anyio
 import httpx
+from anyio import AsyncFile
 
+from ...downloads import DownloadTarget
 from ...errors import APIError, FacilityError, InvalidJobSpec, TransportError
 from ...models import FileEntry
 from ..base import ProgressCallback
@@ -311,15 +312,15 @@ class FileMethods(Transfers):
         local_path: str | os.PathLike[str],
         progress: ProgressCallback | None = None,
     ) -> None:
-        """Into a temporary file beside ``local_path``, renamed into place once complete.
+        """Into a temporary file beside ``local_path``, renamed into place once complete
+        (:class:`~facility_common.downloads.DownloadTarget`, checked before any request).
 
         :calls: GET /filesystem/{system}/ops/stat, then GET /filesystem/{system}/ops/download,
             or above about three quarters of ``max_ops_file_size`` (see the module docstring)
             POST /filesystem/{system}/transfer/download, a wait for its transfer job, and a GET
             of the staged object
         """
-        target = anyio.Path(local_path)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        target = await DownloadTarget.check(local_path, facility=FACILITY)
         size = (await self.stat(resource, remote_path)).size or 0
         system = await self._system(resource)
         done = 0
@@ -330,29 +331,22 @@ class FileMethods(Transfers):
             if progress is not None:
                 progress(done, size)
 
-        try:
+        async with target.writing() as handle:
             if size <= self._download_limit(system):
-                await self._direct_download(system, remote_path, partial, received)
+                await self._direct_download(system, remote_path, handle, received)
             else:
-                await self._staged_download(system, remote_path, partial, received)
-            written = (await partial.stat()).st_size
-            await partial.replace(target)
-        finally:
-            await partial.unlink(missing_ok=True)
+                await self._staged_download(system, remote_path, handle, received)
         if progress is not None:
-            progress(written, written)
+            progress(done, done)
 
     async def _direct_download(
-        self, system: str, remote_path: str, partial: anyio.Path, received: Callable[[int], None]
+        self, system: str, remote_path: str, handle: AsyncFile[bytes], received: Callable[[int], None]
     ) -> None:
-        """Stream ``ops/download`` into ``partial`` (not held in memory, nor cut at
+        """Stream ``ops/download`` into ``handle`` (not held in memory, nor cut at
         ``max_body_bytes``: the body is a file of at most ``max_ops_file_size`` bytes)."""
         path, params = build_direct_download(system, remote_path)
         failure: FacilityError | None = None
-        async with (
-            self._session.stream("GET", path, resource=system, params=params) as response,
-            await anyio.open_file(partial, "wb") as handle,
-        ):
+        async with self._session.stream("GET", path, resource=system, params=params) as response:
             try:
                 async for chunk in response.aiter_bytes(self.options.transfer_chunk_size):
                     await handle.write(chunk)

@@ -36,6 +36,7 @@ from xml.sax.saxutils import escape
 
 import anyio
 import httpx
+from anyio import AsyncFile
 
 from ...errors import (
     APIError,
@@ -374,18 +375,17 @@ class Transfers(FirecrestCore):
     # -- staged download ------------------------------------------------------------------------
 
     async def _staged_download(
-        self, system: str, remote_path: str, partial: anyio.Path, received: Callable[[int], None]
+        self, system: str, remote_path: str, handle: AsyncFile[bytes], received: Callable[[int], None]
     ) -> None:
-        """Stage ``remote_path`` with a transfer job, then stream it into ``partial``."""
+        """Stage ``remote_path`` with a transfer job, then stream it into ``handle``."""
         request = build_transfer_download(system, remote_path, account=self.account, version=self._version())
         answer = await self._call(request, system)
         job = parse_transfer_job(answer, system, "the staged download")
         stage = parse_s3_download(answer)
         await self._wait_transfer(system, job, "download")
-        async with await anyio.open_file(partial, "wb") as handle:
 
-            async def write(chunk: bytes) -> None:
-                await handle.write(chunk)
-                received(len(chunk))
+        async def write(chunk: bytes) -> None:
+            await handle.write(chunk)
+            received(len(chunk))
 
-            await self._storage_exchange(system, "download", "GET", stage.url, sink=write)
+        await self._storage_exchange(system, "download", "GET", stage.url, sink=write)

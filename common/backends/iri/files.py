@@ -11,10 +11,8 @@ resource's HAL links name an operation, the request goes where the link leads.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +20,7 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.to_thread
 
+from ...downloads import DownloadTarget
 from ...errors import (
     APIError,
     FacilityError,
@@ -287,7 +286,8 @@ class FilesMixin(TasksMixin):
         local_path: str | os.PathLike[str],
         progress: ProgressCallback | None = None,
     ) -> None:
-        """Download a remote file of at most 5 MiB; the local file appears whole or not at all.
+        """Download a remote file of at most 5 MiB; the local file appears whole or not at all
+        (:class:`~facility_common.downloads.DownloadTarget`, checked before any request).
 
         The task's result is the file in base64 (the reference server), a URL on the API's own
         host that is then fetched, or ``{content, encoding}``; a result of any other shape is an
@@ -296,6 +296,7 @@ class FilesMixin(TasksMixin):
         :calls: GET /filesystem/download/{resource_id} (v1) | POST (v2), then GET /task/{task_id},
             and GET <url> when the result is a URL
         """
+        target = await DownloadTarget.check(local_path, facility=FACILITY)
         result = await self._fs("download", resource, remote_path, {"path": remote_path})
         url = _download_url(result)
         content: bytes
@@ -303,7 +304,7 @@ class FilesMixin(TasksMixin):
             content = await self._fetch_download(url, remote_path, resource)
         else:
             content = self._parsed("download", remote_path, resource, _parse_download, result)
-        await anyio.to_thread.run_sync(_write_atomically, os.fspath(local_path), content)
+        await target.write_bytes(content)
         if progress is not None:
             progress(len(content), len(content))
 
@@ -311,22 +312,3 @@ class FilesMixin(TasksMixin):
 def _read_local(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile(
-        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part", delete=False
-    ) as handle:
-        temp_name = handle.name
-    try:
-        with open(temp_name, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise

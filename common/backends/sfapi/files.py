@@ -17,12 +17,12 @@ import os
 import posixpath
 import re
 import shlex
-import uuid
 from collections.abc import Sequence
 
 import anyio
 import anyio.to_thread
 
+from ...downloads import DownloadTarget
 from ...errors import InvalidJobSpec, NotFoundError
 from ...http import ApiSession
 from ...models import FileEntry
@@ -79,21 +79,15 @@ class SFAPIFiles(FacilityBackend):
         local_path: str | os.PathLike[str],
         progress: ProgressCallback | None = None,
     ) -> None:
-        """Copy a small (<= 5 MiB) remote file to ``local_path`` (written only on success).
+        """Copy a small (<= 5 MiB) remote file to ``local_path``, which appears whole or not at all
+        (:class:`~facility_common.downloads.DownloadTarget`, checked before any request).
 
         :calls: GET /utilities/download/{machine}/{path}?binary=true
         """
         machine = machine_name(resource)
+        target = await DownloadTarget.check(local_path, facility=FACILITY)
         content = await self._download_bytes(machine, remote_path)
-        target = os.fspath(local_path)
-
-        def write() -> None:
-            partial = f"{target}.part-{uuid.uuid4().hex[:8]}"
-            with open(partial, "wb") as handle:
-                handle.write(content)
-            os.replace(partial, target)
-
-        await anyio.to_thread.run_sync(write)
+        await target.write_bytes(content)
         if progress is not None:
             progress(len(content), len(content))
 
