@@ -30,7 +30,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,6 +68,8 @@ __all__ = [
 logger = logging.getLogger("facility_common.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Reads a successful answer's body as a stream (:meth:`ApiSession.consume`).
+BodyReader = Callable[[httpx.Response], Awaitable[None]]
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: How much of an error answer (an HTML page from a proxy...) is read to build the message.
 ERROR_BODY_BYTES = 64 * 1024
@@ -262,11 +264,14 @@ class ApiSession:
         idempotent: bool | None = None,
         ok: tuple[int, ...] = (200, 201, 202, 204),
         timeout: float | None = None,
+        reader: BodyReader | None = None,
     ) -> httpx.Response:
         """Send one API call, retrying per the policy, and return the successful response.
 
         ``ok`` lists the statuses that count as success; any other status raises the matching
-        :class:`APIError`. ``idempotent`` defaults from the method (POST is not).
+        :class:`APIError`. ``idempotent`` defaults from the method (POST is not). With ``reader``
+        the successful answer's body is not read into memory: ``reader`` reads it as a stream
+        (see :meth:`consume`).
         """
         method = method.upper()
         if idempotent is None:
@@ -283,7 +288,7 @@ class ApiSession:
             build["timeout"] = timeout
         retry_number = 0
         while True:
-            attempt = await self._attempt(method, path, resource, ok, idempotent, build)
+            attempt = await self._attempt(method, path, resource, ok, idempotent, build, reader)
             if isinstance(attempt, httpx.Response):
                 return attempt
             if attempt.retryable and retry_number + 1 < self.retry.attempts:
@@ -306,6 +311,7 @@ class ApiSession:
         ok: tuple[int, ...],
         idempotent: bool,
         build: Mapping[str, Any],
+        reader: BodyReader | None = None,
     ) -> httpx.Response | _Failure:
         """Send the call once; a failure is returned (not raised) for :meth:`request` to decide."""
         started = time.monotonic()
@@ -314,8 +320,11 @@ class ApiSession:
             response = await self._client.send(request, stream=True)
             try:
                 ok_status = response.status_code in ok
-                limit = self.max_body_bytes if ok_status else ERROR_BODY_BYTES
-                await self._read_capped(response, limit, strict=ok_status, resource=resource)
+                if ok_status and reader is not None:
+                    await reader(response)
+                else:
+                    limit = self.max_body_bytes if ok_status else ERROR_BODY_BYTES
+                    await self._read_capped(response, limit, strict=ok_status, resource=resource)
             finally:
                 await response.aclose()
         except httpx.TransportError as exc:
@@ -369,6 +378,27 @@ class ApiSession:
             idempotent=request.idempotent,
             ok=request.ok,
             timeout=timeout,
+        )
+
+    async def consume(self, request: ApiRequest, reader: BodyReader, *, resource: str | None = None) -> None:
+        """Send ``request`` and give its successful answer to ``reader``, which reads the body as a
+        stream (``response.aiter_bytes()``...) and keeps what it needs: for answers whose useful
+        part is small beside the whole (the last lines of a job's output), so memory follows the
+        part, not the body. Retried as :meth:`send` is, a body broken off included when the call
+        is idempotent; ``reader`` is called afresh on every try and must start over each time."""
+        await self.request(
+            request.method,
+            request.path,
+            resource=resource,
+            params=request.params,
+            json=request.json,
+            data=request.data,
+            files=request.files,
+            content=request.content,
+            headers=request.headers,
+            idempotent=request.idempotent,
+            ok=request.ok,
+            reader=reader,
         )
 
     async def call(

@@ -17,7 +17,6 @@ from facility_common import SUBMIT_TAG_VARIABLE, JobAttributes, JobSpec, JobStat
 from facility_common.backends.flux import FluxBackend
 from facility_common.backends.flux.parsers import (
     job_items,
-    last_lines,
     parse_job,
     parse_output,
     parse_resource,
@@ -31,6 +30,7 @@ from facility_common.errors import (
     UnsupportedOperation,
 )
 from facility_common.models import ResourceState
+from facility_common.output_tail import last_lines
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "flux"
 

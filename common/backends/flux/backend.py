@@ -14,8 +14,9 @@ How the API's gaps are filled (the API is silent on these):
 
 * **Output.** Flux keeps a job's output in its event log and the API returns it as one merged
   stream, so ``job_output`` gives the same text for ``stdout`` and ``stderr``. A tail of a finished
-  job is read from ``/output/stream`` keeping only the last lines in memory; a tail of a job still
-  running comes from ``/output`` (the stream would only end with the job).
+  job is read from ``/output/stream``, a tail of a job still running from ``/output`` (the stream
+  would only end with the job); both are read as they arrive, keeping only the last lines in
+  memory (:mod:`.output`).
 * **Submit without duplicates.** Submits run under the shared policy of
   :class:`~facility_common.backends.submit.SubmitGuard` (which failures leave the outcome unknown,
   when to look, when to send again). The job carries its tag in its environment, but Flux's
@@ -32,7 +33,6 @@ How the API's gaps are filled (the API is silent on these):
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 from collections.abc import Sequence
@@ -45,15 +45,16 @@ from ...errors import APIError, FacilityError, NotFoundError, ServerError, Unsup
 from ...http import ApiRequest
 from ...models import Job, JobSpec, JobState, Outage, ResourceStatus
 from ...options import BackendOptions
+from ...output_tail import LineTail
 from ..base import FacilityBackend
 from ..submit import SUBMIT_TAG_VARIABLE, UnreadableAnswer, outcome_unknown, tag_of
 from .auth import flux_auth
 from .matching import SubmitMatcher, trim
 from .options import FluxOptions
+from .output import OutputTail
 from .parsers import (
     down_resource,
     job_items,
-    last_lines,
     parse_job,
     parse_output,
     parse_resource,
@@ -406,15 +407,14 @@ class FluxBackend(FacilityBackend):
             job = await self.get_job(name, job_id)
             if str(job.raw.get("state", "")).upper() == "INACTIVE":
                 return await self._stream_tail(job_id, name, tail)
+            return await self._output_tail(job_id, name, tail)
         request = build_output(job_id)
         data = await self._session.call(request, resource=name)
         try:
             text = parse_output(data)
         except ValueError as exc:
             raise self._bad_answer(request, exc, name) from None
-        if text is None:
-            return ""
-        return last_lines(text, tail) if tail is not None else text
+        return text or ""
 
     async def _stream_tail(self, job_id: str, name: str, tail: int) -> str:
         """The last ``tail`` lines of a finished job's output stream, holding no more in memory.
@@ -422,15 +422,34 @@ class FluxBackend(FacilityBackend):
         :calls: GET /v1/jobs/{jobid}/output/stream
         """
         request = build_output(job_id, stream=True)
-        kept: collections.deque[str] = collections.deque(maxlen=tail)
-        async with self._session.stream(
-            request.method, request.path, resource=name, ok=request.ok
-        ) as response:
-            partial = ""
-            async for chunk in response.aiter_text():
-                lines = (partial + chunk).splitlines(keepends=True)
-                partial = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
-                kept.extend(lines)
-            if partial:
-                kept.append(partial)
-        return "".join(kept)
+        kept: list[str] = []
+
+        async def read(response: httpx.Response) -> None:
+            lines = LineTail(tail)
+            async for text in response.aiter_text():
+                lines.feed(text)
+            kept[:] = [lines.text()]
+
+        await self._session.consume(request, read, resource=name)
+        return kept[0]
+
+    async def _output_tail(self, job_id: str, name: str, tail: int) -> str:
+        """The last ``tail`` lines of a running job's output so far, the answer read as it arrives
+        and only those lines kept (:class:`.output.OutputTail`).
+
+        :calls: GET /v1/jobs/{jobid}/output
+        """
+        request = build_output(job_id)
+        kept: list[str | None] = []
+
+        async def read(response: httpx.Response) -> None:
+            reader = OutputTail(tail, limit=self._session.max_body_bytes)
+            try:
+                async for data in response.aiter_bytes():
+                    reader.feed(data)
+                kept[:] = [reader.finish()]
+            except ValueError as exc:
+                raise self._bad_answer(request, exc, name) from None
+
+        await self._session.consume(request, read, resource=name)
+        return kept[0] or ""

@@ -18,7 +18,6 @@ __all__ = [
     "down_resource",
     "job_id_of",
     "job_items",
-    "last_lines",
     "parse_job",
     "parse_output",
     "parse_resource",
@@ -138,12 +137,6 @@ def parse_output(data: Any) -> str | None:
     if isinstance(data, Mapping) and "Message" in data:
         return None
     raise ValueError("an output answer holds Output or Message")
-
-
-def last_lines(text: str, count: int) -> str:
-    """The last ``count`` lines of ``text`` (line ends kept)."""
-    lines = text.splitlines(keepends=True)
-    return "".join(lines[-count:]) if count > 0 else ""
 
 
 def parse_resource(data: Any, name: str) -> ResourceStatus:

@@ -314,9 +314,12 @@ class SFAPIBackend(SFAPIFiles):
     async def job_output(
         self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None
     ) -> str:
-        """The job's stdout or stderr file, read with the download utility.
+        """The job's stdout or stderr file, read with the download utility; its last ``tail``
+        lines with ``tail`` run as a command, so only they travel and are held, however large the
+        file (the download utility moves at most 5 MiB and holds all of it).
 
-        :calls: the calls of :meth:`get_job`; GET /utilities/download/{machine}/{path}
+        :calls: the calls of :meth:`get_job`; GET /utilities/download/{machine}/{path}, or for a
+            tail POST /utilities/command/{machine} (``tail -n N -- path``) and GET /tasks/{id}
         """
         machine = machine_name(resource)
         job = await self.get_job(machine, job_id)
@@ -325,8 +328,6 @@ class SFAPIBackend(SFAPIFiles):
             raise NotFoundError(
                 f"job {job_id} on {machine} has no known {stream} file", facility=FACILITY, resource=machine
             )
-        text = (await self._download_bytes(machine, path)).decode("utf-8", "replace")
         if tail is not None:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-tail:])
-        return text
+            return await self._tail_of(machine, path, ["-n", str(tail)])
+        return (await self._download_bytes(machine, path)).decode("utf-8", "replace")

@@ -5,7 +5,8 @@ The API offers ``ls``, ``upload``/``download`` of small files (:data:`SFAPI_FILE
 parent. mkdir, rm, mv, cp, chmod, view, head and tail have no call of their own: they raise
 :class:`UnsupportedOperation` pointing at ``command`` and Globus, unless the user opts in with
 ``shell_file_operations=True``; then they run as shell commands through ``command`` (arguments
-quoted, paths after ``--``), or read through ``download``.
+quoted, paths after ``--``), or read through ``download``. ``head`` and ``tail`` run ``head`` and
+``tail`` there, so only the lines asked for travel, whatever the file's size.
 
 :class:`SFAPIFiles` holds these methods for :class:`~.backend.SFAPIBackend`, which supplies the
 session and the task follower.
@@ -184,19 +185,32 @@ class SFAPIFiles(FacilityBackend):
     async def head(
         self, resource: str, path: str, lines: int | None = None, nbytes: int | None = None
     ) -> str:
-        """:calls: GET /utilities/download/{machine}/{path} (first lines or bytes; opt-in)"""
+        """:calls: POST /utilities/command/{machine} (``head -n|-c N -- path``; opt-in)"""
         self._shell("head")
-        data = await self._text(resource, path)
-        if nbytes is not None:
-            return data[:nbytes].decode("utf-8", "replace")
-        return "".join(data.decode("utf-8", "replace").splitlines(keepends=True)[: lines or 10])
+        return await self.command(resource, ["head", *_count(lines, nbytes), "--", path])
 
     async def tail(
         self, resource: str, path: str, lines: int | None = None, nbytes: int | None = None
     ) -> str:
-        """:calls: GET /utilities/download/{machine}/{path} (last lines or bytes; opt-in)"""
+        """:calls: POST /utilities/command/{machine} (``tail -n|-c N -- path``; opt-in)"""
         self._shell("tail")
-        data = await self._text(resource, path)
-        if nbytes is not None:
-            return data[-nbytes:].decode("utf-8", "replace")
-        return "".join(data.decode("utf-8", "replace").splitlines(keepends=True)[-(lines or 10) :])
+        return await self._tail_of(machine_name(resource), path, _count(lines, nbytes))
+
+    async def _tail_of(self, machine: str, path: str, count: Sequence[str]) -> str:
+        """The end of a remote file from ``tail`` run as a command: only the tail travels.
+
+        :calls: POST /utilities/command/{machine} (``tail <count> -- path``); GET /tasks/{id}
+        """
+        return await self.command(machine, ["tail", *count, "--", path])
+
+
+def _count(lines: int | None, nbytes: int | None) -> list[str]:
+    """``head``/``tail`` options for ``lines`` lines or ``nbytes`` bytes (10 lines by default)."""
+    if lines is not None and nbytes is not None:
+        raise InvalidJobSpec("give lines or nbytes, not both", field="lines", facility=FACILITY)
+    field, option, count = ("nbytes", "-c", nbytes) if nbytes is not None else ("lines", "-n", lines)
+    if count is None:
+        return ["-n", "10"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InvalidJobSpec(f"{field}: must be a whole number >= 0", field=field, facility=FACILITY)
+    return [option, str(count)]
