@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from facility_common import FacilityClient, JobSpec, JobState
@@ -120,3 +121,30 @@ def test_a_short_tail_of_a_running_flux_jobs_large_output(server: EmulatorServer
     assert isinstance(result["peak"], int) and result["peak"] < PEAK_LIMIT, (
         f"flux: peak {result['peak']} bytes for a 3-line tail of {LINES * 64} bytes"
     )
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_a_flux_tail_read_as_it_arrives_is_retried_from_the_start(
+    server: EmulatorServer, running: bool
+) -> None:
+    """A body cut short, then a 502: the tail is read again from the start, not spliced."""
+    flavour = FLAVOURS["flux"](server)
+    marker = Path(flavour.scratch) / f"tail-{uuid.uuid4().hex}"
+    script = f"seq 1 5000; touch {marker}; " + ("sleep 120" if running else "")
+    route = "GET */v1/jobs/*/output" if running else "GET */v1/jobs/*/output/stream"
+    with connect(flavour) as client:
+        job = client.submit(flavour.compute, JobSpec(executable="/bin/bash", arguments=["-c", script]))
+        try:
+            if running:
+                wait_for_file(marker, client, flavour, job.id)
+            else:
+                client.wait(flavour.compute, job.id, timeout=60, poll_interval=0.1)
+            faults = {"spec": f"drop_after=count:1@{route},502=count:1@{route}"}
+            httpx.put(f"{server.url}/_emulator/faults", json=faults, timeout=10).raise_for_status()
+            assert client.job_output(flavour.compute, job.id, tail=2) == "4999\n5000\n"
+            fired = httpx.get(f"{server.url}/_emulator/faults", timeout=10).json()
+        finally:
+            httpx.delete(f"{server.url}/_emulator/faults", timeout=10)
+            if running:
+                client.cancel(flavour.compute, job.id)
+    assert [rule["fired"] for rule in fired["rules"]] == [1, 1], fired
