@@ -77,7 +77,7 @@ def test_a_failed_staged_download_is_a_facility_error_without_the_signature(
         client.download("eiger", remote, target)
     assert caught.value.status_code == 500 and "download" in caught.value.message
     assert SIGNATURE not in _texts(caught.value)
-    assert not target.exists() and not list(tmp_path.glob(".back.bin.*"))
+    assert not target.exists() and not list(tmp_path.glob(".*.part"))
 
 
 def test_a_failed_staged_upload_is_a_facility_error_without_the_signature(

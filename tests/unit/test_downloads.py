@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from pathlib import Path
 
@@ -85,3 +86,11 @@ def test_a_directory_removed_after_the_check_is_reported_the_same_way(tmp_path: 
     with pytest.raises(InvalidJobSpec, match="local_path") as caught:
         anyio.run(checked_then_removed)
     assert caught.value.field == "local_path"
+
+
+def test_an_unwritable_directory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests may run as root, whom permission bits do not stop: the check asks os.access.
+    monkeypatch.setattr("facility_common.downloads.os.access", lambda path, mode: False)
+    with pytest.raises(InvalidJobSpec, match="is not writable") as caught:
+        anyio.run(functools.partial(DownloadTarget.check, tmp_path / "out", facility="sfapi"))
+    assert caught.value.field == "local_path" and caught.value.facility == "sfapi"
