@@ -32,6 +32,14 @@ class AirflowRest:
     def close(self) -> None:
         self._http.close()
 
+    def connection_forms(self) -> list[dict[str, Any]]:
+        """What the UI's connection form is built from: every connection type's standard and
+        extra fields, as the api-server's providers manager loaded them."""
+        answer = self._http.get(f"{self.base_url}/ui/connections/hook_meta")
+        if answer.is_error:
+            raise AssertionError(f"GET /ui/connections/hook_meta: {answer.status_code} {answer.text[:500]}")
+        return list(answer.json())
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self._http.request(method, path, **kwargs)
         if answer.is_error:

@@ -362,3 +362,27 @@ def test_example_dags_pass_when_triggered_without_a_logical_date(
 ) -> None:
     api, run_id = deployment.api, runs.ids[dag_id]
     assert _finished(api, dag_id, run_id) == "success", _states(api, dag_id, run_id)
+
+
+# -- the connection forms as the real UI gets them ---------------------------------------------------
+
+
+def test_each_connection_form_shows_only_its_apis_fields(deployment: Deployment) -> None:
+    """The api-server serves the UI each facility connection type's form: its own auth types,
+    the extras they read and its API's options, with Login hidden where no auth type uses it."""
+    from airflow_facility.connections import facility_descriptors, form_behaviour, form_fields
+
+    served = {form["connection_type"]: form for form in deployment.api.connection_forms()}
+    for descriptor in facility_descriptors():
+        form = served[descriptor.conn_type]
+        assert form["hook_name"] == descriptor.label
+        assert form["hook_class_name"].endswith(f".{descriptor.hook_class}")
+        expected = form_fields(descriptor)
+        assert set(form["extra_fields"]) == set(expected), descriptor.conn_type
+        auth_field = form["extra_fields"]["auth_type"]
+        assert auth_field["schema"]["enum"] == list(descriptor.auth_types)
+        standard = form["standard_fields"]
+        behaviour = form_behaviour(descriptor)
+        assert standard["host"]["title"] == "Base URL"
+        hidden = {name for name, field in standard.items() if field and field.get("hidden")}
+        assert ("login" in hidden) == ("login" in behaviour["hidden-fields"]), descriptor.conn_type
