@@ -202,7 +202,7 @@ def earlier_job(
                 )
                 return None
         log.info("try %d began a submit whose job was not recorded: looking for it", record.try_number)
-        return _adoptable(_find_tagged(client, record.resource, record.tag), log)
+        return _adoptable(_find_tagged(client, record.resource, record.tag, _when(record.started)), log)
     if has_store:
         return None
     found = _adoptable(_find_tagged(client, resource, tag), log)
@@ -218,10 +218,21 @@ def _adoptable(job: Job | None, log: TaskLog) -> Job | None:
     return job
 
 
-def _find_tagged(client: FacilityClient, resource: str, tag: str) -> Job | None:
-    """The newest job carrying ``tag``; where the API cannot look a tag up, from its listing."""
+def _when(started: str) -> datetime | None:
+    """A recorded ISO 8601 time, or None when it cannot be read."""
     try:
-        return client.find_job_by_tag(resource, tag)
+        return datetime.fromisoformat(started)
+    except (TypeError, ValueError):
+        return None
+
+
+def _find_tagged(
+    client: FacilityClient, resource: str, tag: str, submitted_after: datetime | None = None
+) -> Job | None:
+    """The newest job carrying ``tag`` (submitted at ``submitted_after`` or later, when given);
+    where the API cannot look a tag up, from its listing."""
+    try:
+        return client.find_job_by_tag(resource, tag, submitted_after)
     except UnsupportedOperation as exc:
         logger.warning("looking for the job of an earlier try by its listing only: %s", exc.message)
         return find_live_job(client.list_jobs(resource), tag)

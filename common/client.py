@@ -156,15 +156,30 @@ class AsyncFacilityClient(FileMethods):
         return job
 
     @answers_checked
-    async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+    async def find_job_by_tag(
+        self, resource: str, tag: str, submitted_after: datetime | None = None
+    ) -> Job | None:
         """The job a submit tagged ``tag`` (``environment["FACILITY_SUBMIT_TAG"]``) created on
         ``resource``, or None: how a retried task finds the job of an earlier try before
-        submitting again."""
+        submitting again.
+
+        ``submitted_after`` bounds the answer to jobs submitted then or later (a retry passes its
+        first try's start): an older job carrying the same tag (a cleared task's previous round)
+        is never returned. A job whose submit time the API does not report is kept.
+        """
         if not isinstance(tag, str) or not tag or not tag.isprintable():
             raise InvalidJobSpec(
                 "tag: a non-empty printable string is required", field="tag", facility=self.facility
             )
-        return await self.backend.find_job_by_tag(resource, tag)
+        found = await self.backend.find_job_by_tag(resource, tag)
+        if found is None or submitted_after is None or found.submitted_at is None:
+            return found
+        after = submitted_after if submitted_after.tzinfo else submitted_after.replace(tzinfo=UTC)
+        submitted = (
+            found.submitted_at if found.submitted_at.tzinfo else found.submitted_at.replace(tzinfo=UTC)
+        )
+        # A minute of slack for clocks that disagree between the caller and the facility.
+        return found if submitted >= after - timedelta(minutes=1) else None
 
     @answers_checked
     async def get_job(self, resource: str, job_id: str) -> Job:

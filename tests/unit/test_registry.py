@@ -13,6 +13,15 @@ class ThirdPartyBackend(FacilityBackend):
     name = "third-party"
 
 
+@pytest.fixture(autouse=True)
+def _registry_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backends registered by a test stay in that test: other tests in the same worker list the
+    available backends."""
+    from facility_common import registry
+
+    monkeypatch.setattr(registry, "_registered", dict(registry._registered))
+
+
 def test_builtin_iri_is_found() -> None:
     assert "iri" in available_backends()
     assert get_backend_class("iri") is IRIBackend

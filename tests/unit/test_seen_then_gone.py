@@ -62,3 +62,25 @@ async def test_a_job_reported_and_then_purged_is_not_found_not_pending() -> None
     backend.jobs.clear()  # finished and purged from the listing
     with pytest.raises(NotFoundError):
         await client.get_job("r", job.id)
+
+
+@pytest.mark.anyio
+async def test_find_job_by_tag_leaves_out_jobs_older_than_the_bound() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    class Tagged(Purging):
+        async def find_job_by_tag(self, resource: str, tag: str) -> Job | None:
+            return Job(
+                id="old",
+                resource=resource,
+                state=JobState.COMPLETED,
+                submitted_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+
+    client = AsyncFacilityClient(Tagged())
+    assert (await client.find_job_by_tag("r", "t1")) is not None
+    first_try = datetime(2026, 1, 2, tzinfo=UTC)
+    assert (await client.find_job_by_tag("r", "t1", submitted_after=first_try)) is None
+    assert (
+        await client.find_job_by_tag("r", "t1", submitted_after=first_try - timedelta(days=2))
+    ) is not None
