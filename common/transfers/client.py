@@ -237,6 +237,10 @@ class AsyncTransferClient:
             chosen.names[collection.id] = collection.name
         return collection.id, collection.name, collection
 
+    async def submission_id(self, route: str | None = None) -> str:
+        """A new ``submission_id`` of ``route`` (Transfer's own on the Globus route)."""
+        return await self.route(route).submission_id()
+
     async def prepare(
         self,
         source: Endpoint,

@@ -100,6 +100,7 @@ class TransferClient:
         self.close()
 
     resolve = _blocking(AsyncTransferClient.resolve)
+    submission_id = _blocking(AsyncTransferClient.submission_id)
     prepare = _blocking(AsyncTransferClient.prepare)
     submit = _blocking(AsyncTransferClient.submit)
     transfer = _blocking(AsyncTransferClient.transfer)
