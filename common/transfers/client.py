@@ -86,6 +86,7 @@ class TransferRoute(Protocol):
     async def cancel(self, task_id: str) -> TransferTask: ...
     async def events(self, task_id: str, limit: int = 100) -> list[TransferEvent]: ...
     async def failed_files(self, task_id: str) -> list[FailedFile]: ...
+    async def mkdir(self, collection_id: str, path: str) -> None: ...
     async def aclose(self) -> None: ...
 
 
@@ -348,6 +349,14 @@ class AsyncTransferClient:
     async def failed_files(self, task_id: str, route: str | None = None) -> list[FailedFile]:
         """The files a transfer could not move, and why."""
         return await self.route(route).failed_files(task_id)
+
+    async def mkdir(self, endpoint: Endpoint, path: str, route: str | None = None) -> None:
+        """Make a directory (and its missing parents) on an endpoint's collection; one that
+        exists already is fine. Transfers make their destination directories themselves: this is
+        for a place an app writes to before anything is moved there."""
+        chosen = self.route(route)
+        target, _, _ = await self.resolve(endpoint, chosen.name)
+        await chosen.mkdir(target, path)
 
     async def poll(
         self, task_ids: Sequence[str], route: str | None = None, max_age: float = 0.0

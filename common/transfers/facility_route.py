@@ -269,6 +269,9 @@ class FacilityGlobusRoute:
     async def events(self, task_id: str, limit: int = 100) -> list[TransferEvent]:
         raise self._unsupported("a transfer's event list")
 
+    async def mkdir(self, collection_id: str, path: str) -> None:
+        raise self._unsupported("making a directory on a collection")
+
     async def failed_files(self, task_id: str) -> list[FailedFile]:
         raise self._unsupported("a transfer's failed files")
 

@@ -421,6 +421,30 @@ class GlobusRoute:
         """
         return failed_files(await self.events(task_id, limit=1000))
 
+    async def mkdir(self, collection_id: str, path: str) -> None:
+        """Make a directory on a collection, and its missing parents (an existing one is fine).
+
+        :calls: POST /v0.10/operation/endpoint/{collection_id}/mkdir (per missing level)
+        """
+        import globus_sdk
+
+        parts = [part for part in path.split("/") if part and part != "~"]
+        prefix = "/~/" if path.startswith("/~") or path.startswith("~") else "/"
+        where = self.describe(collection_id)
+        for depth in range(1, len(parts) + 1):
+            level = prefix + "/".join(parts[:depth])
+
+            def make(client: globus_sdk.TransferClient, level: str = level) -> bool:
+                try:
+                    client.operation_mkdir(collection_id, level)
+                except globus_sdk.TransferAPIError as exc:
+                    if exc.code and "Exists" in exc.code:
+                        return False
+                    raise
+                return True
+
+            await self._call(f"mkdir {level} on {where}", make, [collection_id])
+
     async def aclose(self) -> None:
         transport, self._transport = self._transport, None
         self._client = None

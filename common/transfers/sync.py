@@ -110,5 +110,6 @@ class TransferClient:
     cancel = _blocking(AsyncTransferClient.cancel)
     events = _blocking(AsyncTransferClient.events)
     failed_files = _blocking(AsyncTransferClient.failed_files)
+    mkdir = _blocking(AsyncTransferClient.mkdir)
     poll = _blocking(AsyncTransferClient.poll)
     wait = _blocking(AsyncTransferClient.wait)
