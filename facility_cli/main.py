@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import emulate, files, jobs, status
+from . import emulate, files, jobs, status, transfers
 
 app = typer.Typer(
     help="Talk to HPC facility APIs from a terminal: status, jobs and files. "
@@ -27,6 +27,8 @@ app.command()(jobs.output)
 app.command()(files.ls)
 app.command()(files.get)
 app.command()(files.put)
+app.command()(transfers.transfer)
+app.command()(transfers.transfers)
 app.command()(emulate.emulate)
 
 if __name__ == "__main__":
