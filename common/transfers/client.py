@@ -77,7 +77,9 @@ class TransferRoute(Protocol):
     batched: bool
 
     async def submission_id(self) -> str: ...
-    async def submit(self, request: TransferRequest) -> TransferTask: ...
+    async def submit(
+        self, request: TransferRequest, *, fresh_submission_id: bool = False
+    ) -> TransferTask: ...
     async def get_task(self, task_id: str) -> TransferTask: ...
     async def list_tasks(
         self, task_ids: Sequence[str] | None = None, *, label: str | None = None, limit: int = 100
@@ -259,23 +261,46 @@ class AsyncTransferClient:
         """A checked request with its collections resolved and a ``submission_id`` (Transfer's,
         taken now, or the one given). Nothing is transferred yet: keep the request, then
         :meth:`submit` it (again, if its answer is lost)."""
-        checked = as_items(items)
         chosen = self.route(route)
-        source_value, source_name, _ = await self.resolve(source, chosen.name)
-        destination_value, destination_name, _ = await self.resolve(destination, chosen.name)
+        request = await self._request(
+            chosen,
+            source,
+            destination,
+            items,
+            label=label,
+            sync_level=sync_level,
+            verify_checksum=verify_checksum,
+            preserve_timestamp=preserve_timestamp,
+            deadline=deadline,
+            submission_id=submission_id,
+        )
+        if submission_id is None:
+            request = dataclasses.replace(request, submission_id=await chosen.submission_id())
+        return request
+
+    async def _request(
+        self,
+        route: TransferRoute,
+        source: Endpoint,
+        destination: Endpoint,
+        items: Sequence[TransferItem | Mapping[str, Any] | Sequence[Any]],
+        *,
+        submission_id: str | None,
+        **options: Any,
+    ) -> TransferRequest:
+        checked = as_items(items)
+        source_value, source_name, _ = await self.resolve(source, route.name)
+        destination_value, destination_name, _ = await self.resolve(destination, route.name)
+        values: dict[str, Any] = {"submission_id": submission_id} if submission_id else {}
         return TransferRequest(
             source=source_value,
             destination=destination_value,
             items=checked,
-            submission_id=submission_id or await chosen.submission_id(),
-            label=label,
-            sync_level=sync_level,  # type: ignore[arg-type]
-            verify_checksum=verify_checksum,
-            preserve_timestamp=preserve_timestamp,
-            deadline=deadline,
-            route=chosen.name,
+            route=route.name,
             source_name=source_name,
             destination_name=destination_name,
+            **options,
+            **values,
         )
 
     # -- transfers -------------------------------------------------------------------------------
@@ -302,9 +327,12 @@ class AsyncTransferClient:
         deadline: datetime | None = None,
         route: str | None = None,
     ) -> TransferTask:
-        """:meth:`prepare` and :meth:`submit` in one call (the request is not kept: use the two
-        steps where a retry must find the same transfer)."""
-        request = await self.prepare(
+        """:meth:`prepare` and :meth:`submit` in one call: Transfer's ``submission_id`` is taken
+        just before sending, and the request is not kept (use the two steps where a retry must
+        find the same transfer)."""
+        chosen = self.route(route)
+        request = await self._request(
+            chosen,
             source,
             destination,
             items,
@@ -313,9 +341,11 @@ class AsyncTransferClient:
             verify_checksum=verify_checksum,
             preserve_timestamp=preserve_timestamp,
             deadline=deadline,
-            route=route,
+            submission_id=None,
         )
-        return await self.submit(request)
+        task = await chosen.submit(request, fresh_submission_id=True)
+        self.poller(chosen.name).watch([task.id], [task])
+        return task
 
     async def get_transfer(self, task_id: str, route: str | None = None) -> TransferTask:
         """One transfer's current state."""

@@ -161,8 +161,9 @@ class FacilityGlobusRoute:
         """A local id: the API has none, it only labels the request for the caller's records."""
         return str(uuid.uuid4())
 
-    async def submit(self, request: TransferRequest) -> TransferTask:
-        """Start the transfer.
+    async def submit(self, request: TransferRequest, *, fresh_submission_id: bool = False) -> TransferTask:
+        """Start the transfer (the API has no submission ids: ``fresh_submission_id`` changes
+        nothing).
 
         :calls: POST /storage/globus/transfer
         """

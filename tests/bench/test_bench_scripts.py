@@ -65,3 +65,13 @@ def test_firecrest_transfer_memory() -> None:
 def test_parsl_throughput() -> None:
     output = run_script("parsl_throughput", "--tasks", "10")
     assert len(ratio_lines(output)) == 3
+
+
+def test_transfer_waits() -> None:
+    output = run_script("transfer_waits", "--transfers", "3")
+    assert len(ratio_lines(output)) == 3
+
+
+def test_transfer_submit() -> None:
+    output = run_script("transfer_submit", "--submits", "2", "--rounds", "1")
+    assert len(ratio_lines(output)) == 3
