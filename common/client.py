@@ -9,6 +9,7 @@ facade; Airflow triggers and the poller use this client directly.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from .auth.types import AUTH_TYPES
 from .backends.base import FacilityBackend
 from .checks import STREAMS, answers_checked, as_spec
 from .client_files import FileMethods
-from .errors import InvalidJobSpec
+from .errors import InvalidJobSpec, UnsupportedOperation
 from .models import Job, JobSpec, Outage, ResourceStatus
 from .options import BackendOptions
 from .poller import StatusPoller
@@ -177,12 +178,16 @@ class AsyncFacilityClient(FileMethods):
     @answers_checked
     async def get_job(self, resource: str, job_id: str) -> Job:
         """The current state of one job."""
-        return await self.backend.get_job(resource, job_id)
+        job = await self.backend.get_job(resource, job_id)
+        self.backend.jobs_seen([job])
+        return job
 
     @answers_checked
     async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
         """Jobs of ``resource`` (all visible, or those of ``job_ids``) in one batched call."""
-        return await self.backend.list_jobs(resource, list(job_ids) if job_ids is not None else None)
+        jobs = await self.backend.list_jobs(resource, list(job_ids) if job_ids is not None else None)
+        self.backend.jobs_seen(jobs)
+        return jobs
 
     @answers_checked
     async def cancel(self, resource: str, job_id: str) -> None:
@@ -213,15 +218,38 @@ class AsyncFacilityClient(FileMethods):
         timeout: float | None = None,
         poll_interval: float = 5.0,
         on_update: Callable[[Job], None] | None = None,
+        grace: float | None = None,
     ) -> Job:
         """Wait until the job is terminal and return it.
 
         Polls through the shared :class:`StatusPoller`, so concurrent waits on one resource share
         one request per interval. ``on_update`` is called on every state change. Raises
-        :class:`~facility_common.errors.WaitTimeout` after ``timeout`` seconds.
+        :class:`~facility_common.errors.WaitTimeout` after ``timeout`` seconds, and
+        :class:`~facility_common.errors.NotFoundError` once the facility has shown, ``grace``
+        seconds after the wait began (default: the poller's, 120 s), that it does not know the
+        job. A wait with its own ``grace`` polls on a poller of its own, so it does not change
+        the grace of the waits sharing the resource's poller.
         """
         poller = StatusPoller.shared(self, resource, interval=poll_interval)
+        if grace is not None and grace != poller.grace:
+            poller = StatusPoller(self, resource, interval=poll_interval, grace=grace)
         return await poller.wait(job_id, timeout=timeout, interval=poll_interval, on_update=on_update)
+
+    async def call_backend(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call the backend's own method ``name`` (an API extra documented on its facility page,
+        such as S3M's ``token_expiry``) and return its result, awaited if it is a coroutine.
+
+        Raises :class:`~facility_common.errors.UnsupportedOperation` when this API's backend has
+        no public method of that name.
+        """
+        method = getattr(self.backend, name, None) if not name.startswith("_") else None
+        if method is None or not callable(method):
+            raise UnsupportedOperation(
+                f"{name}: the {self.backend.facility_label or self.facility} backend has no such method",
+                facility=self.facility,
+            )
+        result = method(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
 
     @answers_checked
     async def job_output(

@@ -51,6 +51,7 @@ from .errors import (
     body_excerpt,
     detached,
 )
+from .problem_detail import problem_detail
 from .redaction import header_secrets, redact
 from .tls import VerifySetting, certificate_failure, certificate_message
 
@@ -119,6 +120,11 @@ class RetryPolicy:
         base = min(self.max_backoff, self.backoff * 2.0 ** (retry_number - 1))
         return base + random.uniform(0, base * self.jitter)
 
+    def pausing(self, retry_number: int, seconds: float, reason: str, retry_after: float | None) -> None:
+        """Called before each pause: ``reason`` says what the failed try got (``"answered
+        503"``, ``"got no answer: ConnectError"``). Does nothing here; a subclass may report it
+        (the ``facility`` command prints it, so a busy facility does not look like a hang)."""
+
 
 def parse_retry_after(value: str | None) -> float | None:
     """Read a ``Retry-After`` header given in seconds or as an HTTP date."""
@@ -159,13 +165,9 @@ def _problem_detail(response: httpx.Response) -> str | None:
         data = response.json()
     except (ValueError, UnicodeDecodeError):
         return body_excerpt(redact(response.text, known)) if response.content else None
-    if isinstance(data, dict):
-        for key in ("detail", "message", "error", "title", "Message", "description"):
-            value = data.get(key)
-            if isinstance(value, str) and value:
-                return redact(value, known)
-            if isinstance(value, list | dict) and value:
-                return body_excerpt(redact(json.dumps(value), known))
+    detail = problem_detail(data)
+    if detail:
+        return body_excerpt(redact(detail, known))
     return body_excerpt(redact(json.dumps(data), known))
 
 
@@ -286,7 +288,11 @@ class ApiSession:
                 return attempt
             if attempt.retryable and retry_number + 1 < self.retry.attempts:
                 retry_number += 1
-                await anyio.sleep(self.retry.delay(retry_number, attempt.retry_after))
+                pause = self.retry.delay(retry_number, attempt.retry_after)
+                status = attempt.error.status_code
+                reason = f"answered {status}" if status else f"got no answer: {type(attempt.error).__name__}"
+                self.retry.pausing(retry_number, pause, reason, attempt.retry_after)
+                await anyio.sleep(pause)
                 continue
             # Raised here, outside any ``except`` and with the sent request out of reach: neither
             # a chained httpx error nor a frame local carries the request's credentials.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import inspect
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,7 +25,7 @@ from .options import BackendOptions
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["FacilityClient"]
+__all__ = ["BlockingBackend", "FacilityClient"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -96,12 +97,48 @@ def _sync(
     return blocking
 
 
+class BlockingBackend:
+    """The backend of a :class:`FacilityClient`, with its coroutine methods made blocking.
+
+    ``client.backend.token_expiry()`` runs S3M's ``token_expiry`` coroutine on the facade's event
+    loop and returns its result; any other attribute is the backend's own. It is how the API
+    extras documented on the facility pages (``introspect``, ``command``, ``submit_path``...) are
+    called from synchronous code.
+    """
+
+    def __init__(self, client: FacilityClient) -> None:
+        self._facade = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_facade":  # not set yet (copy, unpickling): no backend to look in
+            raise AttributeError(name)
+        backend = self._facade._client_for_this_process().backend
+        attribute = getattr(backend, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def blocking(*args: Any, **kwargs: Any) -> Any:
+            return self._facade.call_backend(name, *args, **kwargs)
+
+        return blocking
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(self._facade._client_for_this_process().backend)))
+
+    def __repr__(self) -> str:
+        return f"BlockingBackend({self._facade._client.backend.describe()})"
+
+
 class FacilityClient:
     """Synchronous client with the same methods as :class:`AsyncFacilityClient`.
 
     Calls run on a background event-loop thread shared by all sync clients of the process, so a
     sync client may be used from any thread, including inside another event loop. After
     a fork, a client built with :meth:`connect` rebuilds its connections in the child.
+    :attr:`backend` reaches the backend's own methods (the API extras of the facility pages),
+    blocking too: ``client.backend.token_expiry()``; ``client.call_backend("token_expiry")`` is
+    the same call.
     """
 
     def __init__(
@@ -144,6 +181,11 @@ class FacilityClient:
         """The async client behind this facade (for use on its own event loop only)."""
         return self._client_for_this_process()
 
+    @property
+    def backend(self) -> BlockingBackend:
+        """The backend, its coroutine methods made blocking (see :class:`BlockingBackend`)."""
+        return BlockingBackend(self)
+
     def __repr__(self) -> str:
         return f"FacilityClient({self._client.backend.describe()})"
 
@@ -184,6 +226,7 @@ class FacilityClient:
     poll_jobs = _sync(AsyncFacilityClient.poll_jobs)
     wait = _sync(AsyncFacilityClient.wait)
     job_output = _sync(AsyncFacilityClient.job_output)
+    call_backend = _sync(AsyncFacilityClient.call_backend)
     ls = _sync(AsyncFacilityClient.ls)
     stat = _sync(AsyncFacilityClient.stat)
     mkdir = _sync(AsyncFacilityClient.mkdir)

@@ -1,5 +1,5 @@
 """``python -m facility_cli``: the ``facility`` command without its console script."""
 
-from facility_cli.main import app
+from facility_cli.main import main
 
-app(prog_name="facility")
+main()

@@ -41,7 +41,17 @@ from facility_common import (
 )
 from facility_common.connection_settings import connection_errors
 
-__all__ = ["Connection", "config_path", "connection_from_airflow", "load_connection"]
+__all__ = [
+    "SECRET_KEYS",
+    "Connection",
+    "check_private",
+    "config_path",
+    "connection_from_airflow",
+    "connection_from_table",
+    "load_connection",
+    "read_config",
+    "secret_keys_in",
+]
 
 #: Keys of a config-file table that are not connection extras.
 _TABLE_KEYS = frozenset({"api", "url", "token", "options"})
@@ -102,11 +112,12 @@ class Connection:
         settings = self.settings
         return f"{settings.conn_id}: {settings.backend} at {settings.base_url} (auth: {settings.auth_type})"
 
-    def client(self, **defaults: Any) -> FacilityClient:
+    def client(self, overrides: Mapping[str, Any] | None = None, **defaults: Any) -> FacilityClient:
         """A blocking client for this connection (no network call is made here); ``defaults``
-        are backend options used where the connection sets none."""
+        are backend options used where the connection sets none, ``overrides`` replace the
+        connection's."""
         settings = self.settings
-        options = {**defaults, **settings.options}
+        options = {**defaults, **settings.options, **(overrides or {})}
         named = (
             connection_errors(settings.conn_id, settings.backend)
             if self.airflow_fields
@@ -127,14 +138,50 @@ def config_path() -> Path:
     return Path(base) / "facility" / "connections.toml"
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+#: Keys whose values are secrets, wherever they appear in a config file.
+SECRET_KEYS = frozenset(
+    {"token", "password", "client_secret", "secret_key", "refresh_token", "private_key", "access_token"}
+)
+
+
+def secret_keys_in(value: Any, where: str = "") -> list[str]:
+    """The dotted names of the secrets held in a parsed config file (never their values)."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = f"{where}.{key}" if where else str(key)
+            if key in SECRET_KEYS and item:
+                found.append(name)
+            else:
+                found.extend(secret_keys_in(item, name))
+    return found
+
+
+def check_private(path: Path, config: Mapping[str, Any]) -> None:
+    """Refuse a config file that holds a secret and that other users may read."""
+    secrets = secret_keys_in(config)
+    if not secrets:
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"config file {path} holds secrets ({', '.join(secrets[:3])}"
+            f"{', ...' if len(secrets) > 3 else ''}) but other users may read it (mode {mode:04o}): "
+            f"run chmod 600 {path}"
+        )
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The parsed config file (empty when there is none); a file holding secrets must be private."""
     if not path.is_file():
         return {}
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            config = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"config file {path}: {exc}") from None
+    check_private(path, config)
+    return config
 
 
 def _token_file(extras: dict[str, Any], path: object, token: object) -> None:
@@ -144,7 +191,7 @@ def _token_file(extras: dict[str, Any], path: object, token: object) -> None:
         extras.setdefault("auth_type", "token_file")
 
 
-def _from_table(name: str, table: Mapping[str, Any], path: Path) -> Connection:
+def connection_from_table(name: str, table: Mapping[str, Any], path: Path) -> Connection:
     """A connection from one ``[connections.NAME]`` table of the config file."""
     api, url = table.get("api"), table.get("url")
     if not isinstance(api, str) or not isinstance(url, str):
@@ -163,7 +210,7 @@ def _from_table(name: str, table: Mapping[str, Any], path: Path) -> Connection:
 
 def _from_config(name: str | None) -> Connection | None:
     path = config_path()
-    config = _read_config(path)
+    config = read_config(path)
     tables = config.get("connections") or {}
     if name is None:
         name = config.get("default")
@@ -174,7 +221,7 @@ def _from_config(name: str | None) -> Connection | None:
     if name not in tables:
         known = ", ".join(sorted(tables)) or "none"
         raise ConfigurationError(f"no connection {name!r} in {path} (connections there: {known})")
-    return _from_table(name, tables[name], path)
+    return connection_from_table(name, tables[name], path)
 
 
 def _from_env() -> Connection | None:

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from facility_common import (
@@ -27,7 +27,7 @@ from facility_common import (
     WaitTimeout,
 )
 
-__all__ = ["EXIT", "Problem", "diagnose", "jwt_expiry"]
+__all__ = ["EXIT", "Problem", "diagnose", "jwt_claims", "jwt_expiry", "token_expired"]
 
 
 class EXIT:
@@ -54,8 +54,8 @@ class Problem(NamedTuple):
     hint: str
 
 
-def jwt_expiry(token: str) -> float | None:
-    """The ``exp`` claim of a JWT access token (read, not verified), or None for opaque tokens."""
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT (read, not verified), or None for an opaque token."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -64,8 +64,13 @@ def jwt_expiry(token: str) -> float | None:
         claims = json.loads(base64.urlsafe_b64decode(payload))
     except (ValueError, binascii.Error):
         return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    return float(exp) if isinstance(exp, int | float) else None
+    return claims if isinstance(claims, dict) else None
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT access token (read, not verified), or None for opaque tokens."""
+    exp = (jwt_claims(token) or {}).get("exp")
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
 def token_expired(token: str | None) -> bool:

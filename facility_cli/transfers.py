@@ -4,7 +4,8 @@
 its storages, a Globus path on that storage's collection) or ``COLLECTION_ID:PATH``. Where each
 storage's collection is comes from the connection (``globus_collections``) or its API (IRI v2).
 
-The Globus credentials are a Globus connection, given as ``--globus`` or ``FACILITY_GLOBUS``:
+The Globus credentials are a Globus connection, given as ``--globus`` (or ``--conn``, the
+command's connection, also before the command name) or ``FACILITY_GLOBUS``:
 Airflow's JSON form of a ``facility_globus`` connection, or the path of a file holding it
 (``{"conn_type": "facility_globus", "login": "<client id>", "password": "<secret>"}``; see
 ``docs/transfers.md``). ``--route CONN`` sends the transfer through that facility's own Globus
@@ -26,6 +27,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .options import JsonOption, chosen_conn, wants_json
+
 if TYPE_CHECKING:
     from facility_common.transfers import TransferClient, TransferTask
 
@@ -38,8 +41,10 @@ GlobusOption = Annotated[
     str | None,
     typer.Option(
         "--globus",
+        "--conn",
+        "-c",
         help="the Globus connection: Airflow JSON of a facility_globus connection, or a file holding it "
-        f"(default: ${GLOBUS_VARIABLE})",
+        f"(default: the global --conn, or ${GLOBUS_VARIABLE})",
         show_default=False,
     ),
 ]
@@ -49,7 +54,6 @@ RouteOption = Annotated[
         "--route", help="send through this facility connection's own Globus routes", show_default=False
     ),
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 def _split(endpoint: str) -> tuple[str, str]:
@@ -109,7 +113,7 @@ def _client(conns: list[str], globus: str | None, route: str | None) -> Iterator
     from .connection import load_connection
 
     with _reported():
-        given = globus or os.environ.get(GLOBUS_VARIABLE)
+        given = chosen_conn(globus) or os.environ.get(GLOBUS_VARIABLE)
         options: dict[str, Any] = {}
         if given:
             options = globus_settings_from_connection(_globus_connection(given)).route_options()
@@ -237,12 +241,13 @@ def transfer(
     ] = None,
     globus: GlobusOption = None,
     route: RouteOption = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Move a file or (with -R) a directory from one facility to another with Globus."""
     from .output import fail, print_json
     from .problems import EXIT
 
+    as_json = wants_json(as_json)
     (source_endpoint, source_path), (destination_endpoint, destination_path) = (
         _split(source),
         _split(destination),
@@ -290,11 +295,12 @@ def transfers(
     ] = False,
     globus: GlobusOption = None,
     route: RouteOption = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List transfers (the newest, or by id) with their progress, or cancel one."""
     from .output import print_json
 
+    as_json = wants_json(as_json)
     with _client([route] if route else [], globus, route) as client, _reported():
         if cancel:
             found = [client.cancel(cancel, route)]

@@ -345,10 +345,12 @@ class SlurmScheduler(LocalScheduler):
     The job's plan becomes a small batch script (working directory, exact environment via
     ``env -i``, stdin) submitted with ``sbatch``; ``--output``/``--error`` are the plan's files and
     the walltime becomes ``--time`` in whole minutes, rounded up (Slurm's unit, so a 1-second
-    walltime lasts a minute). A runner thread follows the job with ``scontrol show job`` and maps
-    Slurm's words to the scheduler's: PENDING -> queued, RUNNING -> active, COMPLETED ->
-    completed, CANCELLED -> canceled, TIMEOUT -> failed with reason ``walltime``, others -> failed.
-    Cancel is ``scancel``. ``queue_delay`` still delays the ``sbatch``.
+    walltime lasts a minute). One tracker thread follows every live job with **one** ``squeue``
+    per round (``poll_interval``), however many jobs live, and reads a finished job's exit code
+    once, from ``scontrol show job`` (or, once slurmctld has forgotten the job, from accounting:
+    ``sacct``). Slurm's words map to the scheduler's: PENDING -> queued, RUNNING -> active,
+    COMPLETED -> completed, CANCELLED -> canceled, TIMEOUT -> failed with reason ``walltime``,
+    others -> failed. Cancel is ``scancel``. ``queue_delay`` still delays the ``sbatch``.
     """
 
     def __init__(
@@ -364,6 +366,10 @@ class SlurmScheduler(LocalScheduler):
         self.partition = partition
         self.poll_interval = poll_interval
         self.script_dir = script_dir
+        self._watched: dict[str, JobRecord] = {}
+        self._tracker: threading.Thread | None = None
+        self.status_rounds = 0
+        """Rounds that asked Slurm for the state of the live jobs (one ``squeue`` each)."""
 
     def cancel(self, job: JobRecord) -> None:
         with self._lock:
@@ -410,8 +416,28 @@ class SlurmScheduler(LocalScheduler):
             raise OSError(done.stderr.strip() or f"sbatch exited {done.returncode}")
         return done.stdout.strip().split(";")[0]
 
+    # -- what Slurm says -----------------------------------------------------------------
+
+    @staticmethod
+    def _states(slurm_ids: list[str]) -> dict[str, str]:
+        """The state word of each of ``slurm_ids`` slurmctld still holds: one ``squeue``."""
+        done = subprocess.run(
+            ["squeue", "--noheader", "--states=all", f"--jobs={','.join(slurm_ids)}", "--format=%i|%T"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        states: dict[str, str] = {}
+        for line in done.stdout.splitlines():
+            slurm_id, sep, word = line.strip().partition("|")
+            if sep:
+                states[slurm_id] = word
+        return states
+
     @staticmethod
     def _show(slurm_id: str) -> dict[str, str]:
+        """slurmctld's fields of one job (``scontrol show job``); empty once it forgot the job."""
         done = subprocess.run(
             ["scontrol", "show", "job", "-o", slurm_id],
             capture_output=True,
@@ -425,6 +451,26 @@ class SlurmScheduler(LocalScheduler):
             if sep and key not in fields:
                 fields[key] = value
         return fields
+
+    @staticmethod
+    def _accounted(slurm_ids: list[str]) -> dict[str, dict[str, str]]:
+        """State and exit code of jobs slurmctld forgot, from accounting: one ``sacct``."""
+        done = subprocess.run(
+            ["sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={','.join(slurm_ids)}",
+             "--format=JobID,State,ExitCode"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )  # fmt: skip
+        found: dict[str, dict[str, str]] = {}
+        for line in done.stdout.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) == 3:
+                found[parts[0]] = {"JobState": parts[1].split()[0], "ExitCode": parts[2]}
+        return found
+
+    # -- following the jobs --------------------------------------------------------------
 
     def _run(self, job: JobRecord) -> None:
         if not self._queue(job):
@@ -441,40 +487,78 @@ class SlurmScheduler(LocalScheduler):
         with self._lock:
             job.extra["slurm_job_id"] = slurm_id
             cancelled = job.terminal
+            if not cancelled:
+                self._watched[slurm_id] = job
+                if self._tracker is None:
+                    self._tracker = threading.Thread(target=self._track, name="slurm-tracker", daemon=True)
+                    self._tracker.start()
         if cancelled:
             subprocess.run(["scancel", slurm_id], capture_output=True, timeout=30, check=False)
-            return
-        while not job.wake.wait(self.poll_interval):
-            fields = self._show(slurm_id)
-            word = fields.get("JobState", "")
+
+    def _track(self) -> None:
+        """The tracker thread: a round per ``poll_interval`` while any job lives, then exit."""
+        while True:
+            time.sleep(self.poll_interval)
             with self._lock:
-                if job.terminal:
+                for slurm_id in [s for s, job in self._watched.items() if job.terminal]:
+                    del self._watched[slurm_id]
+                if not self._watched:
+                    self._tracker = None
                     return
-                job.native_state = word or None
-                if word in ("PENDING", "CONFIGURING", ""):
-                    continue
-                if word in ("RUNNING", "COMPLETING"):
-                    if job.state != "active":
-                        self._transition(job, "active", "job running")
-                        job.started = job.time
-                    continue
-                code_text = fields.get("ExitCode", "0:0")
-                code, _, sig = code_text.partition(":")
-                exit_code = (
-                    128 + int(sig) if sig.isdigit() and int(sig) else int(code) if code.isdigit() else None
-                )
-                if job.started is None:
-                    job.started = time.time()
-                if word == "COMPLETED":
-                    self._finish(job, "completed", "job completed", 0)
-                elif word == "CANCELLED":
-                    self._finish(job, "canceled", "job canceled", None)
-                elif word in ("TIMEOUT", "DEADLINE"):
-                    self._finish(job, "failed", "walltime exceeded; job killed by Slurm", None)
-                    job.reason = "walltime"
-                else:
-                    self._finish(job, "failed", f"job ended {word} with exit code {exit_code}", exit_code)
+                watched = dict(self._watched)
+            self._round(watched)
+
+    def _round(self, watched: dict[str, JobRecord]) -> None:
+        """One round: the live jobs' states in one query, then what finished jobs ended with."""
+        self.status_rounds += 1
+        states = self._states(list(watched))
+        ended: dict[str, dict[str, str]] = {}
+        for slurm_id, word in states.items():
+            if slurm_id in watched and word not in _LIVE_WORDS:
+                ended[slurm_id] = self._show(slurm_id) or {"JobState": word}
+        forgotten = [slurm_id for slurm_id in watched if slurm_id not in states]
+        if forgotten:
+            ended.update(self._accounted(forgotten))
+        for slurm_id, job in watched.items():
+            fields = ended.get(slurm_id) or {"JobState": states.get(slurm_id, "")}
+            self._follow(job, fields)
+
+    def _follow(self, job: JobRecord, fields: dict[str, str]) -> None:
+        """Bring ``job`` up to Slurm's ``fields`` (``JobState``, and ``ExitCode`` once ended)."""
+        word = fields.get("JobState", "")
+        with self._lock:
+            if job.terminal:
                 return
+            job.native_state = word or None
+            if word in ("PENDING", "CONFIGURING", "REQUEUED", ""):
+                return
+            if word in ("RUNNING", "COMPLETING", "SUSPENDED", "RESIZING"):
+                if job.state != "active":
+                    self._transition(job, "active", "job running")
+                    job.started = job.time
+                return
+            code_text = fields.get("ExitCode", "0:0")
+            code, _, sig = code_text.partition(":")
+            exit_code = (
+                128 + int(sig) if sig.isdigit() and int(sig) else int(code) if code.isdigit() else None
+            )
+            if job.started is None:
+                job.started = time.time()
+            if word == "COMPLETED":
+                self._finish(job, "completed", "job completed", 0)
+            elif word == "CANCELLED":
+                self._finish(job, "canceled", "job canceled", None)
+            elif word in ("TIMEOUT", "DEADLINE"):
+                self._finish(job, "failed", "walltime exceeded; job killed by Slurm", None)
+                job.reason = "walltime"
+            else:
+                self._finish(job, "failed", f"job ended {word} with exit code {exit_code}", exit_code)
+
+
+_LIVE_WORDS = frozenset(
+    {"PENDING", "CONFIGURING", "REQUEUED", "RUNNING", "COMPLETING", "SUSPENDED", "RESIZING"}
+)
+"""squeue's words for a job that has not ended."""
 
 
 def make_scheduler(kind: str, queue_delay: float, kill_grace: float = 1.0) -> LocalScheduler:

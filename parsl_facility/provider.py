@@ -14,7 +14,8 @@ How Parsl drives it, and what follows from that:
   shutting the executor down or asking for a flood of new blocks (Parsl issues #1588, #2851).
 * Walltime expiry and preemption are TIMEOUT, so Parsl replaces the block.
 * When a block FAILS, the tails of its stdout/stderr are copied into ``script_dir`` (once) and the
-  ``JobStatus`` points at them, so Parsl's error report says why.
+  ``JobStatus`` points at them, so Parsl's error report says why; a worker command that was not
+  found (exit 127) is named as such, with what ``worker_init`` must do (:mod:`.diagnosis`).
 * Every block carries a submit tag (``FACILITY_SUBMIT_TAG``) made from the provider instance and
   the block's job name. When a backend cannot tell whether a submit created the job (the answer
   was lost while the server may still have been at work), ``submit`` sends the same spec again
@@ -55,6 +56,7 @@ from facility_common import (
     available_backends,
 )
 
+from .diagnosis import failure_message
 from .output import fetch_output_tails
 from .pilot import PilotSettings, build_job_spec, parse_walltime, render_script, safe_job_name
 from .redaction import redact
@@ -378,11 +380,10 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
             safe_job_name(block.job_name),
             self.output_tail_lines,
         )
+        stderr_tail = _read_text(paths["stderr"])
         with self._lock:
             block.stdout_path, block.stderr_path = paths["stdout"], paths["stderr"]
-            block.message = (
-                f"pilot job {job.id} on {self.resource} failed: {job.message or 'no reason given'}"
-            )
+            block.message = failure_message(job.id, self.resource, job.message, job.exit_code, stderr_tail)
 
     def _keep_script(self, job_name: str, script: str) -> None:
         """Write the rendered pilot next to Parsl's other submit scripts, for the curious."""
@@ -394,3 +395,13 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
             target.write_text(script, encoding="utf-8")
         except OSError as exc:
             logger.debug("could not keep the pilot script of %s: %s", job_name, exc)
+
+
+def _read_text(path: str | None) -> str | None:
+    """A fetched output tail, or None when there is none (or it cannot be read)."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None

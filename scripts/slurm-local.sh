@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# A single-node Slurm (slurmctld + slurmd + slurmrestd + munge) on 127.0.0.1, for tests and demos.
+# A single-node Slurm with accounting (slurmctld + slurmd + slurmrestd + slurmdbd + MariaDB +
+# munge) on 127.0.0.1, for tests and demos.
 #
-#   scripts/slurm-local.sh start   install Debian's slurm-wlm/slurmrestd/munge if missing, start the
-#                                  daemons (as root, no systemd) and write connection settings
+#   scripts/slurm-local.sh start   install Debian's slurm-wlm/slurmrestd/slurmdbd/mariadb-server/
+#                                  munge if missing, start the daemons (as root, no systemd) and
+#                                  write connection settings
 #   scripts/slurm-local.sh stop    stop the daemons this script started, by their PIDs
-#   scripts/slurm-local.sh status  say whether slurmrestd answers
+#   scripts/slurm-local.sh status  say whether slurmrestd and its accounting routes answer
 #
 # Settings go to $SLURM_LOCAL_DIR/env (default /tmp/slurm-local/env) as shell assignments:
-# SLURMREST_URL, SLURMREST_SOCKET, SLURM_JWT, SLURM_USER, SLURM_PARTITION, SLURM_CONF.
-# `start` is idempotent and returns at once when slurmrestd already answers.
+# SLURMREST_URL, SLURMREST_SOCKET, SLURM_JWT, SLURM_USER, SLURM_PARTITION, SLURM_CONF,
+# SLURM_ACCOUNTING. `start` is idempotent and returns at once when slurmrestd and its accounting
+# routes already answer; a Slurm started without accounting (by an older version of this script)
+# gets it with a quick restart of slurmctld, slurmd and slurmrestd (jobs and their ids survive).
 #
 # Why it looks like this (Debian 12, Slurm 22.05): the daemons bind loopback only
 # (CommunicationParameters=NoCtldInAddrAny,NoInAddrAny), there are no cgroups (proctrack/linuxproc,
-# task/none) and no slurmdbd (accounting_storage/none, so slurmrestd loads only openapi/v0.0.38),
-# slurmrestd refuses to run as root (it runs as the user "slurmrest"), and JWT auth needs
-# AuthAltTypes=auth/jwt with a key file. Finished jobs stay visible for MinJobAge seconds, since
-# without accounting slurmctld is the only place that remembers them.
+# task/none), slurmrestd refuses to run as root (it runs as the user "slurmrest"), and JWT auth
+# needs AuthAltTypes=auth/jwt with a key file, in slurmdbd too (slurmrestd's slurmdb routes reach
+# it with the caller's token). Accounting, as at every real facility: slurmdbd stores jobs in a
+# MariaDB of its own (own data directory, 127.0.0.1:$SLURM_LOCAL_DB_PORT, default 3307), so sacct,
+# sacctmgr and slurmrestd's /slurmdb/v0.0.38 routes know jobs after slurmctld forgets them
+# (MinJobAge).
 set -euo pipefail
 
 DIR=${SLURM_LOCAL_DIR:-/tmp/slurm-local}
@@ -23,8 +29,13 @@ PORT=${SLURM_LOCAL_REST_PORT:-6820}
 JOB_USER=${SLURM_LOCAL_USER:-root}
 REST_USER=slurmrest
 CPUS=${SLURM_LOCAL_CPUS:-8}
+DB_PORT=${SLURM_LOCAL_DB_PORT:-3307}
+DBD_PORT=${SLURM_LOCAL_DBD_PORT:-6819}
 CONF=/etc/slurm/slurm.conf
+DBD_CONF=/etc/slurm/slurmdbd.conf
 SPOOL=/var/spool/slurm-local
+DB_DATA=$SPOOL/mariadb
+DB_SOCKET=$DIR/db/mariadb.sock
 ENV_FILE=$DIR/env
 
 log() { echo "slurm-local: $*" >&2; }
@@ -32,22 +43,27 @@ log() { echo "slurm-local: $*" >&2; }
 # The settings without the token's value: logs must never hold a credential.
 show_settings() { sed 's/^\(SLURM_JWT=\).*/\1(in the file)/' "$ENV_FILE"; }
 
-rest_answers() {
+rest_get() {  # path: GET it from slurmrestd with the settings' token
   [ -f "$ENV_FILE" ] || return 1
   # shellcheck disable=SC1090
   . "$ENV_FILE"
   curl -fsS -m 3 -H "X-SLURM-USER-NAME: $SLURM_USER" -H "X-SLURM-USER-TOKEN: $SLURM_JWT" \
-    "$SLURMREST_URL/slurm/v0.0.38/ping" >/dev/null 2>&1
+    "$SLURMREST_URL$1" >/dev/null 2>&1
 }
 
+rest_answers() { rest_get /slurm/v0.0.38/ping; }
+accounting_answers() { rest_get /slurmdb/v0.0.38/diag; }
+
 install_packages() {
-  if command -v slurmctld >/dev/null && command -v slurmrestd >/dev/null && command -v munged >/dev/null && command -v curl >/dev/null; then
+  if command -v slurmctld >/dev/null && command -v slurmrestd >/dev/null && command -v munged >/dev/null \
+    && command -v slurmdbd >/dev/null && command -v mariadbd >/dev/null && command -v curl >/dev/null; then
     return
   fi
-  log "installing slurm-wlm, slurmrestd, munge"
+  log "installing slurm-wlm, slurmrestd, slurmdbd, mariadb-server, munge"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq slurm-wlm slurmrestd munge curl >/dev/null
+  # Debian's service scripts are not started here (no systemd); this script starts what it needs.
+  apt-get install -y -qq slurm-wlm slurmrestd slurmdbd mariadb-server munge curl >/dev/null
 }
 
 write_config() {
@@ -78,7 +94,9 @@ SlurmdLogFile=$DIR/log/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=$DBD_PORT
 JobCompType=jobcomp/none
 MpiDefault=none
 SelectType=select/cons_tres
@@ -92,10 +110,89 @@ SchedulerParameters=sched_interval=2
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=4096 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+  if [ ! -s "$SPOOL/db.pass" ]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SPOOL/db.pass")
+  fi
+  (
+    umask 077
+    cat >"$DBD_CONF" <<EOF
+# Written by scripts/slurm-local.sh: slurmdbd on loopback, storing into its own MariaDB.
+AuthType=auth/munge
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=$SPOOL/jwt_hs256.key
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=root
+PidFile=$DIR/slurmdbd.pid
+LogFile=$DIR/log/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$DB_PORT
+StorageUser=slurm
+StoragePass=$(cat "$SPOOL/db.pass")
+StorageLoc=slurm_acct_db
+EOF
+  )
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+db() { mariadb --no-defaults --protocol=socket --socket="$DB_SOCKET" -u root "$@"; }
+
+start_db() {  # MariaDB for slurmdbd alone: own data directory, socket and loopback port
+  if alive "$DIR/mariadb.pid"; then
+    return
+  fi
+  mkdir -p "$DB_DATA" "$DIR/db"
+  chown mysql:mysql "$DB_DATA" "$DIR/db"
+  if [ ! -d "$DB_DATA/mysql" ]; then
+    mariadb-install-db --no-defaults --user=mysql --datadir="$DB_DATA" --skip-test-db \
+      --auth-root-authentication-method=socket >"$DIR/log/mariadb-install.log" 2>&1
+  fi
+  setsid /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$DB_DATA" --socket="$DB_SOCKET" \
+    --port="$DB_PORT" --bind-address=127.0.0.1 --skip-name-resolve --pid-file="$DIR/db/mariadb.pid" \
+    --log-error="$DIR/log/mariadb.log" --innodb-buffer-pool-size=64M \
+    </dev/null >/dev/null 2>&1 &
+  echo $! >"$DIR/mariadb.pid"
+  for _ in $(seq 150); do
+    db -e 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  local pass
+  pass=$(cat "$SPOOL/db.pass")
+  db -e "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+         ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+         GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';" || {
+    log "MariaDB did not start; see $DIR/log/mariadb.log"
+    exit 1
+  }
+}
+
+start_slurmdbd() {
+  start_daemon slurmdbd "$DIR/slurmdbd.pid" /usr/sbin/slurmdbd
+  for _ in $(seq 150); do
+    sacctmgr -n list cluster >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  log "slurmdbd does not answer; see $DIR/log/slurmdbd.log"
+  exit 1
+}
+
+register_accounting() {  # the cluster, an account and the job user, once
+  if ! sacctmgr -n -P list cluster format=cluster | grep -qx local; then
+    sacctmgr -i add cluster local >/dev/null
+  fi
+  if ! sacctmgr -n -P list account format=account | grep -qx local-users; then
+    sacctmgr -i add account local-users cluster=local description="local tests" organization=local >/dev/null
+  fi
+  if ! sacctmgr -n -P list user format=user | grep -qx "$JOB_USER"; then
+    sacctmgr -i add user "$JOB_USER" defaultaccount=local-users cluster=local >/dev/null
+  fi
 }
 
 start_munge() {
-  if [ -f "$DIR/munged.pid" ] && kill -0 "$(cat "$DIR/munged.pid")" 2>/dev/null; then
+  if alive "$DIR/munged.pid"; then
     return
   fi
   mkdir -p /etc/munge /var/lib/munge /var/log/munge /run/munge
@@ -111,7 +208,7 @@ start_munge() {
 start_daemon() {  # name pidfile command...
   local name=$1 pidfile=$2
   shift 2
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if alive "$pidfile"; then
     return
   fi
   "$@"
@@ -124,7 +221,7 @@ start_daemon() {  # name pidfile command...
 }
 
 start_rest() {
-  if [ -f "$DIR/slurmrestd.pid" ] && kill -0 "$(cat "$DIR/slurmrestd.pid")" 2>/dev/null; then
+  if alive "$DIR/slurmrestd.pid"; then
     return
   fi
   id -u "$REST_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$REST_USER"
@@ -133,7 +230,7 @@ start_rest() {
   # slurmrestd itself authenticates to slurmctld with the caller's JWT (rest_auth/jwt); the UNIX
   # socket answers local callers as the slurmrest user (rest_auth/local).
   SLURM_JWT=daemon SLURM_CONF=$CONF setsid runuser -u "$REST_USER" -- /usr/sbin/slurmrestd \
-    -a rest_auth/jwt,rest_auth/local -s openapi/v0.0.38 \
+    -a rest_auth/jwt,rest_auth/local -s openapi/v0.0.38,openapi/dbv0.0.38 \
     "127.0.0.1:$PORT" "unix:$DIR/rest/slurmrestd.sock" \
     >"$DIR/log/slurmrestd.log" 2>&1 </dev/null &
   echo $! >"$DIR/slurmrestd.pid"
@@ -150,6 +247,7 @@ SLURM_JWT=$token
 SLURM_USER=$JOB_USER
 SLURM_PARTITION=debug
 SLURM_CONF=$CONF
+SLURM_ACCOUNTING=slurmdbd
 EOF
   mv "$ENV_FILE.tmp" "$ENV_FILE"
   chmod 600 "$ENV_FILE"
@@ -163,23 +261,43 @@ wait_ready() {
     sleep 0.2
   done
   for _ in $(seq 100); do
-    rest_answers && return
+    rest_answers && accounting_answers && return
     sleep 0.2
   done
-  log "slurmrestd does not answer; see $DIR/log/"
+  log "slurmrestd or its accounting routes do not answer; see $DIR/log/"
   exit 1
 }
 
+start_accounting() {
+  start_db
+  start_slurmdbd
+  register_accounting
+}
+
 cmd_start() {
-  mkdir -p "$DIR"
+  mkdir -p "$DIR/log"
   if rest_answers; then
-    log "already running ($ENV_FILE)"
-    show_settings
-    return
+    if accounting_answers; then
+      log "already running ($ENV_FILE)"
+      show_settings
+      return
+    fi
+    # Started without accounting: bring it up beside the running Slurm, then restart the
+    # daemons that read it (running jobs go on; slurmctld keeps its state and job ids).
+    log "adding accounting to the running Slurm"
+    install_packages
+    write_config
+    start_munge
+    start_accounting
+    stop_pid "$DIR/slurmrestd.pid"
+    stop_pid "$DIR/slurmctld.pid"
+    stop_pid "$DIR/slurmd.pid"
+  else
+    install_packages
+    write_config
+    start_munge
+    start_accounting
   fi
-  install_packages
-  write_config
-  start_munge
   start_daemon slurmctld "$DIR/slurmctld.pid" /usr/sbin/slurmctld -f "$CONF"
   start_daemon slurmd "$DIR/slurmd.pid" /usr/sbin/slurmd -f "$CONF" -N localhost
   for _ in $(seq 50); do scontrol ping >/dev/null 2>&1 && break; sleep 0.2; done
@@ -206,6 +324,8 @@ cmd_stop() {
   stop_pid "$DIR/slurmrestd.pid"
   stop_pid "$DIR/slurmd.pid"
   stop_pid "$DIR/slurmctld.pid"
+  stop_pid "$DIR/slurmdbd.pid"
+  stop_pid "$DIR/mariadb.pid"
   stop_pid "$DIR/munged.pid"
   rm -f "$ENV_FILE" "$DIR/rest/slurmrestd.sock"
   log "stopped"
@@ -214,6 +334,16 @@ cmd_stop() {
 case "${1:-start}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
-  status) if rest_answers; then echo "running"; else echo "stopped"; exit 1; fi ;;
+  status)
+    if rest_answers && accounting_answers; then
+      echo "running"
+    elif rest_answers; then
+      echo "running without accounting (start adds it)"
+      exit 1
+    else
+      echo "stopped"
+      exit 1
+    fi
+    ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up (the locked environment, a local Slurm and a local Airflow
 # deployment on 127.0.0.1), lint, type check, then pytest. Extra arguments go to pytest.
+#
+# pytest runs on PYTEST_WORKERS xdist workers (default 4: most tests wait on jobs and servers, not
+# on the CPU) with the suite's schedule (tests/schedule.py): whole modules per worker except the
+# independent ones, the longest tests first. PYTEST_WORKERS=0 runs in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -44,4 +48,10 @@ else
     fi
 fi
 
-echo "== pytest"; pytest --durations=15 "$@"
+echo "== pytest"
+workers=${PYTEST_WORKERS:-4}
+if [ "$workers" = 0 ]; then
+    pytest --durations=15 "$@"
+else
+    pytest -n "$workers" --suite-schedule --durations=15 "$@"
+fi

@@ -1,4 +1,9 @@
-"""Suite-wide fixtures: one facility emulator on loopback, shared by the integration suites."""
+"""Suite-wide fixtures: one facility emulator on loopback, shared by the integration suites; and
+the ``--suite-schedule`` option that spreads the suite over xdist workers (tests/schedule.py).
+
+Under xdist every worker is a session of its own: session fixtures (the emulator) exist once per
+worker, and ``tmp_path_factory`` directories are per worker.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,29 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from . import schedule
 
 # Anything that reads proxy settings must not route loopback traffic elsewhere.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    schedule.add_option(parser)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if schedule.enabled(config):
+        schedule.order(items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist asks the controller for its scheduler: ours with ``--suite-schedule``, else xdist's."""
+    return schedule.make_scheduler(config, log) if schedule.enabled(config) else None
 
 
 @pytest.fixture(scope="session")

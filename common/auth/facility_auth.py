@@ -30,6 +30,10 @@ class FacilityAuth(httpx.Auth):
 
     ``min_validity`` is the least lifetime, in seconds, a token must have left to be sent: an API
     that refuses tokens close to their expiry (FirecREST: under 30 s) gets a fresh one earlier.
+
+    Where the token goes is :meth:`write` and :meth:`erase`: an API with a header scheme of its
+    own (slurmrestd's ``X-SLURM-USER-*``, S3M's raw ``Authorization``) subclasses those two and
+    keeps the refresh policy here, the one place it is written.
     """
 
     def __init__(
@@ -43,9 +47,15 @@ class FacilityAuth(httpx.Auth):
         """This auth, sending only tokens with at least ``seconds`` left (same token source)."""
         return FacilityAuth(self.source, facility=self.facility, min_validity=seconds)
 
-    def _header(self, token: Secret) -> str:
+    def write(self, request: httpx.Request, token: Secret) -> None:
+        """Put ``token`` on ``request``: ``Authorization: <scheme> <token>`` (raw without a scheme)."""
         scheme = self.source.scheme
-        return f"{scheme} {token.get_secret_value()}" if scheme else token.get_secret_value()
+        value = token.get_secret_value()
+        request.headers["Authorization"] = f"{scheme} {value}" if scheme else value
+
+    def erase(self, request: httpx.Request) -> None:
+        """Take the token :meth:`write` put on ``request`` off it again."""
+        request.headers.pop("Authorization", None)
 
     async def _token(self) -> Secret:
         try:
@@ -61,7 +71,7 @@ class FacilityAuth(httpx.Auth):
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = await self._token()
-        request.headers["Authorization"] = self._header(token)
+        self.write(request, token)
         response = yield request
         if response.status_code != 401 or not self.source.refreshable:
             return
@@ -69,16 +79,16 @@ class FacilityAuth(httpx.Auth):
             request.content  # noqa: B018 - raises when the body is an unread stream
         except httpx.RequestNotRead:
             return
-        del request.headers["Authorization"]
+        self.erase(request)
         self.source.invalidate(token.get_secret_value())
         fresh = await self._token()
         if fresh == token:
             # No other token to try: the 401 goes to the caller, whose error text is redacted
             # with what the request carried.
-            request.headers["Authorization"] = self._header(token)
+            self.write(request, token)
             return
         logger.debug("%s refused a token with 401; retrying once with a fresh one", request.url.host)
-        request.headers["Authorization"] = self._header(fresh)
+        self.write(request, fresh)
         yield request
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

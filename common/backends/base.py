@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -23,7 +23,7 @@ from ..errors import ConfigurationError, UnsupportedOperation
 from ..models import FileEntry, Job, JobSpec, Outage, ResourceStatus
 from ..options import BackendOptions
 from ..registry import BUILTIN_DESCRIPTORS, Capability
-from .submit import SubmitGuard, SubmitMemory
+from .submit import NOT_YET_VISIBLE, SubmitGuard, SubmitMemory
 
 __all__ = ["Capability", "FacilityBackend", "ProgressCallback"]
 
@@ -95,6 +95,13 @@ class FacilityBackend(abc.ABC):
                 facility=cls.name,
             )
         return options
+
+    def jobs_seen(self, jobs: Iterable[Job]) -> None:
+        """Tell the submit policy's memory that the API reported ``jobs`` (the client calls this
+        after every answer): a job reported once and then not found is gone, never PENDING."""
+        guard = getattr(self, "_guard", None)
+        if isinstance(guard, SubmitGuard):
+            guard.memory.seen(job.id for job in jobs if job.native_state != NOT_YET_VISIBLE)
 
     def submit_guard(self) -> SubmitGuard:
         """The submit policy of this backend, with its windows from the options."""

@@ -18,6 +18,9 @@ What S3M changes:
   before any request, naming the field.
 * **Status**: resources are ``GET olcf/v1alpha/status`` (``OPERATIONAL``/``UNAVAILABLE``); outages
   are the current and upcoming downtimes (planned when ``attributes.scheduled``).
+* **Jobs**: a status round asks ``job/{id}`` per job, as for slurmrestd; S3M's ``job/{id}``
+  answers in the accounting shape, so finished jobs stay known and there is no ``slurmdb`` route
+  to fall back on.
 * **Files**: S3M has no REST file operations; file calls raise UnsupportedOperation naming S3M
   Storage. ``job_output`` works only with ``local_output=True``, as for slurmrestd.
 """
@@ -30,13 +33,12 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ..auth import FacilityAuth
+from ..auth import FacilityAuth, Secret
 from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
 from ..http import ApiRequest
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from ..options import BackendOptions
 from .slurm_script import SbatchOption
-from .slurmrest.auth import RefreshingHeaderAuth
 from .slurmrest.backend import SlurmRestBackend
 from .slurmrest.options import S3MOptions
 from .slurmrest.status import filter_outages
@@ -67,11 +69,11 @@ S3M_JOB_FIELDS = frozenset(
 _SPEC_FIELD_OF = {"tres_per_task": "resources.gpu_cores_per_process"}
 
 
-class S3MTokenAuth(RefreshingHeaderAuth):
+class S3MTokenAuth(FacilityAuth):
     """Sends the token raw in ``Authorization``, as S3M expects (fresh once after a 401)."""
 
-    def apply(self, request: httpx.Request, token: str) -> None:
-        request.headers["Authorization"] = token
+    def write(self, request: httpx.Request, token: Secret) -> None:
+        request.headers["Authorization"] = token.get_secret_value()
 
     def __repr__(self) -> str:
         return f"S3MTokenAuth({self.source!r})"
@@ -212,7 +214,7 @@ class S3MBackend(SlurmRestBackend):
 
     def _wrap_auth(self, auth: httpx.Auth | None) -> httpx.Auth | None:
         if isinstance(auth, FacilityAuth):
-            return S3MTokenAuth(auth.source)
+            return S3MTokenAuth(auth.source, facility=FACILITY)
         return auth
 
     def describe(self) -> dict[str, Any]:
@@ -226,6 +228,10 @@ class S3MBackend(SlurmRestBackend):
         if not resource:
             raise ConfigurationError("S3M calls need a resource (cluster) name", facility=FACILITY)
         return self.path_template.format(enclave=self.enclave, version=version, resource=resource)
+
+    def _accounting_prefix(self, version: str, resource: str | None) -> str | None:
+        """None: S3M maps no accounting routes; its ``job/{id}`` answers from accounting itself."""
+        return None
 
     def _partition_for(self, resource: str) -> str | None:
         return self.partition

@@ -7,10 +7,10 @@ two coroutines: ``send`` (one submit request, returning the job) and ``find`` (t
 the tag, or None). The guard owns everything else:
 
 * **Classifying a failure.** The outcome of a submit is *accepted* (``send`` returned a job),
-  *refused* (the facility said no: a 4xx other than 401, 403 and 429; raised as
+  *refused* (the facility said no: a 4xx other than 401, 403, 408 and 429; raised as
   :class:`JobSubmissionError` with the facility's reason) or *unknown*. It is unknown after no
-  answer at all (a dropped connection, a timeout), after ``500``, ``502`` or ``504`` (a server or
-  gateway failed while the application may have acted), and after a success answer whose body
+  answer at all (a dropped connection, a timeout), after ``408``, ``500``, ``502`` or ``504`` (a
+  server or gateway failed or gave up while the application may have acted), and after a success answer whose body
   cannot be used (:class:`UnreadableAnswer`, or an ``APIError`` carrying a 2xx status). Anything
   else (401/403, 429 after the session's own retries, 501, 503 after retries) is raised as it is:
   the request provably did not create a job, or the caller must act first. A
@@ -82,8 +82,10 @@ logger = logging.getLogger("facility_common.submit")
 SUBMIT_TAG_VARIABLE = "FACILITY_SUBMIT_TAG"
 """Environment variable carrying a job's submit tag; set it in a spec to choose the tag."""
 
-#: HTTP statuses after which a submit's outcome is unknown: the job may or may not exist.
-UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 504})
+#: HTTP statuses after which a submit's outcome is unknown: the job may or may not exist. A 408
+#: is a server whose own step timed out (FirecREST: the SSH command running sbatch), which may
+#: still have run.
+UNKNOWN_OUTCOME_STATUSES = frozenset({408, 500, 502, 504})
 #: How many times one submit call may send its request when the answers are lost.
 DEFAULT_SUBMIT_ATTEMPTS = 3
 #: When to look for the tagged job after an unknown outcome (seconds after the failure).
@@ -158,10 +160,11 @@ def may_still_be_working(exc: FacilityError) -> bool:
     """True when the server may still be processing the request that failed with ``exc``.
 
     That is a timeout after the request was sent (read or write, not connect or pool, which
-    mean it never left) or a ``504`` from a gateway whose upstream is still busy. A broken
+    mean it never left), a ``504`` from a gateway whose upstream is still busy, or a ``408`` from
+    a server whose own step (an SSH command running ``sbatch``) timed out. A broken
     connection, a ``500``/``502`` and a refusal mean the server is done with the request.
     """
-    if exc.status_code == 504:
+    if exc.status_code in (408, 504):
         return True
     if not isinstance(exc, TransportError):
         return False
@@ -182,7 +185,8 @@ def _accepted_but_unreadable(exc: FacilityError) -> bool:
 def _refusal(exc: FacilityError) -> bool:
     if isinstance(exc, AuthenticationError | RateLimitedError) or not isinstance(exc, APIError):
         return False
-    return exc.status_code is not None and 400 <= exc.status_code < 500
+    status = exc.status_code
+    return status is not None and 400 <= status < 500 and status not in UNKNOWN_OUTCOME_STATUSES
 
 
 def outcome_unknown(*, facility: str, resource: str, tag: str, reason: str) -> JobSubmissionError:
@@ -279,8 +283,16 @@ class SubmitMemory:
             _trim(self._submitted, self.MAX_ENTRIES)
         return job
 
+    def seen(self, job_ids: Iterable[str]) -> None:
+        """The API has reported these jobs: from now on, not finding one means it is gone (a
+        finished job purged from the listing), not that it is not visible yet."""
+        with self._lock:
+            for job_id in job_ids:
+                self._submitted.pop(str(job_id), None)
+
     def pending_view(self, resource: str, job_id: str) -> Job | None:
-        """A PENDING view of ``job_id`` if it was submitted here within the grace period."""
+        """A PENDING view of ``job_id`` if it was submitted here within the grace period and the
+        API has not reported it yet."""
         with self._lock:
             since = self._submitted.get(str(job_id))
         if since is None or time.monotonic() - since > self.visibility_grace:

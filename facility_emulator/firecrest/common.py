@@ -1,8 +1,14 @@
 """Helpers shared by the FirecREST route modules: systems, errors, bodies and the route wrapper.
 
-FirecREST answers errors as ``ApiResponseError`` (``{"errorType", "message", "data", "user"}``),
-not problem+json, and stamps every answer with ``F7T-AppVersion``; :func:`endpoint` gives every
-handler both, plus the bearer-token check of the shared token authority.
+FirecREST answers errors as ``ApiResponseError`` (``{"errorType", "message", "causedBy", "data",
+"user"}``), not problem+json, and stamps every answer with ``F7T-AppVersion``; :func:`endpoint`
+gives every handler both, plus the bearer-token check of the shared token authority.
+
+In reference mode (``fidelity firecrest=reference``) :func:`endpoint` checks tokens as the
+FirecREST v2 server does (``lib/auth/authN/OIDC_token_auth.py``: a token with less than
+:data:`MIN_TOKEN_TTL` seconds left by its ``exp`` is refused), answers request validation errors
+with 400 as its exception handler does (``lib/models/apis/api_response_model.py``), and uses the
+server's wording where a handler names it (:class:`FirecrestError`'s ``reference``).
 
 Request bodies are read the way FirecREST's CamelModel reads them: camelCase keys, with the
 snake_case spelling (and ``path`` for ``sourcePath``) accepted too (:func:`field`).
@@ -13,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +28,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from facility_emulator.fidelity import REFERENCE
 from facility_emulator.problems import ProblemError
 from facility_emulator.sandbox import SandboxError
 from facility_emulator.state import EmulatorState
@@ -32,6 +40,9 @@ STAGE_PREFIX = "/firecrest-s3"
 """Where the presigned-URL style staging area lives (not part of the FirecREST API)."""
 APP_VERSION = "2.5.6"
 NOT_FOUND_TEXT = "No such file or directory"
+#: The least lifetime (s) the FirecREST server accepts a token with (its ``min_token_ttl`` default).
+MIN_TOKEN_TTL = 30
+TOKEN_TOO_SOON = f"Access token expires too soon (less than {MIN_TOKEN_TTL}s remaining)."
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -55,23 +66,56 @@ SYSTEMS: dict[str, SystemConfig] = {
 }
 
 
-class FirecrestError(Exception):
-    """Raised by handlers to answer an ``ApiResponseError``."""
+def is_reference(state: EmulatorState) -> bool:
+    """Whether FirecREST answers as its real server does (``fidelity firecrest=reference``)."""
+    return state.fidelity("firecrest") == REFERENCE
 
-    def __init__(self, status: int, message: str, error_type: str = "error") -> None:
+
+class FirecrestError(Exception):
+    """Raised by handlers to answer an ``ApiResponseError``.
+
+    ``reference`` is the answer the real server gives instead, where it words (or numbers) the
+    same failure differently; ``headers`` go onto the answer.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_type: str = "error",
+        *,
+        headers: Mapping[str, str] | None = None,
+        reference: FirecrestError | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type
+        self.headers = dict(headers or {})
+        self.reference = reference
+
+    def in_mode(self, reference: bool) -> FirecrestError:
+        """The error as the chosen mode answers it."""
+        if not reference:
+            return self
+        chosen = self.reference or self
+        if chosen.error_type == "validation" and chosen.status == 422:
+            # The server's handler answers RequestValidationError with 400, not FastAPI's 422.
+            return FirecrestError(400, chosen.message, "validation", headers=chosen.headers)
+        return chosen
 
 
-def error_response(status: int, message: str, user: str | None, error_type: str = "error") -> JSONResponse:
+def error_response(
+    status: int,
+    message: str,
+    user: str | None,
+    error_type: str = "error",
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     """The ``ApiResponseError`` document FirecREST answers errors with."""
-    body = {"errorType": error_type, "message": message, "data": None, "user": user}
-    headers = {"F7T-AppVersion": APP_VERSION}
-    if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(body, status_code=status, headers=headers)
+    body = {"errorType": error_type, "message": message, "causedBy": None, "data": None, "user": user}
+    sent = {"F7T-AppVersion": APP_VERSION, **(headers or {})}
+    return JSONResponse(body, status_code=status, headers=sent)
 
 
 def json_response(data: Any, status: int = 200) -> JSONResponse:
@@ -110,6 +154,22 @@ def os_error_message(exc: OSError) -> tuple[int, str]:
     return 400, f"{name}: {reason}" if name else reason
 
 
+def check_token_as_the_server_does(state: EmulatorState, request: Request) -> None:
+    """The FirecREST server's token check: a missing bearer token, an unknown (or revoked, or
+    early-expired) one, and one with less than :data:`MIN_TOKEN_TTL` seconds left by its
+    advertised expiry are refused with 401. The server puts the refused token back in an
+    ``auth-token`` header; so does this check, so a client that logs answers' headers shows it."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise FirecrestError(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    issued = state.tokens.lookup(token)
+    if issued is None:
+        raise FirecrestError(401, "Access token is invalid.", headers={"auth-token": token})
+    if issued.issued_at + issued.advertised_lifetime - time.time() < MIN_TOKEN_TTL:
+        raise FirecrestError(401, TOKEN_TOO_SOON, headers={"auth-token": token})
+
+
 def endpoint(state: EmulatorState, *, auth: bool = True) -> Callable[[Handler], Handler]:
     """Wrap a handler: check the bearer token and turn failures into ``ApiResponseError``."""
 
@@ -118,13 +178,20 @@ def endpoint(state: EmulatorState, *, auth: bool = True) -> Callable[[Handler], 
         async def wrapper(request: Request) -> Response:
             user = state.config.user
             try:
-                if auth:
+                if auth and is_reference(state):
+                    check_token_as_the_server_does(state, request)
+                elif auth:
                     state.require_auth(request)
                 return await handler(request)
             except ProblemError as exc:
-                return error_response(exc.status, exc.detail, None if exc.status == 401 else user)
+                headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+                return error_response(
+                    exc.status, exc.detail, None if exc.status == 401 else user, headers=headers
+                )
             except FirecrestError as exc:
-                return error_response(exc.status, exc.message, user, exc.error_type)
+                chosen = exc.in_mode(is_reference(state))
+                who = None if chosen.status == 401 else user
+                return error_response(chosen.status, chosen.message, who, chosen.error_type, chosen.headers)
             except (TaskFailure, SandboxError) as exc:
                 text = str(exc)
                 return error_response(_failure_status(text), _failure_message(text), user)
@@ -142,7 +209,9 @@ def system_of(request: Request) -> SystemConfig:
     name = request.path_params["system_name"]
     system = SYSTEMS.get(str(name).lower())
     if system is None:
-        raise FirecrestError(404, f"System '{name}' does not exist")
+        raise FirecrestError(
+            404, f"System '{name}' does not exist", reference=FirecrestError(404, "System not found")
+        )
     return system
 
 
@@ -207,7 +276,8 @@ def required_path(request: Request) -> str:
 def absolute(path: str) -> str:
     """FirecREST wants absolute paths."""
     if not os.path.isabs(path):
-        raise FirecrestError(400, f"Path '{path}' must be absolute", "validation")
+        real = FirecrestError(400, f"The provided path ({path}) is not an absolute path.")
+        raise FirecrestError(400, f"Path '{path}' must be absolute", "validation", reference=real)
     return path
 
 

@@ -13,12 +13,26 @@ Decisions where the spec is silent:
   job does not fail the call).
 * ``status.state`` is the Slurm word; ``stateReason`` is ``TimeLimit`` after a walltime kill;
   ``time`` fields are epoch seconds (``limit`` in minutes, as Slurm reports it).
+
+In reference mode the routes answer as the FirecREST v2 server in SSH mode over Slurm with
+accounting (``lib/scheduler_clients/slurm/slurm_cli_client.py`` and its ``cli_commands``):
+
+* an unknown or hidden job is 404 ``"Job not found."``; an id that is not alphanumeric is a 400
+  validation error (the routes' ``job_id`` pattern);
+* a job cancelled by its user is ``"CANCELLED by <uid>"`` (``sacct``'s word), ``exitCode`` and
+  ``interruptSignal`` are the job line's ``0:0``, ``time.limit`` is in seconds (whole minutes);
+* cancelling a job that has ended, or one Slurm does not know, is 500 (``scancel --verbose``
+  writes ``error:`` for both, and the server reads any ``error:`` as a failure);
+* a submit ``sbatch`` refuses (an unknown partition, a bad directive) is 500 with sbatch's words;
+* every call is 503 while the system's scheduler is unhealthy, not only a submit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -36,17 +50,20 @@ from facility_emulator.firecrest.common import (
     empty_response,
     endpoint,
     field,
+    is_reference,
     json_body,
     json_response,
     query_flag,
     sandbox_path,
     system_of,
 )
+from facility_emulator.firecrest.reference import slurm_failure, unhealthy
 from facility_emulator.firecrest.site import site_of
 from facility_emulator.scheduler import JobRecord, JobStateError
 from facility_emulator.state import EmulatorState
 
 JOB_NOT_FOUND = "Job not found"
+JOB_ID_PATTERN = re.compile(r"^[a-zA-Z0-9]+$")
 
 
 def job_environment(state: EmulatorState, extra: dict[str, str]) -> dict[str, str]:
@@ -72,7 +89,11 @@ def submit_script(
 ) -> JobRecord:
     """Run ``script`` as a batch job of ``system`` and return its record (also for transfer jobs)."""
     if site_of(state).health_problem(system.name) is not None:
-        raise FirecrestError(503, f"The scheduler of system '{system.name}' is not available")
+        raise FirecrestError(
+            503,
+            f"The scheduler of system '{system.name}' is not available",
+            reference=unhealthy(system, "scheduler"),
+        )
     if not workdir.is_dir():
         raise FirecrestError(400, f"Working directory {workdir}: No such file or directory")
     scheduler = state.scheduler
@@ -82,7 +103,8 @@ def submit_script(
             script, job_id=job_id, default_cwd=workdir, env=job_environment(state, env)
         )
     except BatchScriptError as exc:
-        raise FirecrestError(400, f"sbatch: error: {exc}") from exc
+        words = f"sbatch: error: {exc}"
+        raise FirecrestError(400, words, reference=slurm_failure(255, words + "\n")) from exc
     name = str(details.get("name") or directives.job_name or "script")
 
     def place(pattern: str) -> Path:
@@ -130,6 +152,15 @@ def job_view(state: EmulatorState, job: JobRecord) -> dict[str, Any]:
     finished = meta.get("finished")
     elapsed = int((finished or time.time()) - started) if started else 0
     limit = spec.get("timeLimit")
+    minutes = math.ceil(limit / 60) if limit else None
+    signal = 9 if word in ("TIMEOUT", "CANCELLED") else None
+    if is_reference(state):
+        # sacct's job line: "CANCELLED by <uid>", no signal in its ExitCode, TimelimitRaw in seconds.
+        word = f"CANCELLED by {os.getuid()}" if word == "CANCELLED" else word
+        signal = 0
+        limit_value = minutes * 60 if minutes else None
+    else:
+        limit_value = int(limit // 60) if limit else None
     return {
         "jobId": job.id,
         "name": spec.get("name") or "script",
@@ -139,14 +170,14 @@ def job_view(state: EmulatorState, job: JobRecord) -> dict[str, Any]:
             if word == "TIMEOUT"
             else ("None" if word != "PENDING" else "Priority"),
             "exitCode": snap["exit_code"] if snap["exit_code"] is not None else 0,
-            "interruptSignal": 9 if word in ("TIMEOUT", "CANCELLED") else None,
+            "interruptSignal": signal,
         },
         "time": {
             "elapsed": elapsed,
             "start": int(started) if started else None,
             "end": int(finished) if finished else None,
             "suspended": 0,
-            "limit": int(limit // 60) if limit else None,
+            "limit": limit_value,
         },
         "account": spec.get("account"),
         "allocationNodes": 1,
@@ -179,14 +210,30 @@ class ComputeRoutes:
             Route(f"{p}/{{job_id}}/metadata", wrap(self.metadata), methods=["GET"]),
         ]
 
+    def _system(self, request: Request) -> SystemConfig:
+        """The path's system; in reference mode 503 while its scheduler is unhealthy, as for
+        every call the server makes through the scheduler."""
+        system = system_of(request)
+        if is_reference(self.state) and site_of(self.state).health_problem(system.name) is not None:
+            raise unhealthy(system, "scheduler")
+        return system
+
+    def _job_id(self, request: Request) -> str:
+        job_id = str(request.path_params["job_id"])
+        if is_reference(self.state) and not JOB_ID_PATTERN.match(job_id):
+            raise FirecrestError(
+                422, f"String should match pattern '{JOB_ID_PATTERN.pattern}': job_id", "validation"
+            )
+        return job_id
+
     def _find(self, request: Request, system: SystemConfig) -> JobRecord:
-        job = self.state.scheduler.get(str(request.path_params["job_id"]))
+        job = self.state.scheduler.get(self._job_id(request))
         if job is None or job.resource != system.name or not job.visible():
-            raise FirecrestError(404, JOB_NOT_FOUND)
+            raise FirecrestError(404, JOB_NOT_FOUND, reference=FirecrestError(404, f"{JOB_NOT_FOUND}."))
         return job
 
     async def submit(self, request: Request) -> Response:
-        system = system_of(request)
+        system = self._system(request)
         body = await json_body(request)
         job = field(body, "job", required=True)
         if not isinstance(job, dict):
@@ -211,7 +258,11 @@ class ComputeRoutes:
             "constraints": field(job, "constraints"),
         }
         if details["partition"] and details["partition"] not in system.partitions:
-            raise FirecrestError(400, f"sbatch: error: invalid partition specified: {details['partition']}")
+            words = f"sbatch: error: invalid partition specified: {details['partition']}"
+            refused = (
+                f"{words}\nsbatch: error: Batch job submission failed: Invalid partition name specified\n"
+            )
+            raise FirecrestError(400, words, reference=slurm_failure(1, refused))
         record = submit_script(
             self.state,
             system,
@@ -226,7 +277,7 @@ class ComputeRoutes:
         return json_response({"jobId": record.id}, 201)
 
     async def list_jobs(self, request: Request) -> Response:
-        system = system_of(request)
+        system = self._system(request)
         query_flag(request, "allusers")
         account = request.query_params.get("account")
         now = time.time()
@@ -240,11 +291,11 @@ class ComputeRoutes:
         return json_response({"jobs": jobs})
 
     async def get_job(self, request: Request) -> Response:
-        system = system_of(request)
+        system = self._system(request)
         return json_response({"jobs": [job_view(self.state, self._find(request, system))]})
 
     async def metadata(self, request: Request) -> Response:
-        system = system_of(request)
+        system = self._system(request)
         job = self._find(request, system)
         spec = job.spec
         return json_response(
@@ -262,9 +313,27 @@ class ComputeRoutes:
         )
 
     async def cancel(self, request: Request) -> Response:
-        system = system_of(request)
+        system = self._system(request)
+        if is_reference(self.state):
+            return await self._scancel(request, system)
         job = self._find(request, system)
         if not job.terminal:
             with contextlib.suppress(JobStateError):  # it ended meanwhile; scancel does not fail either
                 await anyio.to_thread.run_sync(self.state.scheduler.cancel, job)
+        return empty_response()
+
+    async def _scancel(self, request: Request, system: SystemConfig) -> Response:
+        """Cancel as ``scancel --verbose`` does behind the server: an ended or unknown job makes
+        it write an error (exit status 0), which the server answers with 500."""
+        job_id = self._job_id(request)
+        job = self.state.scheduler.get(job_id)
+        said = f"scancel: Terminating job {job_id}\nscancel: error: Kill job error on job id {job_id}: "
+        if job is None or job.resource != system.name:
+            raise slurm_failure(0, f"{said}Invalid job id specified\n")
+        if job.terminal:
+            raise slurm_failure(0, f"{said}Job/step already completing or completed\n")
+        try:
+            await anyio.to_thread.run_sync(self.state.scheduler.cancel, job)
+        except JobStateError:
+            raise slurm_failure(0, f"{said}Job/step already completing or completed\n") from None
         return empty_response()

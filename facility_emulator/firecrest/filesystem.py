@@ -14,6 +14,22 @@ Decisions where the spec is silent:
 * ``view`` reads ``size`` bytes, 5 MiB when not given (the server's default whatever the system's
   limit), and refuses a size above the system's ``max_ops_file_size`` with 400, as FirecREST does:
   a client that leaves ``size`` out fails on a system with a smaller limit.
+
+In reference mode the routes answer as the FirecREST v2 server (``filesystem/ops/router.py`` and
+its ``commands``; see :mod:`.reference` for how it reports failures):
+
+* every call is 503 while the system's SSH service is unhealthy;
+* ``view`` refuses ``offset < 0``, ``size <= 0`` and ``size`` above ``max_ops_file_size`` with 400
+  in the server's words, and runs ``dd bs=size count=2``: when those two blocks reach
+  ``max_ops_file_size`` bytes the answer is 413 ``Command output exceeded buffer limit.`` (so a
+  ``size`` of more than half the limit fails on a larger file);
+* ``head`` and ``tail`` are 413 the same way when their output reaches the limit;
+* ``download`` sends the file through ``base64``: a file whose base64 text reaches the limit (more
+  than about three quarters of it) is 413; ``upload`` above the limit is 413 ``File to upload is
+  too large.``, and one whose path holds a single quote fails in the shell (500), since the server
+  writes it with ``base64 -d > '<path>'``;
+* ``extract`` runs ``tar -C target`` and creates nothing: a missing target is 404 with tar's
+  ``Cannot open: No such file or directory``.
 """
 
 from __future__ import annotations
@@ -32,9 +48,11 @@ from facility_emulator.firecrest.common import (
     APP_VERSION,
     PREFIX,
     FirecrestError,
+    SystemConfig,
     empty_response,
     endpoint,
     field,
+    is_reference,
     json_body,
     json_response,
     query_flag,
@@ -43,6 +61,14 @@ from facility_emulator.firecrest.common import (
     sandbox_path,
     system_of,
 )
+from facility_emulator.firecrest.reference import (
+    OUTPUT_LIMIT,
+    base64_length,
+    check_output,
+    remote_failure,
+    unhealthy,
+)
+from facility_emulator.firecrest.site import site_of
 from facility_emulator.state import EmulatorState
 
 DEFAULT_VIEW_SIZE = 5 * 1024 * 1024
@@ -108,6 +134,17 @@ class FilesystemRoutes:
     def sandbox(self) -> Any:
         return self.state.sandbox
 
+    @property
+    def reference(self) -> bool:
+        return is_reference(self.state)
+
+    def _system(self, request: Request) -> SystemConfig:
+        """The path's system; in reference mode 503 while its SSH service is unhealthy."""
+        system = system_of(request)
+        if self.reference and site_of(self.state).health_problem(system.name) is not None:
+            raise unhealthy(system, "ssh")
+        return system
+
     def describe(self, path: Path) -> dict[str, Any]:
         """The ``File`` model of one path (not following a final symlink)."""
         return file_model(fsops._entry(path, path.name, numeric=False, dereference=False))
@@ -120,7 +157,7 @@ class FilesystemRoutes:
     # -- reads ---------------------------------------------------------------------------
 
     async def ls(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         entries = fsops.ls(
             self.sandbox,
             self.checked(required_path(request)),
@@ -131,8 +168,14 @@ class FilesystemRoutes:
         )
         return json_response({"output": [file_model(e) for e in entries]})
 
+    def _within_buffer(self, system: SystemConfig, content: dict[str, Any]) -> dict[str, Any]:
+        """``content``, refused in reference mode when its text reaches the SSH read buffer."""
+        if self.reference:
+            check_output(system, len(str(content["content"]).encode()))
+        return content
+
     async def head(self, request: Request) -> Response:
-        system_of(request)
+        system = self._system(request)
         content = fsops.head(
             self.sandbox,
             self.checked(required_path(request)),
@@ -140,10 +183,10 @@ class FilesystemRoutes:
             lines=query_number(request, "lines"),
             skip_trailing=query_flag(request, "skipTrailing"),
         )
-        return json_response({"output": content_model(content)})
+        return json_response({"output": content_model(self._within_buffer(system, content))})
 
     async def tail(self, request: Request) -> Response:
-        system_of(request)
+        system = self._system(request)
         content = fsops.tail(
             self.sandbox,
             self.checked(required_path(request)),
@@ -151,10 +194,12 @@ class FilesystemRoutes:
             lines=query_number(request, "lines"),
             skip_heading=query_flag(request, "skipHeading"),
         )
-        return json_response({"output": content_model(content)})
+        return json_response({"output": content_model(self._within_buffer(system, content))})
 
     async def view(self, request: Request) -> Response:
-        system = system_of(request)
+        system = self._system(request)
+        if self.reference:
+            return await self._view_as_dd(request, system)
         size = query_number(request, "size") or DEFAULT_VIEW_SIZE
         if size > system.max_ops_file_size:
             raise FirecrestError(400, f"size {size} exceeds the limit of {system.max_ops_file_size} bytes")
@@ -162,33 +207,62 @@ class FilesystemRoutes:
         content = fsops.view(self.sandbox, self.checked(required_path(request)), size=size, offset=offset)
         return json_response({"output": content["content"]})
 
+    async def _view_as_dd(self, request: Request, system: SystemConfig) -> Response:
+        """``view`` as the server runs it: ``dd bs=size skip=offset//size count=2``, then the
+        ``size`` bytes from ``offset % size`` of what dd wrote."""
+        size = query_number(request, "size")
+        size = DEFAULT_VIEW_SIZE if size is None else size
+        offset = query_number(request, "offset") or 0
+        limit = system.max_ops_file_size
+        if offset < 0:
+            raise FirecrestError(400, "`offset` value must be an integer value equal or greater than 0")
+        if size <= 0:
+            raise FirecrestError(400, "`size` value must be an integer value greater than 0")
+        if size > limit:
+            raise FirecrestError(400, f"`size` value must be less than {limit} bytes")
+        raw = self.checked(required_path(request))
+        target = sandbox_path(self.state, raw)
+        if not target.exists():
+            raise remote_failure(1, f"dd: failed to open '{raw}': No such file or directory")
+        if target.is_dir():
+            raise remote_failure(1, f"dd: error reading '{raw}': Is a directory")
+        start = (offset // size) * size
+        check_output(system, min(max(0, target.stat().st_size - start), 2 * size))
+        content = fsops.view(self.sandbox, raw, size=size, offset=offset)
+        return json_response({"output": content["content"]})
+
     async def checksum(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         answer = await anyio.to_thread.run_sync(
             fsops.checksum, self.sandbox, self.checked(required_path(request))
         )
         return json_response({"output": answer})
 
     async def file_type(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         return json_response(
             {"output": fsops.file_type(self.sandbox, self.checked(required_path(request), follow=False))}
         )
 
     async def stat(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         dereference = query_flag(request, "dereference")
         path = self.checked(required_path(request), follow=dereference)
         return json_response({"output": fsops.stat(self.sandbox, path, dereference=dereference)})
 
     async def download(self, request: Request) -> Response:
-        system = system_of(request)
-        path = sandbox_path(self.state, required_path(request))
+        system = self._system(request)
+        raw = required_path(request)
+        path = sandbox_path(self.state, raw)
         if not path.exists():
-            raise FirecrestError(404, f"{required_path(request)}: No such file or directory")
+            real = remote_failure(1, f"base64: {raw}: No such file or directory")
+            raise FirecrestError(404, f"{raw}: No such file or directory", reference=real)
         if path.is_dir():
-            raise FirecrestError(400, f"{required_path(request)}: Is a directory")
+            real = remote_failure(1, f"base64: {raw}: Is a directory")
+            raise FirecrestError(400, f"{raw}: Is a directory", reference=real)
         size = path.stat().st_size
+        if self.reference and base64_length(size) >= system.max_ops_file_size:
+            raise FirecrestError(413, OUTPUT_LIMIT)
         if size > system.max_ops_file_size:
             raise FirecrestError(
                 413,
@@ -202,7 +276,7 @@ class FilesystemRoutes:
     # -- writes --------------------------------------------------------------------------
 
     async def upload(self, request: Request) -> Response:
-        system = system_of(request)
+        system = self._system(request)
         directory = required_path(request)
         form = await request.form(max_files=1, max_part_size=system.max_ops_file_size + 1)
         part = form.get("file")
@@ -211,14 +285,19 @@ class FilesystemRoutes:
         data = await part.read()
         if len(data) > system.max_ops_file_size:
             raise FirecrestError(
-                413, f"File exceeds the limit of {system.max_ops_file_size} bytes; use transfer/upload"
+                413,
+                f"File exceeds the limit of {system.max_ops_file_size} bytes; use transfer/upload",
+                reference=FirecrestError(413, "File to upload is too large."),
             )
+        if self.reference and "'" in f"{directory}/{part.filename}":
+            # base64 -d > '<path>/<name>': a quote in it leaves the shell's quoting open.
+            raise remote_failure(2, "bash: -c: line 1: unexpected EOF while looking for matching `''")
         target = fsops.upload_target(self.sandbox, self.checked(directory), part.filename)
         target.write_bytes(data)
         return empty_response(204)
 
     async def mkdir(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         body = await json_body(request)
         path = self.checked(str(field(body, "sourcePath", "path", required=True)))
         parent = bool(field(body, "parent"))
@@ -231,7 +310,7 @@ class FilesystemRoutes:
         return json_response({"output": self.describe(target)}, 201)
 
     async def symlink(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         body = await json_body(request)
         source = self.checked(str(field(body, "sourcePath", "path", required=True)))
         link = self.checked(str(field(body, "linkPath", required=True)), follow=False)
@@ -239,21 +318,21 @@ class FilesystemRoutes:
         return json_response({"output": self.describe(sandbox_path(self.state, link, follow=False))}, 201)
 
     async def chmod(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         body = await json_body(request)
         path = self.checked(str(field(body, "sourcePath", "path", required=True)))
         fsops.chmod(self.sandbox, path, str(field(body, "mode", required=True)))
         return json_response({"output": self.describe(sandbox_path(self.state, path))})
 
     async def chown(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         body = await json_body(request)
         path = self.checked(str(field(body, "sourcePath", "path", required=True)), follow=False)
         fsops.chown(self.sandbox, path, str(field(body, "owner") or ""), str(field(body, "group") or ""))
         return json_response({"output": self.describe(sandbox_path(self.state, path, follow=False))})
 
     async def compress(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         body = await json_body(request)
         await anyio.to_thread.run_sync(
             lambda: fsops.compress(
@@ -268,8 +347,17 @@ class FilesystemRoutes:
         return empty_response(204)
 
     async def extract(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         body = await json_body(request)
+        if self.reference:
+            raw_target = str(field(body, "targetPath", required=True))
+            if not sandbox_path(self.state, raw_target).is_dir():
+                # tar -C does not create its target.
+                raise remote_failure(
+                    2,
+                    f"tar: {raw_target}: Cannot open: No such file or directory\n"
+                    "tar: Error is not recoverable: exiting now",
+                )
         await anyio.to_thread.run_sync(
             lambda: fsops.extract(
                 self.sandbox,
@@ -281,7 +369,7 @@ class FilesystemRoutes:
         return empty_response(204)
 
     async def rm(self, request: Request) -> Response:
-        system_of(request)
+        self._system(request)
         path = self.checked(required_path(request), follow=False)
         await anyio.to_thread.run_sync(fsops.rm, self.sandbox, path)
         return empty_response(204)

@@ -15,6 +15,13 @@ hand out presigned S3 URLs. Here the jobs are real batch jobs on the shared sche
 
 Staging URLs carry a random ``X-Amz-Signature`` and need no bearer token, like presigned URLs.
 Only the ``s3`` transfer method exists here (``streamer`` and ``wormhole`` answer 400).
+
+In reference mode the jobs are named, run and report as the FirecREST v2 server's
+(:mod:`.transfer_jobs`): they run in the user's directory and log there to
+``.f7t_file_handling_job_<uuid>.log`` and ``.f7t_file_handling_job_error_<uuid>.log``; a failed
+copy, move, removal, compression or extraction ends COMPLETED with exit code 0 and says so only in
+its logs; and nothing is checked before the job is started (a missing source is the job's
+failure, not a 404), except that paths stay inside the sandbox.
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-import shlex
 import shutil
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from facility_emulator.firecrest import transfer_jobs
 from facility_emulator.firecrest.common import (
     APP_VERSION,
     PREFIX,
@@ -43,6 +51,7 @@ from facility_emulator.firecrest.common import (
     SystemConfig,
     endpoint,
     field,
+    is_reference,
     json_body,
     json_response,
     required_path,
@@ -50,6 +59,8 @@ from facility_emulator.firecrest.common import (
     system_of,
 )
 from facility_emulator.firecrest.compute import submit_script
+from facility_emulator.firecrest.reference import remote_failure
+from facility_emulator.firecrest.transfer_jobs import JobScript
 from facility_emulator.sandbox import SandboxError
 from facility_emulator.scheduler import JobRecord
 from facility_emulator.state import EmulatorState
@@ -81,8 +92,14 @@ class Stage:
         return self.directory / f"part-{number:05d}"
 
 
-def _quote(path: Path | str) -> str:
-    return shlex.quote(str(path))
+@dataclass(frozen=True)
+class StartedJob:
+    """A transfer job on the scheduler, where it runs and where it logs."""
+
+    record: JobRecord
+    directory: Path
+    output_log: Path
+    error_log: Path
 
 
 class TransferRoutes:
@@ -134,37 +151,49 @@ class TransferRoutes:
         base = f"{request.url.scheme}://{request.url.netloc}"
         return f"{base}{STAGE_PREFIX}/{stage.id}/{tail}?X-Amz-Signature={stage.signature}"
 
-    def run_job(
-        self, system: SystemConfig, stage: Stage, name: str, body: dict[str, Any], commands: str
-    ) -> JobRecord:
-        account = field(body, "account")
+    @property
+    def reference(self) -> bool:
+        return is_reference(self.state)
+
+    def run_job(self, system: SystemConfig, stage: Stage, job: JobScript, body: dict[str, Any]) -> StartedJob:
+        """Submit ``job``: in its stage's directory (spec mode) or, as the server does, in the
+        user's directory with uniquely named hidden logs (reference mode)."""
+        if self.reference:
+            directory = self.state.sandbox.home
+            unique = uuid.uuid4()
+            output_log = directory / f".f7t_file_handling_job_{unique}.log"
+            error_log = directory / f".f7t_file_handling_job_error_{unique}.log"
+        else:
+            directory, output_log, error_log = (
+                stage.directory,
+                stage.directory / "job.out",
+                stage.directory / "job.err",
+            )
         script = (
             "#!/bin/bash\n"
-            f"#SBATCH --job-name={name}\n"
+            f"#SBATCH --job-name={job.name}\n"
             f"#SBATCH --time={TRANSFER_TIME_LIMIT}\n"
-            f"#SBATCH --output={stage.directory}/job.out\n"
-            f"#SBATCH --error={stage.directory}/job.err\n"
+            f"#SBATCH --output={output_log}\n"
+            f"#SBATCH --error={error_log}\n"
             "set -e\n"
-            f"{commands}\n"
+            f"{job.body}\n"
         )
-        return submit_script(
+        record = submit_script(
             self.state,
             system,
             script,
-            workdir=stage.directory,
+            workdir=directory,
             env={},
-            details={"name": name, "account": account, "partition": "xfer"},
+            details={"name": job.name, "account": field(body, "account"), "partition": "xfer"},
         )
+        return StartedJob(record, directory, output_log, error_log)
 
-    def transfer_job(self, system: SystemConfig, stage: Stage, job: JobRecord) -> dict[str, Any]:
+    def transfer_job(self, system: SystemConfig, started: StartedJob) -> dict[str, Any]:
         return {
-            "jobId": job.id,
+            "jobId": started.record.id,
             "system": system.name,
-            "workingDirectory": str(stage.directory),
-            "logs": {
-                "outputLog": str(stage.directory / "job.out"),
-                "errorLog": str(stage.directory / "job.err"),
-            },
+            "workingDirectory": str(started.directory),
+            "logs": {"outputLog": str(started.output_log), "errorLog": str(started.error_log)},
         }
 
     @staticmethod
@@ -195,16 +224,13 @@ class TransferRoutes:
         stage = self.new_stage()
         stage.part_size = system.max_part_size
         stage.parts = max(1, math.ceil(size / stage.part_size))
-        commands = (
-            f"for i in $(seq 1 {UPLOAD_WAIT_SECONDS * 10}); do [ -e {_quote(stage.marker)} ] && break; sleep 0.1; done\n"
-            f"[ -e {_quote(stage.marker)} ] || {{ echo 'the multipart upload was never completed' >&2; exit 1; }}\n"
-            f"mv -f {_quote(stage.data)} {_quote(target)}\n"
-            "echo 'Multipart file upload successfully completed'"
+        job = transfer_jobs.staged_upload(
+            stage.marker, stage.data, target, UPLOAD_WAIT_SECONDS, reference=self.reference
         )
-        job = self.run_job(system, stage, "IO-upload", body, commands)
+        started = self.run_job(system, stage, job, body)
         return json_response(
             {
-                "transferJob": self.transfer_job(system, stage, job),
+                "transferJob": self.transfer_job(system, started),
                 "transferDirectives": {
                     "transferMethod": "s3",
                     "partsUploadUrls": [
@@ -224,20 +250,18 @@ class TransferRoutes:
         raw_source = str(field(body, "sourcePath", "path", required=True))
         source = sandbox_path(self.state, raw_source)
         if not source.exists():
-            raise FirecrestError(404, f"{raw_source}: No such file or directory")
+            real = remote_failure(1, f"stat: cannot statx '{raw_source}': No such file or directory")
+            raise FirecrestError(404, f"{raw_source}: No such file or directory", reference=real)
         if source.is_dir():
             raise FirecrestError(400, f"{raw_source}: Is a directory")
         stage = self.new_stage()
-        tmp = stage.directory / "data.partial"
-        commands = (
-            f"cp {_quote(source)} {_quote(tmp)}\n"
-            f"mv -f {_quote(tmp)} {_quote(stage.data)}\n"
-            "echo 'File was successfully staged for download'"
+        job = transfer_jobs.staged_download(
+            source, stage.directory / "data.partial", stage.data, reference=self.reference
         )
-        job = self.run_job(system, stage, "IO-download", body, commands)
+        started = self.run_job(system, stage, job, body)
         return json_response(
             {
-                "transferJob": self.transfer_job(system, stage, job),
+                "transferJob": self.transfer_job(system, started),
                 "transferDirectives": {
                     "transferMethod": "s3",
                     "downloadUrl": self.url(request, stage, "object"),
@@ -310,19 +334,20 @@ class TransferRoutes:
 
     # -- server-side jobs ----------------------------------------------------------------
 
-    async def _simple_job(self, request: Request, name: str, commands: str, body: dict[str, Any]) -> Response:
+    async def _simple_job(
+        self, request: Request, job: JobScript, body: dict[str, Any], *, status: int = 201
+    ) -> Response:
         system = system_of(request)
         stage = self.new_stage()
-        job = self.run_job(system, stage, name, body, commands)
-        return json_response(
-            {"transferJob": self.transfer_job(system, stage, job)}, 200 if name == "IO-rm" else 201
-        )
+        started = self.run_job(system, stage, job, body)
+        return json_response({"transferJob": self.transfer_job(system, started)}, status)
 
     def _pair(self, body: dict[str, Any], *, follow_target: bool = False) -> tuple[Path, Path]:
         """Source and target of a server-side job, both checked against the sandbox (403).
 
         A target that is a link to outside is refused (the job would write through it), and so
         is a source tree holding such links when the job dereferences them (``cp -L``, ``tar -h``).
+        A missing source is 404, except in reference mode, where the job fails instead.
         """
         source = sandbox_path(self.state, str(field(body, "sourcePath", "path", required=True)), follow=False)
         raw_target = str(field(body, "targetPath", required=True))
@@ -334,55 +359,53 @@ class TransferRoutes:
                 self.state.sandbox.check_tree(source)
         except SandboxError as exc:
             raise FirecrestError(403, str(exc)) from exc
-        if not (source.exists() or source.is_symlink()):
+        if not (source.exists() or source.is_symlink()) and not self.reference:
             raise FirecrestError(404, f"{source}: No such file or directory")
         return source, target
 
     async def cp(self, request: Request) -> Response:
         body = await json_body(request)
         source, target = self._pair(body)
-        flag = "-rL" if field(body, "dereference") else "-rP"
-        commands = f"cp {flag} {_quote(source)} {_quote(target)}\necho 'Files were successfully copied.'"
-        return await self._simple_job(request, "IO-cp", commands, body)
+        job = transfer_jobs.copy(
+            source, target, dereference=bool(field(body, "dereference")), reference=self.reference
+        )
+        return await self._simple_job(request, job, body)
 
     async def mv(self, request: Request) -> Response:
         body = await json_body(request)
         source, target = self._pair(body)
-        commands = f"mv {_quote(source)} {_quote(target)}\necho 'Files were successfully moved.'"
-        return await self._simple_job(request, "IO-mv", commands, body)
+        return await self._simple_job(
+            request, transfer_jobs.move(source, target, reference=self.reference), body
+        )
 
     async def rm(self, request: Request) -> Response:
         raw = required_path(request)
         path = sandbox_path(self.state, raw, follow=False)
         if path in (self.state.sandbox.root, self.state.sandbox.home):
             raise FirecrestError(403, "refusing to remove the home directory")
-        if not (path.exists() or path.is_symlink()):
+        if not (path.exists() or path.is_symlink()) and not self.reference:
             raise FirecrestError(404, f"{raw}: No such file or directory")
         body = {"account": request.query_params.get("account")}
-        commands = f"rm -rf {_quote(path)}\necho 'Files were successfully removed.'"
-        return await self._simple_job(request, "IO-rm", commands, body)
+        return await self._simple_job(
+            request, transfer_jobs.remove(path, reference=self.reference), body, status=200
+        )
 
     async def compress(self, request: Request) -> Response:
         body = await json_body(request)
         source, target = self._pair(body)
-        flags = {"none": "", "gzip": "z", "bzip2": "j", "xz": "J"}.get(
-            str(field(body, "compression") or "gzip"), "z"
+        job = transfer_jobs.compress(
+            source,
+            target,
+            str(field(body, "compression") or "gzip"),
+            dereference=bool(field(body, "dereference")),
+            reference=self.reference,
         )
-        deref = "h" if field(body, "dereference") else ""
-        commands = (
-            f"tar -c{flags}{deref}f {_quote(target)} -C {_quote(source.parent)} {_quote(source.name)}\n"
-            "echo 'Files were successfully compressed.'"
-        )
-        return await self._simple_job(request, "IO-compress", commands, body)
+        return await self._simple_job(request, job, body)
 
     async def extract(self, request: Request) -> Response:
         body = await json_body(request)
         source, target = self._pair(body, follow_target=True)
-        flags = {"none": "", "gzip": "z", "bzip2": "j", "xz": "J"}.get(
-            str(field(body, "compression") or "gzip"), "z"
+        job = transfer_jobs.extract(
+            source, target, str(field(body, "compression") or "gzip"), reference=self.reference
         )
-        commands = (
-            f"mkdir -p {_quote(target)}\ntar -x{flags}f {_quote(source)} -C {_quote(target)} --no-same-owner\n"
-            "echo 'Files were successfully extracted.'"
-        )
-        return await self._simple_job(request, "IO-extract", commands, body)
+        return await self._simple_job(request, job, body)

@@ -122,6 +122,48 @@ class SlurmClock:
         return seconds * self.minute_seconds / 60.0
 
 
+class ControllerSettings:
+    """How the emulated slurmctld keeps jobs: ``min_job_age`` and the other users' jobs it shows.
+
+    ``min_job_age`` is Slurm's ``MinJobAge`` in real seconds (default 300, Slurm's; 0 keeps jobs
+    for ever, as in Slurm): a job finished longer ago than that is gone from the ``slurm``
+    routes (as slurmctld purges it) and only the accounting routes (``slurmdb``) still know it. ``other_jobs`` is how many jobs
+    of other users ``GET jobs`` lists besides the emulator's own (default 0): a busy cluster's
+    listing, for benchmarks. Set with ``PUT /_emulator/slurmrestd``.
+    """
+
+    def __init__(self, min_job_age: float = 300.0, other_jobs: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._min_job_age = min_job_age
+        self._other_jobs = other_jobs
+
+    @property
+    def min_job_age(self) -> float:
+        with self._lock:
+            return self._min_job_age
+
+    @property
+    def other_jobs(self) -> int:
+        with self._lock:
+            return self._other_jobs
+
+    def set(self, *, min_job_age: float | None = None, other_jobs: int | None = None) -> None:
+        if min_job_age is not None and not min_job_age >= 0:
+            raise ValueError("min_job_age must not be negative")
+        if other_jobs is not None and (isinstance(other_jobs, bool) or not 0 <= other_jobs <= 1_000_000):
+            raise ValueError("other_jobs must be an integer from 0 to 1000000")
+        with self._lock:
+            if min_job_age is not None:
+                self._min_job_age = float(min_job_age)
+            if other_jobs is not None:
+                self._other_jobs = int(other_jobs)
+
+    def purged(self, finished: float | None, now: float) -> bool:
+        """Whether slurmctld has forgotten a job that finished at ``finished``."""
+        age = self.min_job_age
+        return finished is not None and age > 0 and now - finished > age
+
+
 def meta(user_name: str) -> dict[str, Any]:
     return {
         "plugin": {

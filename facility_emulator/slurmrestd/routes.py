@@ -1,8 +1,9 @@
 """slurmrestd v0.0.43 calls of one emulated Slurm cluster, over the shared scheduler.
 
 ``/slurm/v0.0.43/{ping, diag, partitions, nodes, reservations, jobs, job/submit, job/{id}}`` (the
-collection calls also with the trailing slash the official document writes). Other data-parser
-versions answer 404, so a client probing for its version settles on v0.0.43.
+collection calls also with the trailing slash the official document writes) and the accounting
+call ``/slurmdb/v0.0.43/job/{id}`` (:mod:`.accounting`). Other data-parser versions answer 404,
+so a client probing for its version settles on v0.0.43; ``GET /openapi/v3`` lists the routes.
 
 Decisions where a real cluster would differ:
 
@@ -14,6 +15,10 @@ Decisions where a real cluster would differ:
   partitions and nodes are ``DOWN`` and a job submitted there stays ``PENDING`` until it is up.
 * **Jobs** are every job the emulator's scheduler runs on the cluster's resources, whichever API
   submitted it. Time limits are minutes of :class:`~.common.SlurmClock` (60 s unless shortened).
+  As in slurmctld, a job finished more than ``MinJobAge`` ago is gone from the ``slurm`` routes
+  (:class:`~.common.ControllerSettings`, 300 s unless changed); accounting still has it.
+  ``GET jobs`` also lists the ``other_jobs`` of other users (:mod:`.crowd`), and with
+  ``update_time`` answers no jobs (and a warning) when none changed since, else all of them.
 * An unknown job id answers 404 with error 2017; cancelling a finished job answers 500 with error
   2021 ("already completing or completed"), as slurmrestd does.
 """
@@ -39,6 +44,7 @@ from facility_emulator.batch import BatchScriptError, batch_plan, slurm_state
 from facility_emulator.facility import ResourceRecord
 from facility_emulator.sandbox import SandboxError
 from facility_emulator.scheduler import JobRecord, JobStateError
+from facility_emulator.slurmrestd.accounting import ESLURM_REST_EMPTY_RESULT, accounting_record
 from facility_emulator.slurmrestd.common import (
     CLUSTER,
     ESLURM_ALREADY_DONE,
@@ -46,6 +52,7 @@ from facility_emulator.slurmrestd.common import (
     ESLURM_INVALID_PARTITION_NAME,
     ESLURM_REST_FAIL_PARSING,
     VERSION,
+    ControllerSettings,
     SlurmAuth,
     SlurmClock,
     environment,
@@ -54,6 +61,8 @@ from facility_emulator.slurmrestd.common import (
     slurm_error,
     struct_number,
 )
+from facility_emulator.slurmrestd.common import meta as slurm_meta
+from facility_emulator.slurmrestd.crowd import other_jobs_json
 from facility_emulator.state import EmulatorState
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -91,11 +100,19 @@ def partitions(state: EmulatorState) -> list[Partition]:
 class SlurmRestdRoutes:
     """The v0.0.43 calls of one emulated slurmrestd."""
 
-    def __init__(self, state: EmulatorState, auth: SlurmAuth, clock: SlurmClock, prefix: str) -> None:
+    def __init__(
+        self,
+        state: EmulatorState,
+        auth: SlurmAuth,
+        clock: SlurmClock,
+        prefix: str,
+        controller: ControllerSettings | None = None,
+    ) -> None:
         self.state = state
         self.auth = auth
         self.clock = clock
         self.prefix = prefix
+        self.controller = controller or ControllerSettings()
 
     def routes(self) -> list[Route]:
         collections: list[tuple[str, Handler]] = [
@@ -116,6 +133,11 @@ class SlurmRestdRoutes:
             Route(f"{base}/job/submit", self._guarded(self.submit), methods=["POST"]),
             Route(f"{base}/job/{{job_id}}", self._guarded(self.get_job), methods=["GET"]),
             Route(f"{base}/job/{{job_id}}", self._guarded(self.cancel), methods=["DELETE"]),
+            Route(
+                f"{self.prefix}/slurmdb/{VERSION}/job/{{job_id}}",
+                self._guarded(self.accounted_job),
+                methods=["GET"],
+            ),
         ]
         return routes
 
@@ -316,11 +338,27 @@ class SlurmRestdRoutes:
 
         threading.Thread(target=wait, name=f"slurmrestd-hold-{job.id}", daemon=True).start()
 
-    def _jobs(self) -> list[JobRecord]:
-        """Every visible job on the cluster's resources."""
+    def _accounted(self) -> list[JobRecord]:
+        """Every visible job on the cluster's resources, the purged ones too (accounting's)."""
         now = time.time()
         names = {p.resource.name for p in partitions(self.state)}
         return [j for j in self.state.scheduler.jobs() if j.resource in names and j.visible(now)]
+
+    def _jobs(self) -> list[JobRecord]:
+        """The jobs slurmctld still holds: those not finished longer than ``MinJobAge`` ago."""
+        now = time.time()
+        return [j for j in self._accounted() if not self.controller.purged(j.finished, now)]
+
+    def _last_job_update(self) -> float:
+        """When a job of the cluster last changed (slurmctld's ``last_job_update``): a state
+        change, or the purge of a finished job."""
+        latest = self.state.facility.created.timestamp()
+        age = self.controller.min_job_age
+        for job in self._accounted():
+            latest = max(latest, job.time)
+            if job.finished is not None and age > 0 and job.finished + age <= time.time():
+                latest = max(latest, job.finished + age)
+        return latest
 
     def _reason(self, job: JobRecord, word: str) -> str:
         if word == "PENDING":
@@ -381,7 +419,32 @@ class SlurmRestdRoutes:
         )
 
     async def list_jobs(self, request: Request) -> Response:
-        return self._jobs_answer(self._jobs())
+        last_update = self._last_job_update()
+        changed = no_val(last_update)
+        data: dict[str, Any] = {"meta": slurm_meta(self.auth.user_name), "errors": [], "warnings": []}
+        since = request.query_params.get("update_time")
+        if since is not None:
+            try:
+                asked = int(since)
+            except ValueError:
+                return slurm_error(
+                    400, 'Unable to parse "update_time" field', ESLURM_REST_FAIL_PARSING, "_op_handler_jobs()"
+                )
+            if asked - 1 >= int(last_update):  # slurmctld's test: nothing changed since then
+                warning = {
+                    "description": f"No job changes since update_time={asked}",
+                    "source": "_op_handler_jobs()",
+                }
+                data.update(warnings=[warning], last_backfill=changed, last_update=changed, jobs=[])
+                return Response(json.dumps(data), media_type="application/json")
+        own = [self._job_info(j) for j in self._jobs()]
+        data.update(last_backfill=changed, last_update=changed, jobs=own)
+        body = json.dumps(data, separators=(",", ":")).encode()
+        others = self.controller.other_jobs
+        if others:  # splice the other users' jobs, rendered once, into the list (it comes last)
+            head = body[: -len(b"]}")]
+            body = head + (b"," if own else b"") + other_jobs_json(others) + b"]}"
+        return Response(body, media_type="application/json")
 
     def _find(self, job_id: str) -> JobRecord | None:
         return next((job for job in self._jobs() if job.id == job_id), None)
@@ -396,6 +459,19 @@ class SlurmRestdRoutes:
                 404, f"Unable to find JobId={job_id}", ESLURM_INVALID_JOB_ID, "_handle_job_get()", empty
             )
         return self._jobs_answer([job])
+
+    async def accounted_job(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        job = next((j for j in self._accounted() if j.id == job_id), None)
+        if job is None:
+            error = {
+                "description": "Nothing found",
+                "error_number": ESLURM_REST_EMPTY_RESULT,
+                "error": "Nothing found with query",
+                "source": "slurmdb_jobs_get",
+            }
+            return slurm_answer({"jobs": []}, errors=[error], user_name=self.auth.user_name)
+        return self._answer({"jobs": [accounting_record(self._job_info(job))]})
 
     async def cancel(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]

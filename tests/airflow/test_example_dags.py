@@ -81,7 +81,10 @@ def test_cross_facility_pipeline(
     [analysis] = [p for p in arrived.glob("*.out") if not p.name.startswith("simulate")]
     assert "result bytes: 132" in analysis.read_text()
     assert "submitted job" in log
-    assert ("running trigger in line" in log) == deferrable
+    # Deferrable tasks defer, unless their job had already ended when they looked once before
+    # deferring (then they finish at once, avoiding Airflow's race with very short jobs).
+    deferred = "running trigger in line" in log or "finishing without deferring" in log
+    assert deferred == deferrable
 
     stored = _stored_values(run)
     assert '"iri"' in stored  # the facility XCom is there

@@ -75,3 +75,26 @@ def test_transfer_waits() -> None:
 def test_transfer_submit() -> None:
     output = run_script("transfer_submit", "--submits", "2", "--rounds", "1")
     assert len(ratio_lines(output)) == 3
+
+
+def test_cli_startup() -> None:
+    output = run_script("cli_startup", "--runs", "1", "--top", "3")
+    assert len(ratio_lines(output)) == 2
+
+
+def test_slurmrest_status_round() -> None:
+    output = run_script(
+        "slurmrest_status_round",
+        "--others",
+        "5",
+        "50",
+        "--own",
+        "2",
+        "--rounds",
+        "1",
+        "--submits",
+        "1",
+        "--markdown",
+    )
+    assert len(ratio_lines(output)) == 8
+    assert "| other users' jobs |" in output

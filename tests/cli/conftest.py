@@ -3,6 +3,7 @@ and a runner that invokes the command in-process with a connection pointing at i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,20 @@ def env(cli_emulator: Any, tmp_path: Path) -> dict[str, str | None]:
 def run(env: dict[str, str | None], *args: str) -> Result:
     """Run ``facility ARGS`` in-process and return its result (exit code, stdout, output)."""
     return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def iri_conn(cli_emulator: Any, version: str = "v1", **options: Any) -> str:
+    """The emulator's IRI connection as Airflow JSON (``FACILITY_CONN``), with backend options
+    (a quick ``retry`` policy, for instance) that the environment variables cannot carry."""
+    return json.dumps(
+        {
+            "conn_type": "facility_iri",
+            "host": cli_emulator.iri_url(version),
+            "password": cli_emulator.credentials["static_token"],
+            "extra": {"resource": "polaris", "backend_options": options},
+        }
+    )
+
+
+#: A retry policy that gives up at once, for tests of what happens after the retries.
+NO_RETRY = {"attempts": 1}

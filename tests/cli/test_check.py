@@ -138,6 +138,7 @@ def test_a_config_file_connection(env: dict[str, str | None], cli_emulator: Any,
         f'url = "{cli_emulator.iri_url("v2")}"\ntoken = "{cli_emulator.credentials["static_token"]}"\n'
         'resource = "polaris"\n'
     )
+    config.chmod(0o600)
     env = {**env, "FACILITY_URL": None, "FACILITY_API": None, "FACILITY_TOKEN": None}
     env["FACILITY_CONFIG"] = str(config)
     assert run(env, "check").exit_code == 0

@@ -18,44 +18,46 @@ def test_status_lists_resources_and_never_prints_the_token(env: dict[str, str | 
     assert str(env["FACILITY_TOKEN"]) not in result.output
 
 
-def test_status_json_of_one_resource(env: dict[str, str | None]) -> None:
+def test_status_json_of_one_resource_is_an_object(env: dict[str, str | None]) -> None:
     result = run(env, "status", "polaris", "--json")
     assert result.exit_code == 0
-    [resource] = json.loads(result.stdout)
+    resource = json.loads(result.stdout)
     assert resource["name"] == "polaris" and resource["state"] == "up"
+    assert json.loads(run(env, "status", "-r", "polaris", "--json").stdout) == resource
+    assert isinstance(json.loads(run(env, "status", "--json").stdout), list)
 
 
 def test_submit_a_command_wait_and_read_its_output(env: dict[str, str | None]) -> None:
-    submitted = run(env, "submit", "polaris", "--", "/bin/echo", "hello from the cli")
+    submitted = run(env, "submit", "-r", "polaris", "--", "/bin/echo", "hello from the cli")
     assert submitted.exit_code == 0, submitted.output
     job_id = submitted.stdout.strip()
-    waited = run(env, "wait", "polaris", job_id, "--interval", "0.1", "--timeout", "60")
+    waited = run(env, "wait", job_id, "-r", "polaris", "--interval", "0.1", "--timeout", "60")
     assert waited.exit_code == 0, waited.output
-    assert f"job {job_id}: COMPLETED" in waited.stdout
-    output = run(env, "output", "polaris", job_id)
+    assert f"job {job_id}: COMPLETED (exit code 0)" in waited.stdout
+    output = run(env, "output", job_id, "-r", "polaris")
     assert output.stdout == "hello from the cli\n"
-    listed = run(env, "jobs", "polaris", "--json")
+    listed = run(env, "jobs", "-r", "polaris", "--json")
     assert job_id in {job["id"] for job in json.loads(listed.stdout)}
 
 
 def test_a_failing_script_exits_8_with_its_exit_code(env: dict[str, str | None], tmp_path: Path) -> None:
     script = tmp_path / "job.sh"
     script.write_text("#!/bin/bash\necho partial\nexit 3\n")
-    result = run(env, "submit", "polaris", "--script", str(script), "--wait", "--interval", "0.1")
+    result = run(env, "submit", "-r", "polaris", "--script", str(script), "--wait", "--interval", "0.1")
     assert result.exit_code == 8, result.output
-    assert "FAILED exit code 3" in result.stdout
+    assert "FAILED (exit code 3)" in result.stderr
 
 
 def test_cancel_a_running_job(env: dict[str, str | None]) -> None:
-    job_id = run(env, "submit", "polaris", "--", "/bin/sleep", "60").stdout.strip()
-    cancelled = run(env, "cancel", "polaris", job_id)
+    job_id = run(env, "submit", "-r", "polaris", "--", "/bin/sleep", "60").stdout.strip()
+    cancelled = run(env, "cancel", job_id, "-r", "polaris")
     assert cancelled.exit_code == 0 and f"cancelled job {job_id}" in cancelled.stdout
-    waited = run(env, "wait", "polaris", job_id, "--interval", "0.1", "--timeout", "60")
+    waited = run(env, "wait", job_id, "-r", "polaris", "--interval", "0.1", "--timeout", "60")
     assert waited.exit_code == 8 and "CANCELLED" in waited.stdout
 
 
-def test_wait_for_an_unknown_job_exits_7(env: dict[str, str | None]) -> None:
-    result = run(env, "output", "polaris", "999999")
+def test_output_of_an_unknown_job_exits_7(env: dict[str, str | None]) -> None:
+    result = run(env, "output", "999999", "-r", "polaris")
     assert result.exit_code == 7, result.output
     assert "not found" in result.output
 
@@ -64,12 +66,12 @@ def test_put_ls_get_round_trip(env: dict[str, str | None], cli_emulator: Any, tm
     home = cli_emulator.credentials["home"]
     local = tmp_path / "data.txt"
     local.write_text("payload\n" * 100)
-    put = run(env, "put", "polaris", str(local), f"{home}/data.txt")
+    put = run(env, "put", "-r", "polaris", str(local), f"{home}/data.txt")
     assert put.exit_code == 0, put.output
-    listing = run(env, "ls", "polaris", home, "--json")
+    listing = run(env, "ls", "-r", "polaris", home, "--json")
     assert "data.txt" in {entry["name"] for entry in json.loads(listing.stdout)}
     back = tmp_path / "back.txt"
-    got = run(env, "get", "polaris", f"{home}/data.txt", str(back))
+    got = run(env, "get", "-r", "polaris", f"{home}/data.txt", str(back))
     assert got.exit_code == 0, got.output
     assert back.read_text() == local.read_text()
 
@@ -100,10 +102,10 @@ def test_no_connection_at_all_exits_2(env: dict[str, str | None]) -> None:
 
 
 def test_wait_gives_up_after_its_timeout_with_exit_9(env: dict[str, str | None]) -> None:
-    job_id = run(env, "submit", "polaris", "--", "/bin/sleep", "60").stdout.strip()
+    job_id = run(env, "submit", "-r", "polaris", "--", "/bin/sleep", "60").stdout.strip()
     try:
-        result = run(env, "wait", "polaris", job_id, "--interval", "0.1", "--timeout", "0.5")
+        result = run(env, "wait", job_id, "-r", "polaris", "--interval", "0.1", "--timeout", "0.5")
         assert result.exit_code == 9, result.output
         assert "timed out" in result.output
     finally:
-        run(env, "cancel", "polaris", job_id)
+        run(env, "cancel", job_id, "-r", "polaris")

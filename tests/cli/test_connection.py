@@ -30,6 +30,7 @@ def test_config_table_with_an_auth_mapping_and_options(tmp_path: Path) -> None:
         'client_id = "cid", client_secret = "very-secret" }\n'
         "[connections.nersc.options]\ntimeout = 10\n"
     )
+    (tmp_path / "connections.toml").chmod(0o600)
     connection = load_connection(None)
     assert connection.settings.base_url == "https://api.iri.nersc.gov/api/v2"
     assert dict(connection.settings.options) == {"timeout": 10, "project": "m1234"}
@@ -110,3 +111,17 @@ def test_jwt_expiry_is_read_without_verification() -> None:
     assert token_expired(jwt({"exp": int(time.time()) - 5}))
     assert not token_expired(jwt({"exp": int(time.time()) + 3600}))
     assert jwt_expiry("opaque-token") is None and not token_expired("a.b.c")
+
+
+def test_a_config_file_with_secrets_must_be_private(tmp_path: Path) -> None:
+    config = tmp_path / "connections.toml"
+    config.write_text('[connections.a]\napi = "iri"\nurl = "https://a"\ntoken = "very-secret-token"\n')
+    config.chmod(0o644)
+    with pytest.raises(ConfigurationError, match="chmod 600") as refused:
+        load_connection(None)
+    assert "connections.a.token" in str(refused.value) and "very-secret-token" not in str(refused.value)
+    config.chmod(0o600)
+    assert load_connection(None).settings.auth == {"type": "token", "token": "very-secret-token"}
+    config.write_text('[connections.a]\napi = "iri"\nurl = "https://a"\ntoken_file = "/x/token"\n')
+    config.chmod(0o644)  # a token file's path is no secret
+    assert load_connection(None).settings.backend == "iri"

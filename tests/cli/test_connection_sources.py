@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from facility_cli.connection import connection_from_airflow, load_connection
-from facility_cli.jobs import _spec
+from facility_cli.jobspec import SubmitRequest, build_spec
 from facility_common import BackendDescriptor, ClientSettings, descriptors
 
 from .conftest import CONNECTION_VARIABLES, run
@@ -55,6 +55,7 @@ def test_every_source_gives_the_same_settings(
         f'[connections.a]\napi = "{descriptor.name}"\nurl = "{URL}"\ntoken = "tok"\n'
         'resource = "r1"\noptions = { timeout = "7" }\n'
     )
+    clean_env.chmod(0o600)
     table = load_connection(None).settings
     clean_env.unlink()
     for name, value in {
@@ -75,7 +76,7 @@ def test_every_source_gives_the_same_settings(
 def test_a_script_file_is_sent_as_the_api_takes_it(descriptor: BackendDescriptor, tmp_path: Path) -> None:
     script = tmp_path / "job.sh"
     script.write_text("#!/bin/bash\necho hi\n")
-    spec = _spec(descriptor.takes_script, script, None, None, None, None, None, None, None)
+    spec = build_spec(SubmitRequest(command=None, script=script), takes_script=descriptor.takes_script)
     if descriptor.takes_script:
         assert spec.script == script.read_text() and spec.executable is None
     else:
@@ -103,6 +104,7 @@ def test_the_documented_flux_connection_works_in_the_command(
     connection["extra"]["secret_key"] = credentials["secret_key"]
     checked = run(env, "check", "--conn", json.dumps(connection))
     assert checked.exit_code == 0, checked.output
+    assert ": 1 resource\n" in checked.stdout
     status = run({**env, "FACILITY_CONN": json.dumps(connection)}, "status", "--json")
     assert status.exit_code == 0, status.output
     assert credentials["resource"] in {resource["name"] for resource in json.loads(status.stdout)}

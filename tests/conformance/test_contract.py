@@ -1,4 +1,5 @@
-"""The backend contract, run against every backend flavour through its emulator, sync and async."""
+"""The backend contract, run against every backend flavour through its emulator: through the async
+client for every flavour, and through the sync facade for one (see conftest.py)."""
 
 from __future__ import annotations
 

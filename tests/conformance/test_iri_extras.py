@@ -1,5 +1,6 @@
 """The IRI backend's newer operations against the emulator: the contract's update_job, symlink,
-checksum, file_type, compress and extract (sync and async), and the IRI-only extras."""
+checksum, file_type, compress and extract (async client, and the sync facade for the facade's
+flavour, as in test_contract.py), and the IRI-only extras. Runs on the IRI flavours only."""
 
 from __future__ import annotations
 
@@ -28,15 +29,12 @@ from facility_common.errors import APIError, JobSubmissionError
 from facility_emulator import EmulatorConfig, EmulatorServer
 
 from .flavour import Flavour
+from .flavours.iri import FLAVOURS as IRI_FLAVOURS
 from .flavours.iri import iri_flavour
 
+#: The flavours this module runs on (see conftest.pytest_generate_tests).
+FLAVOUR_NAMES = sorted(IRI_FLAVOURS)
 WAIT = {"timeout": 60, "poll_interval": 0.2}
-
-
-@pytest.fixture(autouse=True)
-def iri_only(flavour: Flavour) -> None:
-    if flavour.facility != "iri":
-        pytest.skip("IRI-only operations")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +74,7 @@ def upload_bytes(client: Any, flavour: Flavour, tmp_path: Path, remote: str, dat
     client.upload(flavour.compute, local, remote)
 
 
-# -- contract operations, through the `client` fixture (sync and async) -------------------------
+# -- contract operations, through the `client` fixture ---------------------------------------------
 
 
 def test_update_of_a_started_job_is_refused(client: Any, flavour: Flavour) -> None:

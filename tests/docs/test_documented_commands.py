@@ -137,6 +137,12 @@ def doc_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 PAGES_WITH_COMMANDS = [page for page in PAGES if runnable(page)]
 
 
+#: Bound on one page's commands: each is a Python process of its own, slow to start on a loaded
+#: machine, so the bound is generous and the test takes only as long as the commands do.
+PAGE_TIMEOUT = 540
+
+
+@pytest.mark.timeout(PAGE_TIMEOUT + 60)
 @pytest.mark.parametrize("page", PAGES_WITH_COMMANDS, ids=[p.name for p in PAGES_WITH_COMMANDS])
 def test_documented_commands_run(page: Path, doc_env: dict[str, str], tmp_path: Path) -> None:
     page_blocks = runnable(page)
@@ -148,7 +154,7 @@ def test_documented_commands_run(page: Path, doc_env: dict[str, str], tmp_path: 
         env=doc_env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PAGE_TIMEOUT,
     )
     assert result.returncode == 0, f"{page.name}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     calls = log.read_text().splitlines()

@@ -106,3 +106,23 @@ def test_with_the_slurm_scheduler_jobs_are_real_slurm_jobs(tmp_path: Any) -> Non
             ["scontrol", "show", "job", "-o", str(slurm_id)], capture_output=True, text=True, check=True
         ).stdout
         assert "JobState=FAILED" in shown and "ExitCode=5:0" in shown  # Slurm ran it
+        if slurm_settings_have_accounting():
+            accounted = ""
+            for _ in range(100):  # slurmctld reports the job's end to slurmdbd on its own schedule
+                accounted = subprocess.run(
+                    ["sacct", "-n", "-X", "-P", "-j", str(slurm_id), "-o", "State,ExitCode"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+                if accounted.startswith("FAILED"):
+                    break
+                time.sleep(0.2)
+            assert accounted == "FAILED|5:0"  # and accounting recorded it
+
+
+def slurm_settings_have_accounting() -> bool:
+    from ..conformance.flavours.slurmrest import slurm_settings
+
+    settings = slurm_settings()
+    return settings is not None and settings.get("SLURM_ACCOUNTING") == "slurmdbd"

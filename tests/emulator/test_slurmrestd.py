@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from facility_common import FacilityClient, JobSpec, JobState
+from facility_common.backends.slurmrest.discovery import forget_served
 from facility_emulator import EmulatorServer
 
 from .emu_helpers import wait_for
@@ -191,10 +192,12 @@ def connect(server: EmulatorServer, credentials: dict[str, Any], **options: Any)
     )
 
 
-def test_the_backend_probes_the_version_and_never_submits_twice(
+def test_the_backend_learns_the_version_and_never_submits_twice(
     server: EmulatorServer, credentials: dict[str, Any]
 ) -> None:
-    """A submit whose answer is lost after the job was created is found by its tag, not re-sent."""
+    """The version comes from the daemon's OpenAPI document (no probing), and a submit whose
+    answer is lost after the job was created is found by its tag, not re-sent."""
+    forget_served()
     httpx.put(
         f"{server.url}/_emulator/faults", json={"spec": "drop_after=count:1@POST */slurmrestd/*/job/submit"}
     ).raise_for_status()
@@ -205,6 +208,6 @@ def test_the_backend_probes_the_version_and_never_submits_twice(
         done = client.wait("polaris", job.id, timeout=30, poll_interval=0.1)
         assert done.state is JobState.COMPLETED
         assert client.job_output("polaris", job.id).strip() == "once"
-    pings = [(e.path, e.status) for e in server.exchanges() if e.path.endswith("/ping")]
-    assert pings == [("/slurmrestd/slurm/v0.0.44/ping", 404), ("/slurmrestd/slurm/v0.0.43/ping", 200)]
+    asked = [(e.path, e.status) for e in server.exchanges() if e.path.endswith(("/ping", "/openapi/v3"))]
+    assert asked == [("/slurmrestd/openapi/v3", 200)]
     assert httpx.get(f"{server.url}/_emulator/jobs").json()["submit_count"] == before + 1

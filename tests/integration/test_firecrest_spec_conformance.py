@@ -1,5 +1,6 @@
 """Every request our FirecREST backend sends, and every answer the emulator gives, follow the
-official FirecREST v2 OpenAPI document (2.5.6).
+official FirecREST v2 OpenAPI document (2.5.6), in both fidelities: as the spec says, and as the
+FirecREST v2 server answers (``firecrest=reference``).
 
 A fresh emulator records its exchanges while the client exercises every operation it has; each
 exchange under ``/firecrest`` is validated with openapi-core. The presigned staging URLs
@@ -45,9 +46,13 @@ def openapi() -> OpenAPI:
     return load_openapi(SPEC)
 
 
-@pytest.fixture(scope="module")
-def recording_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(root=tmp_path_factory.mktemp("f7t-spec"), queue_delay=0.05, task_delay=0.0)
+@pytest.fixture(scope="module", params=["spec", "firecrest=reference"])
+def recording_emulator(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmulatorServer]:
+    config = EmulatorConfig(
+        root=tmp_path_factory.mktemp("f7t-spec"), queue_delay=0.05, task_delay=0.0, fidelity=request.param
+    )
     with EmulatorServer(config) as server:
         yield server
 

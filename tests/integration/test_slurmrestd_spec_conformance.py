@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +32,7 @@ SPEC_HOST = "http://127.0.0.1:6820"
 # slurmrestd's generated document lists nested required fields flattened ("error/code" for
 # error.code), which no real answer has; such findings alone are the document's quirk.
 _FLATTENED_REQUIRED = re.compile(r"'[a-z_]+/[a-z_]+' is a required property")
-_EMULATED = re.compile(r"^/slurmrestd(/slurm/v0\.0\.43/.*)$")
+_EMULATED = re.compile(r"^/slurmrestd(/slurm(?:db)?/v0\.0\.43/.*)$")
 _COLLECTIONS = ("ping", "diag", "jobs", "nodes", "partitions", "reservations")
 
 pytestmark = pytest.mark.skipif(not SPEC_FILE.is_file(), reason=f"{SPEC_NAME} is not in specs/olcf-s3m")
@@ -97,6 +98,17 @@ def exercise(server: EmulatorServer) -> None:
         job = client.wait("polaris", job.id, timeout=30, poll_interval=0.1)
         assert job.state is JobState.COMPLETED
         assert client.job_output("polaris", job.id).strip() == "spec"
+        # Once slurmctld purged it (MinJobAge), the job is read from accounting (slurmdb).
+        knob = f"{server.url}/_emulator/slurmrestd"
+        httpx.put(knob, json={"min_job_age": 0.1}).raise_for_status()
+        try:
+            for _ in range(100):
+                if all(listed.id != job.id for listed in client.list_jobs("polaris")):
+                    break
+                time.sleep(0.05)
+            assert client.get_job("polaris", job.id).state is JobState.COMPLETED
+        finally:
+            httpx.put(knob, json={"min_job_age": 300}).raise_for_status()
         sleeper = client.submit("polaris", JobSpec(executable="/bin/sleep", arguments=["30"]))
         client.cancel("polaris", sleeper.id)
         client.cancel("polaris", job.id)  # already finished: refused by Slurm, accepted by the backend
@@ -114,6 +126,11 @@ def exercise(server: EmulatorServer) -> None:
     anyio.run(extras)
     headers = {"X-SLURM-USER-NAME": credentials["user_name"], "X-SLURM-USER-TOKEN": credentials["token"]}
     httpx.get(f"{base_url}/slurm/v0.0.43/diag/", headers=headers).raise_for_status()
+    for since in (0, 2**40):  # every job, then none ("no job changes since")
+        httpx.get(
+            f"{base_url}/slurm/v0.0.43/jobs/", params={"update_time": since}, headers=headers
+        ).raise_for_status()
+    httpx.get(f"{base_url}/slurmdb/v0.0.43/job/999999", headers=headers).raise_for_status()
     refused = httpx.post(
         f"{base_url}/slurm/v0.0.43/job/submit",
         headers=headers,
@@ -158,6 +175,7 @@ def test_every_slurmrestd_exchange_follows_the_v0043_spec(recording_emulator: Em
     exchanges = [e for e in recording_emulator.exchanges() if spec_path(e.path) is not None]
     routes = {(e.method, spec_path(e.path)) for e in exchanges}
     assert len(routes) >= 10, routes
+    assert any(path.startswith("/slurmdb/") for _, path in routes), routes
     statuses = {e.status for e in exchanges}
     assert {200, 404, 500} <= statuses, statuses
     failures = [message for exchange in exchanges for message in validation_errors(exchange)]

@@ -4,13 +4,12 @@ JWT from a mode-0600 key file, and the pilot's workers run the apps on "perlmutt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import parsl
 import pytest
 
-from facility_emulator import EmulatorConfig, EmulatorServer
+from facility_emulator import EmulatorServer
 
 from .conftest import emulator_jobs, htex_config, make_provider
 
@@ -23,10 +22,9 @@ def double(x: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def facility(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(root=tmp_path_factory.mktemp("parsl-sfapi"), queue_delay=0.1, task_delay=0.01)
-    with EmulatorServer(config) as server:
-        yield server
+def facility(emulator: EmulatorServer) -> EmulatorServer:
+    """The session emulator: this test only adds pilot jobs named after its own executor."""
+    return emulator
 
 
 def test_apps_run_on_an_sfapi_pilot(facility: EmulatorServer, tmp_path: Path) -> None:

@@ -30,8 +30,9 @@ TAG_VARIABLE = "FACILITY_SUBMIT_TAG"
 #: Flavours that talk to something other than the emulator (no faults can be injected there).
 NOT_EMULATED = frozenset({"slurmrest"})
 
-#: Quick retries, enough of them to outlast a one-second restart of the emulator.
-FAST_RETRY = RetryPolicy(attempts=10, backoff=0.05, max_backoff=0.4, jitter=0.1, max_retry_after=2.0)
+#: Quick retries, enough of them to outlast a one-second restart of the emulator. The emulator's
+#: Retry-After is whole seconds (a rule's 0.05 is sent as 1): the cap keeps each such wait short.
+FAST_RETRY = RetryPolicy(attempts=10, backoff=0.05, max_backoff=0.4, jitter=0.1, max_retry_after=0.2)
 
 #: A route glob (fnmatch on the request path) that matches each flavour's submit call.
 SUBMIT_ROUTES = {
@@ -41,6 +42,7 @@ SUBMIT_ROUTES = {
     "iri-v2-reference": "POST */compute/job/*",
     "sfapi": "POST */compute/jobs/*",
     "firecrest": "POST /firecrest/compute/*/jobs",
+    "firecrest-reference": "POST /firecrest/compute/*/jobs",
     "flux": "POST */jobs/submit",
     "s3m": "POST */job/submit",
 }
@@ -60,6 +62,10 @@ TAGLESS_LISTINGS = frozenset({"flux"})
 BLIND_SUBMITS = frozenset({"iri-v1-reference"})
 #: APIs whose token is a static secret: nothing can expire mid-run.
 STATIC_TOKENS = frozenset({"s3m"})
+#: Flavours whose server refuses a token close to its expiry (FirecREST: under 30 s left, even a
+#: fresh one), with the token lifetime their rows get instead of the matrix's short one: 41 s keeps
+#: tokens short-lived for a client that sends only tokens with 40 s left.
+TOKEN_LIFETIMES = {"firecrest-reference": 41.0}
 #: Flavours configured with a static token whose API also takes tokens from the emulator's OAuth
 #: server: the token row uses those, which expire.
 OIDC_CAPABLE = frozenset({"slurmrest-emulated"})
@@ -123,7 +129,7 @@ def announce_outage(
     FirecREST has no outage calendar: there, maintenance is a Slurm reservation on the system. The
     SF API publishes its own calendar of NERSC machines.
     """
-    if name == "firecrest":
+    if name in ("firecrest", "firecrest-reference"):
         from facility_emulator.firecrest.site import site_of
 
         site = site_of(admin.server.state)

@@ -43,7 +43,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("secrets_runner.py")
-TIMEOUT = 300
+#: Bound on each of the two processes: generous, since both start Airflow and Parsl and a loaded
+#: machine runs them slowly; the first test's own bound (which covers the shared set-up) is above it.
+TIMEOUT = 540
+
+pytestmark = pytest.mark.timeout(TIMEOUT + 60)
 
 
 def _known(label: str) -> str:

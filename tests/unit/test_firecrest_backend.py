@@ -20,6 +20,8 @@ from facility_common.backends.firecrest.files import check_upload_name
 from facility_common.backends.firecrest.parsers import (
     default_directory,
     job_id_of,
+    largest_direct_download,
+    largest_view,
     max_ops_file_size,
     parse_checksum,
     parse_file_entry,
@@ -36,6 +38,12 @@ from facility_common.backends.firecrest.parsers import (
 )
 from facility_common.backends.firecrest.requests import build_transfer_upload, build_view
 from facility_common.backends.firecrest.script import render_script, submit_body, tag_of_script
+from facility_common.backends.firecrest.verdicts import (
+    ended_before_cancel,
+    sbatch_refusal,
+    transfer_said_not_found,
+    unknown_to_scancel,
+)
 from facility_common.errors import (
     APIError,
     AuthenticationError,
@@ -458,6 +466,36 @@ def test_a_transfer_job_succeeded_when_its_log_says_so() -> None:
     assert not transfer_succeeded("cp: cannot stat 'x': No such file or directory")
 
 
+def test_what_slurm_said_behind_the_servers_500s() -> None:
+    refused = load("error_sbatch_refused.json")["message"]
+    assert sbatch_refusal(refused) == (
+        "sbatch: error: invalid partition specified: nope; "
+        "sbatch: error: Batch job submission failed: Invalid partition name specified"
+    )
+    assert sbatch_refusal(load("error_sbatch_timeout.json")["message"]) is None  # the job may exist
+    assert sbatch_refusal("Unexpected Slurm command response. exit_status:0 std_err:sbatch: error: x") is None
+    assert sbatch_refusal("Unable to submit new job") is None and sbatch_refusal(None) is None
+    ended, unknown = (
+        load("error_scancel_ended.json")["message"],
+        load("error_scancel_unknown.json")["message"],
+    )
+    assert ended_before_cancel(ended) and not ended_before_cancel(unknown)
+    assert unknown_to_scancel(unknown) and not unknown_to_scancel(ended)
+    assert not ended_before_cancel("Unexpected Slurm command response. exit_status:1 std_err:ssh: broken")
+    assert transfer_said_not_found("mv: cannot stat '/u/a': No such file or directory\nUnable to move files")
+    assert not transfer_said_not_found("cp: cannot create regular file '/u/b': Permission denied")
+
+
+@pytest.mark.parametrize("limit", [5 * 1024 * 1024, 1024 * 1024, 1000, 7])
+def test_sizes_sent_stay_under_the_servers_output_limit(limit: int) -> None:
+    """The server answers 413 once a command's output reaches max_ops_file_size: view's dd writes
+    two blocks of `size` bytes, download's base64 writes 4 bytes per 3 of the file."""
+    view = largest_view(limit)
+    assert 2 * view < limit <= 2 * (view + 1)
+    largest = largest_direct_download(limit)
+    assert 4 * -(-largest // 3) < limit <= 4 * -(-(largest + 1) // 3)
+
+
 def test_requests_the_server_needs_in_their_form() -> None:
     assert build_view("daint", "/f", offset=0, size=1024).params == {"path": "/f", "offset": 0, "size": 1024}
     current = build_transfer_upload("daint", "/users/a/big.bin", 9, account="g1").json
@@ -470,12 +508,12 @@ def test_requests_the_server_needs_in_their_form() -> None:
     assert legacy == {"sourcePath": "/users/a", "fileName": "big.bin", "fileSize": 9}
 
 
-@pytest.mark.parametrize("path", ["/u/a/", "/u/..", 'x/a"b', "/u/\\x", "/u/a\tb"])
+@pytest.mark.parametrize("path", ["/u/a/", "/u/..", 'x/a"b', "/u/\\x", "/u/a\tb", "/u/it's", "/u/o'k/a"])
 def test_upload_names_the_multipart_header_cannot_carry_are_refused(path: str) -> None:
     with pytest.raises(InvalidJobSpec) as caught:
         check_upload_name(path)
     assert (caught.value.field, caught.value.facility) == ("remote_path", "firecrest")
-    assert check_upload_name("/u/50% off été's;x=1.txt") == "/u/50% off été's;x=1.txt"
+    assert check_upload_name("/u/50% off été;x=1.txt") == "/u/50% off été;x=1.txt"
 
 
 def test_firecrest_never_gets_a_token_with_less_than_thirty_seconds_left() -> None:

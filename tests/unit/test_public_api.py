@@ -59,6 +59,14 @@ def test_sync_and_async_clients_have_the_same_methods_and_signatures() -> None:
         assert getattr(FacilityClient, name).__doc__ == getattr(AsyncFacilityClient, name).__doc__
 
 
+def test_every_sync_method_runs_the_async_method_of_its_name() -> None:
+    """The facade is generated from the async client, method by method: the contract suite runs it
+    for one flavour only (tests/conformance/conftest.py), which holds only while this does."""
+    lifecycle = {"aclose", "close", "connect"}
+    for name in set(_public_methods(AsyncFacilityClient)) - lifecycle:
+        assert getattr(FacilityClient, name).__wrapped__ is getattr(AsyncFacilityClient, name), name
+
+
 def test_the_issue_surface_exists() -> None:
     for name in [
         "resources",

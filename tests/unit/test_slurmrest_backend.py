@@ -4,6 +4,7 @@ whose answer is lost (found by its tag, never sent twice), cancel of a finished 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,19 @@ import httpx
 import pytest
 
 from facility_common import AsyncFacilityClient, JobSpec
+from facility_common.backends.slurmrest.discovery import forget_served
 from facility_common.errors import APIError, ConfigurationError, JobSubmissionError
 from facility_common.http import RetryPolicy
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "slurmrest"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_discovery() -> Iterator[None]:
+    """What a daemon serves is kept per base URL for the process: these fakes share one URL."""
+    forget_served()
+    yield
+    forget_served()
 
 
 def load(name: str) -> Any:
@@ -263,7 +273,8 @@ def test_slurmctlds_refusal_sent_as_a_500_is_a_refusal_and_not_looked_into() -> 
             assert not caught.value.outcome_unknown
 
     anyio.run(main)
-    assert [r.rpartition("/")[2] for r in requests if not r.endswith("/ping")] == ["submit"]
+    discovery = ("/ping", "/openapi/v3")
+    assert [r.rpartition("/")[2] for r in requests if not r.endswith(discovery)] == ["submit"]
 
 
 @pytest.mark.parametrize("created", [True, False])

@@ -10,11 +10,15 @@ from typing import Any
 import pytest
 
 from facility_common import JobAttributes, JobSpec, JobState, ResourceSpec
+from facility_common.backends.slurmrest.discovery import ServedApi, served_in_document
 from facility_common.backends.slurmrest.jobs import comment_tag, render_job, script_for
 from facility_common.backends.slurmrest.parsers import (
+    error_text,
     exit_code,
+    parse_job,
     parse_jobs,
     parse_submit,
+    refusal_text,
     refused_by_slurmctld,
 )
 from facility_common.backends.slurmrest.requests import build_submit
@@ -124,3 +128,49 @@ def test_versions_are_normalised_or_refused() -> None:
     assert normalise_version("0.0.43", facility="slurmrest") == "v0.0.43"
     with pytest.raises(ConfigurationError, match=r"v0\.0\.37"):
         normalise_version("v0.0.37", facility="slurmrest")
+
+
+def test_refusals_read_as_slurmrestd_words_not_its_json() -> None:
+    """A job description slurmrestd cannot read is a 400 (``error_code`` in v0.0.38); slurmctld's
+    refusal a 500; later versions put what failed in ``description`` and why in ``error``."""
+    unreadable = load("v0.0.38_submit_unreadable.json")
+    assert refusal_text(unreadable, json.dumps(unreadable)) == (
+        'Unable to read integer value (error 9202); Unable to process key "nice"; '
+        "Failure during parsing (error 9001)"
+    )
+    assert error_text(load("v0.0.38_submit_refused.json")) == "Invalid partition name specified (error 2000)"
+    v0043 = {
+        "errors": [
+            {
+                "description": "Batch job submission failed",
+                "error_number": 2000,
+                "error": "Invalid partition name specified",
+                "source": "slurm_submit_batch_job()",
+            }
+        ]
+    }
+    assert error_text(v0043) == "Batch job submission failed: Invalid partition name specified (error 2000)"
+    gateway = {"code": 3, "message": "invalid", "public_message": "the job has no script"}
+    assert refusal_text(gateway, json.dumps(gateway)) == "the job has no script"
+    assert refusal_text(None, "<html>bad request</html>") == "<html>bad request</html>"
+
+
+def test_an_accounting_record_reads_as_a_finished_job() -> None:
+    """Debian's dbv0.0.38 writes ``state.current`` as a word and, for a job that exited 3,
+    ``exit_code`` 0 (the code is lost there): FAILED without a code, never RUNNING."""
+    job = parse_job(load("v0.0.38_slurmdb_job_failed.json")["jobs"][0], "debug")
+    assert (job.id, job.state, job.exit_code, job.native_state) == ("255", JobState.FAILED, None, "FAILED")
+    assert job.finished_at is not None and job.submitted_at is not None
+    assert load("v0.0.38_slurmdb_job_missing.json")["jobs"] == []
+
+
+def test_the_served_versions_come_from_the_openapi_document() -> None:
+    assert served_in_document(load("v0.0.38_openapi_paths.json")) == ServedApi("v0.0.38", accounting=True)
+    without_accounting = {"paths": {"/slurm/v0.0.38/ping": {}, "/slurm/v0.0.37/ping": {}}}
+    assert served_in_document(without_accounting) == ServedApi("v0.0.38", accounting=False)
+    newer = {
+        "paths": {"/slurm/v0.0.41/jobs/": {}, "/slurm/v0.0.42/jobs/": {}, "/slurmdb/v0.0.41/job/{job_id}": {}}
+    }
+    assert served_in_document(newer) == ServedApi("v0.0.42", accounting=False)
+    assert served_in_document({"paths": {"/slurm/v0.0.36/ping": {}}}) is None
+    assert served_in_document("not a document") is None

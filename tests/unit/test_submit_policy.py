@@ -184,3 +184,11 @@ async def test_a_verdict_read_by_the_backend_is_final_whatever_its_status() -> N
     with pytest.raises(JobSubmissionError, match="error 2000"):
         await _run(_guard(), script)
     assert (script.sent, script.looked) == (1, 0)
+
+
+@pytest.mark.anyio
+async def test_a_408_is_a_server_step_that_timed_out_and_may_still_have_run() -> None:
+    script = Script([APIError("POST jobs answered 408", status_code=408)], looks=[None])
+    with pytest.raises(JobSubmissionError, match="outcome is unknown") as info:
+        await _run(_guard(), script)
+    assert info.value.outcome_unknown and script.sent == 1

@@ -23,6 +23,8 @@ from ..base import FacilityBackend
 from .options import FirecrestOptions
 from .parsers import (
     default_directory,
+    largest_direct_download,
+    largest_view,
     max_ops_file_size,
     metadata_of,
     parse_version,
@@ -138,8 +140,16 @@ class FirecrestCore(FacilityBackend):
         )
 
     def _direct_limit(self, system: str) -> int:
-        """The system's ``max_ops_file_size``: the largest direct transfer and ``view``."""
+        """The system's ``max_ops_file_size``: the largest direct upload."""
         return max_ops_file_size(self._systems.get(system, {}))
+
+    def _view_limit(self, system: str) -> int:
+        """The most one ``ops/view`` returns on the system (:func:`.parsers.largest_view`)."""
+        return largest_view(self._direct_limit(system))
+
+    def _download_limit(self, system: str) -> int:
+        """The largest direct download on the system (:func:`.parsers.largest_direct_download`)."""
+        return largest_direct_download(self._direct_limit(system))
 
     def _scheduler(self, system: str) -> str:
         return scheduler_type(self._systems.get(system, {}))

@@ -2,15 +2,24 @@
 
 Most calls are one ``/filesystem/{system}/ops/*`` request. ``cp`` and ``mv`` are transfer jobs;
 ``rm``, ``compress`` and ``extract`` become transfer jobs when the server says the direct call
-took too long (408, or for ``rm`` a 500 reporting the command's timeout). ``upload`` and
-``download`` go direct up to the system's ``max_ops_file_size`` and through the staging area above
-it (:mod:`.transfers`); a download lands in a temporary file beside the target and is renamed into
-place only when complete. ``view`` reads at most ``max_ops_file_size`` bytes per call, the most the
-server gives (it rejects a larger ``size``, and its default is 5 MiB whatever the system's limit).
+took too long (408, or for ``rm`` a 500 reporting the command's timeout). ``extract`` creates its
+target directory first (``ops/mkdir`` with parents): the server runs ``tar -C <target>``, which
+fails on a directory that does not exist.
+
+The server answers 413 when the output of the command behind a call reaches the system's
+``max_ops_file_size``, so the sizes sent stay under it: ``upload`` goes direct up to
+``max_ops_file_size`` (the file travels as the request body) and ``download`` up to about three
+quarters of it (the file comes back as ``base64`` text), both through the staging area above
+(:mod:`.transfers`); a download lands in a temporary file beside the target and is renamed into
+place only when complete. ``view`` asks for at most half of ``max_ops_file_size`` per call (the
+server reads two blocks of ``size`` bytes with ``dd``), and always gives ``size``: the server's
+default is 5 MiB whatever the system's limit, and it refuses a larger ``size``.
 
 A direct upload names the file in a multipart header, which cannot carry every name: the
 characters :data:`UNSENDABLE_NAME_CHARACTERS` would be stored percent-encoded or escaped, so such
-names are refused before any request (:func:`check_upload_name`).
+names are refused before any request (:func:`check_upload_name`). So is a target path holding a
+single quote: the server writes the file with ``base64 -d > '<path>'`` (and a staged upload's job
+template HTML-escapes the quote), so such a path fails there or lands elsewhere.
 """
 
 from __future__ import annotations
@@ -70,6 +79,14 @@ def check_upload_name(remote_path: object) -> str:
     if name in ("", ".", ".."):
         raise InvalidJobSpec(
             f"{field}: {remote_path!r} names no file (it ends in {name or '/'!r})",
+            field=field,
+            facility=FACILITY,
+        )
+    if "'" in remote_path:
+        raise InvalidJobSpec(
+            f"{field}: FirecREST cannot write to a path holding a single quote ({remote_path!r}): "
+            "it puts the path between single quotes in the shell command that stores the file; "
+            "upload under another name and rename it remotely with mv",
             field=field,
             facility=FACILITY,
         )
@@ -186,9 +203,15 @@ class FileMethods(Transfers):
         await self._run_transfer(system, request, "compress")
 
     async def extract(self, resource: str, source: str, target: str, compression: str = "gzip") -> None:
-        """:calls: POST /filesystem/{system}/ops/extract (when that takes too long,
-        POST /filesystem/{system}/transfer/extract and a wait for its transfer job)"""
+        """Unpack the archive ``source`` into the directory ``target``, created first when missing
+        (the server's ``tar -C`` does not create it).
+
+        :calls: POST /filesystem/{system}/ops/mkdir (with parents), then
+            POST /filesystem/{system}/ops/extract (when that takes too long,
+            POST /filesystem/{system}/transfer/extract and a wait for its transfer job)
+        """
         system = await self._system(resource)
+        await self._session.send(build_mkdir(system, target, parents=True), resource=system)
         try:
             await self._session.send(build_extract(system, source, target, compression), resource=system)
             return
@@ -199,14 +222,24 @@ class FileMethods(Transfers):
         await self._run_transfer(system, request, "extract")
 
     async def view(self, resource: str, path: str, offset: int = 0, size: int | None = None) -> str:
-        """The text from ``offset``, at most ``size`` bytes and never more than the system's
-        ``max_ops_file_size`` (the most one call may read).
+        """The text from ``offset``, at most ``size`` bytes and never more than half the system's
+        ``max_ops_file_size`` (the most one call can return). ``size`` 0 is the empty text, with
+        no request (the server refuses it).
 
         :calls: GET /filesystem/{system}/ops/view
         """
+        for name, value in (("offset", offset), ("size", size)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidJobSpec(
+                    f"{name}: must be a whole number of bytes, 0 or more, got {value!r}",
+                    field=name,
+                    facility=FACILITY,
+                )
+        if size == 0:
+            return ""
         system = await self._system(resource)
-        limit = self._direct_limit(system)
-        wanted = limit if size is None else max(0, min(size, limit))
+        limit = self._view_limit(system)
+        wanted = limit if size is None else min(size, limit)
         data = await self._call(build_view(system, path, offset=offset, size=wanted), system)
         text = output_of(data, "view")
         return "" if text is None else str(text)
@@ -281,8 +314,9 @@ class FileMethods(Transfers):
         """Into a temporary file beside ``local_path``, renamed into place once complete.
 
         :calls: GET /filesystem/{system}/ops/stat, then GET /filesystem/{system}/ops/download,
-            or above ``max_ops_file_size`` POST /filesystem/{system}/transfer/download, a wait
-            for its transfer job, and a GET of the staged object
+            or above about three quarters of ``max_ops_file_size`` (see the module docstring)
+            POST /filesystem/{system}/transfer/download, a wait for its transfer job, and a GET
+            of the staged object
         """
         target = anyio.Path(local_path)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
@@ -297,7 +331,7 @@ class FileMethods(Transfers):
                 progress(done, size)
 
         try:
-            if size <= self._direct_limit(system):
+            if size <= self._download_limit(system):
                 await self._direct_download(system, remote_path, partial, received)
             else:
                 await self._staged_download(system, remote_path, partial, received)

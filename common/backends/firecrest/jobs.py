@@ -1,10 +1,16 @@
 """Jobs on FirecREST v2: submit under the shared submit policy, look-up by tag, status, output.
 
 A submit sends the rendered script (:mod:`.script`) once through
-:class:`~facility_common.backends.submit.SubmitGuard`, which decides what a failure means. The
-look-up by tag (``find``) lists the system's jobs and reads the metadata (the script) of those that
-could be the one, newest first; metadata is asked once per job and kept, and so are its output
-paths, which every :class:`~facility_common.models.Job` this module returns carries once known.
+:class:`~facility_common.backends.submit.SubmitGuard`, which decides what a failure means; a 500
+in which ``sbatch`` itself refused the job (an unknown partition, a bad directive) is read here as
+the refusal it is (:func:`.verdicts.sbatch_refusal`), not as an unknown outcome. The look-up by tag
+(``find``) lists the system's jobs and reads the metadata (the script) of those that could be the
+one, newest first; metadata is asked once per job and kept, and so are its output paths, which
+every :class:`~facility_common.models.Job` this module returns carries once known.
+
+FirecREST cancels with ``scancel --verbose`` and answers 500 when it writes an error, which it
+does for a job that has already ended: such a cancel succeeds here (the job is not running), and
+one of a job Slurm does not know is :class:`~facility_common.errors.NotFoundError`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from .core import FACILITY, FirecrestCore
 from .parsers import job_id_of, jobs_of, parse_job, parse_jobs
 from .requests import build_cancel, build_get_job, build_list_jobs, build_submit
 from .script import submit_body, tag_of_script
+from .verdicts import ended_before_cancel, sbatch_refusal, unknown_to_scancel
 
 __all__ = ["JobMethods"]
 
@@ -50,7 +57,15 @@ class JobMethods(FirecrestCore):
         name = spec.name if spec.script is None else None
 
         async def send() -> Job:
-            answer = await self._call(request, system)
+            try:
+                answer = await self._call(request, system)
+            except APIError as exc:
+                refusal = sbatch_refusal(exc.body) if exc.status_code == 500 else None
+                if refusal is None:
+                    raise
+                raise self._guard.refused(
+                    system, APIError(refusal, facility=FACILITY, resource=system)
+                ) from None
             try:
                 job_id = job_id_of(answer.get("jobId") if isinstance(answer, dict) else None)
             except APIError as exc:
@@ -172,9 +187,26 @@ class JobMethods(FirecrestCore):
         ]
 
     async def cancel(self, resource: str, job_id: str) -> None:
-        """:calls: DELETE /compute/{system}/jobs/{job_id}"""
+        """Cancel the job; a job that has already ended is left as it is, without an error.
+
+        :calls: DELETE /compute/{system}/jobs/{job_id}
+        """
         system = await self._system(resource)
-        await self._session.send(build_cancel(system, str(job_id)), resource=system)
+        try:
+            await self._session.send(build_cancel(system, str(job_id)), resource=system)
+        except APIError as exc:
+            if exc.status_code != 500:
+                raise
+            if ended_before_cancel(exc.body):
+                return
+            if unknown_to_scancel(exc.body):
+                raise NotFoundError(
+                    f"job {job_id} is not known to Slurm on {system}",
+                    facility=FACILITY,
+                    resource=system,
+                    status_code=exc.status_code,
+                ) from None
+            raise
 
     async def job_output(
         self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None

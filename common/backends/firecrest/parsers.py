@@ -29,6 +29,8 @@ __all__ = [
     "default_directory",
     "job_id_of",
     "jobs_of",
+    "largest_direct_download",
+    "largest_view",
     "max_ops_file_size",
     "metadata_of",
     "output_of",
@@ -129,6 +131,20 @@ def max_ops_file_size(system: Mapping[str, Any]) -> int:
     operation = system.get("dataOperation") or {}
     value = operation.get("max_ops_file_size", operation.get("maxOpsFileSize"))
     return int(value) if isinstance(value, int) and value > 0 else DEFAULT_MAX_OPS_FILE_SIZE
+
+
+def largest_view(limit: int) -> int:
+    """The largest ``size`` an ``ops/view`` answers on a system whose ``max_ops_file_size`` is
+    ``limit``. The server runs ``dd bs=<size> count=2`` and refuses with 413 any command output
+    that reaches the limit, so two blocks must stay under it."""
+    return max(1, (limit - 1) // 2)
+
+
+def largest_direct_download(limit: int) -> int:
+    """The largest file ``ops/download`` sends on a system whose ``max_ops_file_size`` is
+    ``limit``. The server reads the file as ``base64 --wrap=0`` text, which must stay under the
+    limit (413 otherwise): about three quarters of it."""
+    return 3 * ((limit - 1) // 4)
 
 
 def default_directory(system: Mapping[str, Any], user: str | None) -> str | None:

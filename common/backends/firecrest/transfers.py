@@ -7,7 +7,10 @@ most ``transfer_timeout`` seconds (pausing from 0.2 s up to ``transfer_poll_inte
 it when the time is up. A job the scheduler does not show (404) is waited for up to
 ``visibility_grace`` seconds, then judged by its log; a status call that fails is tried again at the next pause, and only a
 run of :data:`STATUS_FAILURES` failures ends the wait with an error saying the transfer may still
-complete. A finished job succeeded when its output log says so (the data mover's own words).
+complete. A finished job succeeded when its output log says so (the data mover's own words): the
+server's copy, move, delete, compress and extract jobs end COMPLETED with exit code 0 even when
+their command failed. One that did not succeed raises with the end of its error log, as
+:class:`~facility_common.errors.NotFoundError` when that says a path does not exist.
 
 Staged upload: ``POST transfer/upload`` answers presigned part URLs; each part (``maxPartSize``
 bytes of the file) is ``PUT`` streamed in ``transfer_chunk_size`` pieces, at most
@@ -65,6 +68,7 @@ from .requests import (
     build_transfer_download,
     build_transfer_upload,
 )
+from .verdicts import transfer_said_not_found
 
 __all__ = ["STATUS_FAILURES", "Transfers", "storage_location"]
 
@@ -207,7 +211,8 @@ class Transfers(FirecrestCore):
             errors = (await self._log_end(system, job, job.error_log)) or ""
         said = " ".join(errors.split()[-60:])
         code = f", exit code {exit_code}" if exit_code is not None else ""
-        raise APIError(
+        kind = NotFoundError if transfer_said_not_found(errors) else APIError
+        raise kind(
             f"{what}: transfer job {job.job_id} ended {state or 'without a state'}{code} without "
             "reporting success" + (f": {without_url_queries(said)}" if said else ""),
             facility=FACILITY,

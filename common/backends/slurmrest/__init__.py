@@ -3,9 +3,11 @@
 :class:`SlurmRestBackend` (in :mod:`.backend`) speaks the API; :class:`SlurmRestOptions` and
 :class:`S3MOptions` (in :mod:`.options`) are the typed options of it and of OLCF S3M, which serves
 the same calls behind a gateway (:mod:`facility_common.backends.s3m`). Requests are built in
-:mod:`.requests`, job answers read in :mod:`.parsers` and cluster answers in :mod:`.status`, the
-job description written in :mod:`.jobs`, the data-parser versions told apart in :mod:`.versions`,
-and tokens sent in slurmrestd's own headers by :mod:`.auth`. Names are loaded on first use, so
+:mod:`.requests`, job answers read in :mod:`.parsers` and cluster answers in :mod:`.status` (the
+cluster calls themselves live in :mod:`.cluster`), the job description written in :mod:`.jobs`,
+the data-parser versions told apart in :mod:`.versions` and learnt from the daemon in
+:mod:`.discovery`, output files read in :mod:`.output`, and tokens sent in slurmrestd's own
+headers by :mod:`.auth`. Names are loaded on first use, so
 the registry can read the options without loading the backend.
 """
 

@@ -9,9 +9,11 @@ description is written by :mod:`.jobs` over the shared Slurm renderer.
 
 Choices where slurmrestd is silent or awkward:
 
-* **Version.** ``api_version`` picks the data parser; ``"auto"`` (the default) probes
-  ``GET slurm/{version}/ping`` from the newest version down on first use and keeps the first that
-  answers. Parsers read every version's shapes (see :mod:`.versions`).
+* **Version.** ``api_version`` picks the data parser; ``"auto"`` (the default) reads the daemon's
+  OpenAPI document (``GET openapi/v3``) on first use and takes the newest version it serves, or,
+  when there is no document, probes ``GET slurm/{version}/ping`` from the newest version down.
+  The answer is kept per daemon for the process and shared by its clients (:mod:`.discovery`).
+  Parsers read every version's shapes (see :mod:`.versions`).
 * **Auth.** A token (any auth setting ``resolve_auth`` accepts) is sent as ``X-SLURM-USER-TOKEN``
   with ``user_name`` as ``X-SLURM-USER-NAME`` (:mod:`.auth`). With ``socket`` the calls go over
   slurmrestd's UNIX socket (httpx's UDS transport); there a token works for anyone, and no token at
@@ -28,15 +30,24 @@ Choices where slurmrestd is silent or awkward:
   when to look for the job, when to send again). Every job carries its tag in its ``comment``
   (``facility-submit-tag:<tag>``) and in ``FACILITY_SUBMIT_TAG``; the look for it lists the jobs.
   slurmrestd answers a submit that slurmctld refused (an unknown partition, a bad account) with
-  HTTP 500 and slurmctld's error number: that answer is a refusal, not an unknown outcome. A
-  success answer that cannot be read (not JSON, no job id, a job id that is neither text nor a
-  number) counts as a lost one, never as a refusal. ``find_job_by_tag`` offers the same look-up
-  to a caller with a new client. A job just submitted that slurmctld does not show yet is PENDING.
-* **Finished jobs** are only known to slurmctld for ``MinJobAge`` seconds when there is no
-  accounting database; a job that is gone is ``NotFoundError``.
+  HTTP 500 and slurmctld's error number, and a job description it cannot read with HTTP 400 and
+  its own: both are refusals, reported as ``errors[]``' words (``Invalid partition name specified
+  (error 2000)``), not an unknown outcome. A success answer that cannot be read (not JSON, no job
+  id, a job id that is neither text nor a number) counts as a lost one, never as a refusal.
+  The look-up after a lost answer asks ``GET jobs?update_time=`` from shortly before the submit:
+  slurmctld answers nothing when no job changed since. ``find_job_by_tag`` offers the look-up to
+  a caller with a new client. A job just submitted that slurmctld does not show yet is PENDING.
+* **Status rounds** ask ``GET job/{id}`` for each job wanted (a few at a time), never the whole
+  ``GET jobs``: that one answers every user's jobs, live and recently finished (about 4 KB
+  each), whatever is asked, and none of v0.0.38 to v0.0.44 takes several ids in ``job/{id}``.
+  So a round costs what the caller's own jobs cost, however busy the cluster.
+* **Finished jobs** are known to slurmctld for ``MinJobAge`` seconds only. A job slurmctld no
+  longer knows is asked of the accounting database (``GET slurmdb/{version}/job/{id}``) when the
+  daemon serves it; only a job neither knows is ``NotFoundError``.
 * **Output.** slurmrestd has no call to read a job's output. With ``local_output=True`` (the
   backend runs on a host that sees the cluster's file systems) ``job_output`` reads the job's
-  stdout/stderr file; otherwise it raises :class:`UnsupportedOperation`.
+  stdout/stderr file, a ``tail`` from the end without reading the rest (:mod:`.output`);
+  otherwise it raises :class:`UnsupportedOperation`.
 * **Outages** are reservations flagged ``MAINT``: planned, for their partition or the whole
   cluster.
 """
@@ -57,6 +68,7 @@ from ...auth import FacilityAuth
 from ...errors import (
     APIError,
     ConfigurationError,
+    FacilityError,
     InvalidJobSpec,
     JobSubmissionError,
     NotFoundError,
@@ -65,14 +77,16 @@ from ...errors import (
     body_excerpt,
 )
 from ...http import ApiRequest
-from ...models import Job, JobSpec, JobState, Outage, ResourceStatus
+from ...models import Job, JobSpec, JobState
 from ...options import BackendOptions
-from ..base import FacilityBackend
 from ..slurm_script import SbatchOption
 from ..submit import UnreadableAnswer, newest, tag_of, tagged_environment
 from .auth import SlurmTokenAuth
+from .cluster import ClusterCalls
+from .discovery import ServedApi, remember_served, served_api, served_in_document
 from .jobs import comment_tag, job_description, job_options, script_for
 from .options import DEFAULT_ENVIRONMENT, SlurmRestOptions
+from .output import read_output
 from .parsers import (
     GONE_ERRORS,
     Refused,
@@ -81,19 +95,19 @@ from .parsers import (
     parse_job,
     parse_jobs,
     parse_submit,
+    refusal_text,
     refused_by_slurmctld,
 )
 from .requests import (
+    SUBMIT_REFUSALS,
+    build_accounted_job,
     build_cancel,
     build_get_job,
     build_list_jobs,
-    build_nodes,
-    build_partitions,
+    build_openapi,
     build_ping,
-    build_reservations,
     build_submit,
 )
-from .status import filter_outages, parse_nodes, parse_partitions, parse_pings, parse_reservations
 from .versions import SUPPORTED_VERSIONS, normalise_version
 
 __all__ = ["SlurmRestBackend"]
@@ -102,17 +116,15 @@ logger = logging.getLogger("facility_common.backends.slurmrest")
 
 _ALREADY_DONE = re.compile(r"already\s+(completing|completed|finished)|job.*complet", re.IGNORECASE)
 
+LOOKUP_CONCURRENCY = 8
+"""How many ``GET job/{id}`` of one status round are in flight at once."""
 
-def _read_tail(path: str, tail: int | None) -> str:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        text = handle.read()
-    if tail is None:
-        return text
-    lines = text.splitlines(keepends=True)
-    return "".join(lines[-tail:]) if tail > 0 else ""
+CLOCK_SKEW_SECONDS = 120
+"""How far before a submit the look-up for its job asks ``update_time`` from: slurmctld compares
+it with its own clock, which may lag this host's."""
 
 
-class SlurmRestBackend(FacilityBackend):
+class SlurmRestBackend(ClusterCalls):
     """slurmrestd, one cluster: partitions as resources, MAINT reservations as outages, jobs."""
 
     name: ClassVar[str] = "slurmrest"
@@ -154,6 +166,8 @@ class SlurmRestBackend(FacilityBackend):
         )
         self.base_url = self._session.base_url
         self._version_lock: anyio.Lock | None = None
+        self._accounting: bool | None = None
+        """Whether the daemon serves ``slurmdb/{version}/job/{id}`` (None: not known yet)."""
 
     def _wrap_auth(self, auth: httpx.Auth | None) -> httpx.Auth | None:
         """A token from ``resolve_auth`` goes in slurmrestd's own headers, not ``Authorization``."""
@@ -163,7 +177,7 @@ class SlurmRestBackend(FacilityBackend):
                     "user_name: slurmrestd needs the user the token belongs to (X-SLURM-USER-NAME)",
                     facility=self.name,
                 )
-            return SlurmTokenAuth(auth.source, self.user_name)
+            return SlurmTokenAuth(auth.source, self.user_name, facility=self.name)
         return auth
 
     def __repr__(self) -> str:
@@ -189,6 +203,15 @@ class SlurmRestBackend(FacilityBackend):
         """The path prefix of the version's calls (``slurm/v0.0.38``)."""
         return f"slurm/{version}"
 
+    def _accounting_prefix(self, version: str, resource: str | None) -> str | None:
+        """The path prefix of the version's accounting calls (``slurmdb/v0.0.38``), None where the
+        API has none."""
+        return f"slurmdb/{version}"
+
+    def _daemon(self) -> str:
+        """Which daemon this is, for what the process learns of it (:mod:`.discovery`)."""
+        return self.base_url if self.socket is None else f"{self.base_url} via {self.socket}"
+
     async def _version(self) -> str:
         if self.api_version is not None:
             return self.api_version
@@ -196,8 +219,26 @@ class SlurmRestBackend(FacilityBackend):
             self._version_lock = anyio.Lock()
         async with self._version_lock:
             if self.api_version is None:
-                self.api_version = await self._detect_version()
+                served = served_api(self._daemon()) or await self._discover()
+                self.api_version, self._accounting = served.version, served.accounting
         return self.api_version
+
+    async def _discover(self) -> ServedApi:
+        """What the daemon serves, from its OpenAPI document, else by probing ``ping``; kept for
+        every client of this process.
+
+        :calls: GET openapi/v3; without a usable document GET slurm/{version}/ping, newest first
+        """
+        try:
+            served = served_in_document(await self._session.call(build_openapi()))
+        except APIError as exc:
+            logger.debug("%s offers no OpenAPI document (%s); probing ping", self.base_url, exc)
+            served = None
+        if served is None:
+            served = ServedApi(await self._detect_version())
+        logger.debug("%s serves data parser %s", self.base_url, served.version)
+        remember_served(self._daemon(), served)
+        return served
 
     async def _detect_version(self) -> str:
         """The newest data-parser version whose ping answers 200.
@@ -211,88 +252,12 @@ class SlurmRestBackend(FacilityBackend):
                 if isinstance(exc, ServerError) or exc.status_code in (401, 403):
                     raise
                 continue
-            logger.debug("%s serves data parser %s", self.base_url, version)
             return version
         raise ConfigurationError(
             f"{self.base_url} answers none of the slurmrestd versions {', '.join(SUPPORTED_VERSIONS)}; "
             "set api_version",
             facility=self.name,
         )
-
-    def _bad_answer(self, what: str, exc: Exception, resource: str | None) -> APIError:
-        return APIError(f"{what}: unexpected answer: {exc}", facility=self.name, resource=resource)
-
-    # -- status ---------------------------------------------------------------------------------
-
-    async def ping(self, resource: str | None = None) -> list[dict[str, Any]]:
-        """slurmctld's answer to ping (``hostname``, ``ping``/``responding``, ``mode``...).
-
-        :calls: GET slurm/{version}/ping
-        """
-        version = await self._version()
-        data = await self._session.call(build_ping(self._prefix(version, resource)), resource=resource)
-        try:
-            return parse_pings(data)
-        except ValueError as exc:
-            raise self._bad_answer("GET ping", exc, None) from None
-
-    async def partitions(self, resource: str | None = None) -> list[ResourceStatus]:
-        """The cluster's partitions.
-
-        :calls: GET slurm/{version}/partitions
-        """
-        version = await self._version()
-        data = await self._session.call(build_partitions(self._prefix(version, resource)), resource=resource)
-        try:
-            return parse_partitions(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise self._bad_answer("GET partitions", exc, None) from None
-
-    async def resources(self) -> list[ResourceStatus]:
-        """The cluster's partitions.
-
-        :calls: GET slurm/{version}/partitions
-        """
-        return await self.partitions()
-
-    async def resource(self, name_or_id: str) -> ResourceStatus:
-        """One partition by name.
-
-        :calls: GET slurm/{version}/partitions
-        """
-        for status in await self.resources():
-            if name_or_id in (status.name, status.id):
-                return status
-        raise NotFoundError(f"no partition {name_or_id!r}", facility=self.name, resource=name_or_id)
-
-    async def nodes(self, resource: str | None = None) -> list[dict[str, Any]]:
-        """The cluster's nodes as plain dicts (``name``, ``state``, ``usable``, ``partitions``...).
-
-        :calls: GET slurm/{version}/nodes
-        """
-        version = await self._version()
-        data = await self._session.call(build_nodes(self._prefix(version, resource)), resource=resource)
-        try:
-            return parse_nodes(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise self._bad_answer("GET nodes", exc, None) from None
-
-    async def outages(
-        self, resource: str | None = None, start: datetime | None = None, end: datetime | None = None
-    ) -> list[Outage]:
-        """Maintenance reservations overlapping ``start..end``, of ``resource`` or the cluster.
-
-        :calls: GET slurm/{version}/reservations
-        """
-        version = await self._version()
-        data = await self._session.call(
-            build_reservations(self._prefix(version, resource)), resource=resource
-        )
-        try:
-            outages = parse_reservations(data, all_reservations=self.all_reservations)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise self._bad_answer("GET reservations", exc, resource) from None
-        return filter_outages(outages, resource, start, end)
 
     # -- submit ---------------------------------------------------------------------------------
 
@@ -337,6 +302,8 @@ class SlurmRestBackend(FacilityBackend):
         unknown, as does a success answer that cannot be read (:class:`UnreadableAnswer`).
         """
         response = await self._session.send(request, resource=resource)
+        if response.status_code in SUBMIT_REFUSALS:
+            raise self._refusal(resource, refusal_text(_json_or_none(response), response.text))
         data = self._session.json(response, resource=resource)
         if response.status_code >= 500:
             if refused_by_slurmctld(data):
@@ -376,26 +343,60 @@ class SlurmRestBackend(FacilityBackend):
         self, resource: str, *, job_ids: Sequence[str] | None = None, submitted_after: float | None = None
     ) -> list[Job]:
         """The jobs of ``resource`` that ``list_jobs`` and the look-up by tag read: the one place
-        the backend asks slurmctld for its jobs.
+        the backend asks for several jobs.
 
-        Today that is one ``GET jobs`` of every job slurmctld knows, whatever is wanted; the
-        filter by ``job_ids`` is applied here. ``job_ids`` and ``submitted_after`` (epoch seconds,
-        the earliest submit a look-up after a submit cares for) say what a cheaper call could
-        ask for instead (``GET job/{id}``, or ``GET jobs?update_time=``); ``submitted_after`` is
-        not used yet.
+        * ``job_ids`` (a status round): each job by its own ``GET job/{id}``, a few at a time,
+          and from the accounting database when slurmctld forgot it (:meth:`_find_job`); jobs
+          neither knows are left out. The cost follows the jobs asked for, not the cluster.
+        * ``submitted_after`` (epoch seconds; the look-up after a lost submit answer):
+          ``GET jobs?update_time=`` from :data:`CLOCK_SKEW_SECONDS` before it. slurmctld answers
+          nothing when no job changed since (so no job was made), else every job it knows.
+        * neither: every job slurmctld knows, in one ``GET jobs``.
 
-        :calls: GET slurm/{version}/jobs
+        :calls: GET slurm/{version}/job/{job_id} per id (then GET slurmdb/{version}/job/{job_id}),
+            or GET slurm/{version}/jobs
         """
+        if job_ids is not None:
+            return await self._jobs_by_id(resource, job_ids)
         version = await self._version()
-        data = await self._session.call(build_list_jobs(self._prefix(version, resource)), resource=resource)
+        update_time = None
+        if submitted_after is not None:
+            update_time = max(0, int(submitted_after) - CLOCK_SKEW_SECONDS)
+        request = build_list_jobs(self._prefix(version, resource), update_time=update_time)
+        response = await self._session.send(request, resource=resource)
+        if response.status_code == 304:  # v0.0.38: no job changed since update_time
+            return []
+        data = self._session.json(response, resource=resource)
         try:
-            jobs = parse_jobs(data, resource, facility=self.name)
+            return parse_jobs(data, resource, facility=self.name)
         except (KeyError, TypeError, ValueError) as exc:
             raise self._bad_answer("GET jobs", exc, resource) from None
-        if job_ids is None:
-            return jobs
-        wanted = {str(job_id) for job_id in job_ids}
-        return [job for job in jobs if job.id in wanted]
+
+    async def _jobs_by_id(self, resource: str, job_ids: Sequence[str]) -> list[Job]:
+        """The known jobs among ``job_ids``, in their order; the first failed look-up is raised."""
+        wanted = list(dict.fromkeys(str(job_id) for job_id in job_ids))
+        found: dict[str, Job] = {}
+        failures: list[FacilityError] = []
+        limiter = anyio.CapacityLimiter(LOOKUP_CONCURRENCY)
+
+        async with anyio.create_task_group() as group:
+
+            async def look(job_id: str) -> None:
+                async with limiter:
+                    try:
+                        job = await self._find_job(resource, job_id)
+                    except FacilityError as exc:
+                        failures.append(exc)
+                        group.cancel_scope.cancel()
+                        return
+                if job is not None:
+                    found[job_id] = job
+
+            for job_id in wanted:
+                group.start_soon(look, job_id)
+        if failures:
+            raise failures[0]
+        return [found[job_id] for job_id in wanted if job_id in found]
 
     async def _tagged_job(
         self, resource: str, tag: str, *, submitted_after: float | None = None
@@ -412,27 +413,47 @@ class SlurmRestBackend(FacilityBackend):
         return await self._tagged_job(resource, tag)
 
     async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
-        """Every job slurmctld knows (one call), or those of ``job_ids``.
+        """Every job slurmctld knows (one call), or those of ``job_ids`` (one call each, finished
+        ones also from the accounting database).
 
-        :calls: GET slurm/{version}/jobs
+        :calls: GET slurm/{version}/jobs, or GET slurm/{version}/job/{job_id} per id
         """
         return await self._listed_jobs(resource, job_ids=job_ids)
 
     async def get_job(self, resource: str, job_id: str) -> Job:
-        """One job as slurmctld (or, behind S3M, the accounting database) reports it; PENDING for
-        a job submitted here that it does not show yet.
+        """One job as slurmctld reports it, or, once slurmctld forgot it (``MinJobAge``), as the
+        accounting database does; PENDING for a job submitted here that neither shows yet.
+
+        :calls: GET slurm/{version}/job/{job_id}; when slurmctld does not know it,
+            GET slurmdb/{version}/job/{job_id}
+        """
+        job = await self._find_job(resource, str(job_id))
+        if job is not None:
+            return job
+        pending = self._guard.memory.pending_view(resource, str(job_id))
+        if pending is not None:
+            return pending
+        if self._accounting:
+            why = "neither slurmctld nor the accounting database knows it"
+        else:
+            why = "slurmctld does not know it (it forgets finished jobs after MinJobAge) and there "
+            why += "is no accounting database to ask"
+        raise NotFoundError(
+            f"job {job_id} is not known to {resource}: {why}", facility=self.name, resource=resource
+        )
+
+    async def _find_job(self, resource: str, job_id: str) -> Job | None:
+        """The job from slurmctld, else from the accounting database, else None."""
+        job = await self._slurmctld_job(resource, job_id)
+        if job is None:
+            job = await self._accounted_job(resource, job_id)
+        return job
+
+    async def _slurmctld_job(self, resource: str, job_id: str) -> Job | None:
+        """The job as slurmctld reports it; None when slurmctld does not know it (any more).
 
         :calls: GET slurm/{version}/job/{job_id}
         """
-        try:
-            return await self._get_job(resource, job_id)
-        except NotFoundError:
-            pending = self._guard.memory.pending_view(resource, str(job_id))
-            if pending is None:
-                raise
-            return pending
-
-    async def _get_job(self, resource: str, job_id: str) -> Job:
         version = await self._version()
         request = build_get_job(self._prefix(version, resource), job_id)
         response = await self._session.send(request, resource=resource)
@@ -447,16 +468,45 @@ class SlurmRestBackend(FacilityBackend):
                     resource=resource,
                     status_code=response.status_code,
                 )
-            raise NotFoundError(
-                f"job {job_id} is not known to {resource}: {error_text(data) or 'no such job'}",
-                facility=self.name,
-                resource=resource,
-                status_code=response.status_code,
-            )
+            return None
         try:
             return parse_job(jobs[0], resource, facility=self.name)
         except (KeyError, TypeError, ValueError) as exc:
             raise self._bad_answer(f"GET job/{job_id}", exc, resource) from None
+
+    async def _accounted_job(self, resource: str, job_id: str) -> Job | None:
+        """The job as the accounting database (slurmdbd) recorded it; None when it has no record,
+        or the daemon serves no accounting routes (learnt from its 404, then not asked again).
+
+        :calls: GET slurmdb/{version}/job/{job_id}
+        """
+        version = await self._version()
+        prefix = self._accounting_prefix(version, resource)
+        if prefix is None or self._accounting is False:
+            return None
+        response = await self._session.send(build_accounted_job(prefix, job_id), resource=resource)
+        data = _json_or_none(response)
+        if not isinstance(data, Mapping):
+            if response.status_code == 404:  # the route itself is not served
+                self._no_accounting()
+                return None
+            data = self._session.json(response, resource=resource)
+        self._accounting = True
+        jobs = data.get("jobs")
+        if not jobs:
+            if response.status_code >= 500 and not any(n in GONE_ERRORS for n in error_numbers(data)):
+                logger.debug("GET %s/job/%s: %s", prefix, job_id, error_text(data))
+            return None
+        try:
+            return parse_job(jobs[-1], resource, facility=self.name)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._bad_answer(f"GET {prefix}/job/{job_id}", exc, resource) from None
+
+    def _no_accounting(self) -> None:
+        """Remember, for this process, that the daemon serves no accounting routes."""
+        self._accounting = False
+        if self.api_version is not None:
+            remember_served(self._daemon(), ServedApi(self.api_version, accounting=False))
 
     async def cancel(self, resource: str, job_id: str) -> None:
         """Cancel a job; a job that already finished is left as it is.
@@ -507,8 +557,18 @@ class SlurmRestBackend(FacilityBackend):
         if not path:
             raise NotFoundError(f"job {job_id} has no {stream} path", facility=self.name, resource=resource)
         try:
-            return await anyio.to_thread.run_sync(_read_tail, path, tail)
+            return await anyio.to_thread.run_sync(read_output, path, tail)
         except FileNotFoundError:
             raise NotFoundError(
                 f"the {stream} of job {job_id} ({path}) does not exist", facility=self.name, resource=resource
             ) from None
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    """The response's JSON, or None when its body is empty or not JSON."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ...errors import body_excerpt
 from ...models import Job, JobState
 from ..states import SLURM_STATES, settle_exit_code, translate_state
 from .jobs import FACILITY
@@ -29,6 +30,7 @@ __all__ = [
     "parse_job",
     "parse_jobs",
     "parse_submit",
+    "refusal_text",
     "refused_by_slurmctld",
     "state_words",
     "time_of",
@@ -77,14 +79,46 @@ def error_numbers(data: Any) -> list[int | None]:
     return [whole_number(e.get("error_number", e.get("error_code"))) for e in errors_of(data)]
 
 
+_EMPTY_VERDICTS = frozenset({"Unspecified error"})
+"""``error`` words that add nothing to a ``description`` (slurm_strerror of -1)."""
+
+
 def error_text(data: Any) -> str:
-    """The errors of an answer as one line: ``description (error N); ...``."""
+    """The errors of an answer as one line: ``description: error (error N); ...``.
+
+    slurmrestd writes what it was doing in ``description`` ("Batch job submission failed") and
+    slurmctld's verdict in ``error`` ("Invalid partition name specified"); v0.0.38 often gives
+    only ``error`` and ``error_code``. Both are kept when they differ, neither when empty.
+    """
     parts = []
     for error in errors_of(data):
-        text = error.get("description") or error.get("error") or ""
-        number = error.get("error_number") or error.get("error_code")
-        parts.append(f"{text} (error {number})" if number else str(text))
+        words: list[str] = []
+        for key in ("description", "error"):
+            text = error.get(key)
+            if isinstance(text, str) and text.strip() and text.strip() not in words:
+                words.append(text.strip())
+        if len(words) > 1 and words[1] in _EMPTY_VERDICTS:
+            del words[1]
+        number = whole_number(error.get("error_number", error.get("error_code")))
+        text = ": ".join(words)
+        if number is not None and number > 0:
+            text = f"{text} (error {number})" if text else f"error {number}"
+        parts.append(text)
     return "; ".join(p for p in parts if p)
+
+
+def refusal_text(data: Any, body: str | None) -> str:
+    """Why a request was refused, in words: slurmrestd's ``errors[]`` (:func:`error_text`), else
+    a gateway's own message (S3M's ``public_message``/``message``), else the body's start."""
+    text = error_text(data)
+    if text:
+        return text
+    if isinstance(data, Mapping):
+        for key in ("public_message", "message", "detail"):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return body_excerpt(body) or "no reason given"
 
 
 def refused_by_slurmctld(data: Any) -> bool:

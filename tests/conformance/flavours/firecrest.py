@@ -1,13 +1,18 @@
-"""FirecREST v2 through the emulator, on the Slurm system ``daint``."""
+"""FirecREST v2 through the emulator, on the Slurm system ``daint``: as the spec says
+(``FLAVOURS``) and as the FirecREST v2 server really answers (``REFERENCE_FLAVOURS``, run by the
+contract suite and the fault matrix on an emulator with ``fidelity firecrest=reference``)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..flavour import Flavour
 
+REFERENCE = "firecrest=reference"
 
-def firecrest_flavour(server: Any) -> Flavour:
+
+def firecrest_flavour(server: Any, fidelity: str = "spec") -> Flavour:
     credentials = server.credentials
     return Flavour(
         facility="firecrest",
@@ -22,7 +27,9 @@ def firecrest_flavour(server: Any) -> Flavour:
         compute_id="daint",
         scratch=credentials["home"],
         options={"account": "demo"},
+        fidelity=fidelity,
     )
 
 
 FLAVOURS = {"firecrest": firecrest_flavour}
+REFERENCE_FLAVOURS = {"firecrest-reference": functools.partial(firecrest_flavour, fidelity=REFERENCE)}
