@@ -8,7 +8,11 @@ Every backend whose descriptor names an Airflow connection type and a hook class
 * the extras those auth types read beyond Login and Password (``token_url``, ``key_path``,
   ``secret_key``...), secrets as password fields;
 * the API's options, from its options class's ``form_fields()``, typed for the form;
-* ``job_url_template``, the job's page at the facility.
+* ``job_url_template``, the job's page at the facility;
+* ``globus_collections``, the facility's storages and their Globus collections, for transfers.
+
+The Globus connection (``facility_globus``, :func:`globus_connection_type_info`) carries the
+Globus route's credentials; its form is built from the same auth-type table.
 
 Login and Password are relabelled with what the auth types put there, and Login is hidden where
 none uses it. :func:`facility_common.settings_from_connection` reads what these forms write.
@@ -22,10 +26,18 @@ import typing
 from typing import Any
 
 from facility_common import BackendOptions, ConfigurationError
-from facility_common.connection_settings import AUTH_TYPES, AuthTypeInfo, unnamed_auth_type
+from facility_common.connection_settings import AUTH_TYPES, COLLECTIONS_EXTRA, AuthTypeInfo, unnamed_auth_type
 from facility_common.registry import BackendDescriptor, available_backends, get_descriptor
+from facility_common.transfers import GLOBUS_TRANSFER_URL
+from facility_common.transfers.settings import GLOBUS_AUTH_TYPES, GLOBUS_CONN_TYPE
 
-__all__ = ["connection_type_info", "facility_descriptors", "form_behaviour", "form_fields"]
+__all__ = [
+    "connection_type_info",
+    "facility_descriptors",
+    "form_behaviour",
+    "form_fields",
+    "globus_connection_type_info",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +181,61 @@ def form_fields(descriptor: BackendDescriptor) -> dict[str, Any]:
         "leave empty where the facility has none.",
         _nullable("string"),
     )
+    fields[COLLECTIONS_EXTRA] = _field(
+        "Globus collections",
+        "The facility's storages and their Globus collections, for transfers: a JSON object of "
+        'storage name to collection id, or to {"id": ..., "root": <the collection\'s / on the '
+        "facility's file system>}. Not needed where the API reports them (IRI v2).",
+        _nullable("string", format="json"),
+    )
     return fields
+
+
+def globus_connection_type_info() -> dict[str, Any]:
+    """The ``connection-types`` entry of the Globus connection (the Globus route's credentials;
+    :mod:`facility_common.transfers.settings` reads it)."""
+    infos = [AUTH_TYPES[name] for name in GLOBUS_AUTH_TYPES]
+    kinds = " ".join(f"{info.name}: {info.help}" for info in infos)
+    fields: dict[str, Any] = {
+        "auth_type": _field(
+            "Auth type",
+            f"How the Transfer token is had. {kinds} A confidential client without scopes asks for "
+            "the collections' data_access consents itself.",
+            {"type": "string", "enum": list(GLOBUS_AUTH_TYPES), "default": GLOBUS_AUTH_TYPES[0]},
+        )
+    }
+    for name in ("storage_path", "namespace", "auth_base_url", "environment", "scopes"):
+        help_text = AUTH_KEY_HELP.get(name, "Scopes to request, space-separated (default: managed).")
+        fields[name] = _field(_label(name), help_text, _nullable("string"))
+    fields["verify"] = _field(
+        "Verify",
+        "Verify the Transfer API's TLS certificate: true, false, or a CA bundle's path.",
+        _nullable("string"),
+    )
+    fields["ids_per_request"] = _field(
+        "Ids per request",
+        "Transfer ids one task_list status request asks about. Default: 1000.",
+        _nullable("integer"),
+    )
+    return {
+        "connection-type": GLOBUS_CONN_TYPE,
+        "hook-class-name": "airflow_facility.hooks.transfer.GlobusTransferHook",
+        "hook-name": "Globus Transfer",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port"],
+            "relabeling": {
+                "host": "Transfer API URL",
+                "login": "Client id",
+                "password": "Client secret or token",
+            },
+            "placeholders": {
+                "host": GLOBUS_TRANSFER_URL,
+                "login": "client id (globus_confidential, globus_refresh_token)",
+                "password": "client secret (globus_confidential), refresh token, or a Transfer token (token)",
+            },
+        },
+        "conn-fields": fields,
+    }
 
 
 def _who(infos: list[AuthTypeInfo], key_of: str) -> tuple[str, str]:

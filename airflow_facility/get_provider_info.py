@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .connections import connection_type_info, facility_descriptors
+from .connections import connection_type_info, facility_descriptors, globus_connection_type_info
 
 __all__ = ["get_provider_info"]
 
@@ -27,8 +27,8 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "hpc-facility-providers",
         "name": "HPC facility APIs",
         "description": (
-            "Run jobs, move files and gate runs on resource status at HPC facilities through their "
-            f"REST APIs: {listed}."
+            "Run jobs, move files, move data between facilities (Globus) and gate runs on resource "
+            f"status at HPC facilities through their REST APIs: {listed}."
         ),
         "versions": ["0.1.0"],
         "integrations": [
@@ -45,27 +45,39 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_facility.operators.job",
                     "airflow_facility.operators.files",
                     "airflow_facility.operators.gate",
+                    "airflow_facility.operators.transfer",
                 ],
             }
         ],
         "sensors": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_facility.sensors.job", "airflow_facility.sensors.resource"],
+                "python-modules": [
+                    "airflow_facility.sensors.job",
+                    "airflow_facility.sensors.resource",
+                    "airflow_facility.sensors.transfer",
+                ],
             }
         ],
         "hooks": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_facility.hooks.facility"],
+                "python-modules": ["airflow_facility.hooks.facility", "airflow_facility.hooks.transfer"],
             }
         ],
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_facility.triggers.job", "airflow_facility.triggers.resource"],
+                "python-modules": [
+                    "airflow_facility.triggers.job",
+                    "airflow_facility.triggers.resource",
+                    "airflow_facility.triggers.transfer",
+                ],
             }
         ],
         "extra-links": ["airflow_facility.links.FacilityJobLink"],
-        "connection-types": [connection_type_info(descriptor) for descriptor in apis],
+        "connection-types": [
+            *(connection_type_info(descriptor) for descriptor in apis),
+            globus_connection_type_info(),
+        ],
     }

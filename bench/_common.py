@@ -41,6 +41,11 @@ def _serve(pipe: Connection, root: str, options: dict[str, Any]) -> None:
                 "firecrest": server.api_url("firecrest"),
                 "polaris_id": str(polaris),
                 "sfapi_credentials": server.flavour_credentials("sfapi"),
+                "transfer_url": f"{server.url}/transfer/",
+                "collections": {
+                    name: dict(item)
+                    for name, item in server.flavour_credentials("globus")["collections"].items()
+                },
                 **server.credentials,
             }
         )
@@ -110,6 +115,20 @@ class Emulator:
         path.write_text(f"{creds['client_id']}\n{creds['private_key']}")
         path.chmod(0o600)
         return path
+
+    def globus_auth(self) -> dict[str, Any]:
+        """The emulator's Globus confidential client, as an ``auth`` mapping of facility_common."""
+        return {
+            "type": "globus_confidential",
+            "client_id": self.info["client_id"],
+            "client_secret": self.info["client_secret"],
+            "auth_base_url": f"{self.url}/globus/",
+        }
+
+    def globus_rate(self, bytes_per_second: float) -> None:
+        """Limit every Globus copy of the emulator (0: no limit)."""
+        answer = httpx.put(f"{self.url}/_emulator/globus", json={"bytes_per_second": bytes_per_second})
+        answer.raise_for_status()
 
     def connect_args(self, facility: str) -> dict[str, Any]:
         """Keyword arguments of ``AsyncFacilityClient.connect`` for one emulated API."""

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from .auth import resolve_auth
 from .auth.types import AUTH_TYPES
 from .backends.base import FacilityBackend
@@ -25,9 +27,26 @@ from .options import BackendOptions
 from .poller import StatusPoller
 from .registry import get_descriptor
 
-__all__ = ["AsyncFacilityClient"]
+__all__ = ["AsyncFacilityClient", "client_auth"]
 
 OUTAGE_STATUSES_OVER = frozenset({"completed", "cancelled", "resolved"})
+
+
+def client_auth(facility: str, base_url: str, auth: Any, typed: BackendOptions) -> httpx.Auth | None:
+    """``auth`` resolved as a client of ``facility`` at ``base_url`` with ``typed`` options uses
+    it: the options' TLS settings reach its token endpoints, and handshake flows (which talk to
+    the API itself) get the API's base URL unless given one. Whoever needs a second session on a
+    connection's credentials resolves them here once and hands the result to both."""
+    if isinstance(auth, Mapping) and auth.get("base_url") is None:
+        info = AUTH_TYPES.get(str(auth.get("type")))
+        if info is not None and info.needs_base_url:
+            auth = {**auth, "base_url": base_url}
+    return resolve_auth(
+        auth,
+        facility=facility,
+        verify=typed.tls(facility),
+        allow_insecure_http=typed.allow_insecure_http,
+    )
 
 
 def _build_backend(
@@ -38,17 +57,7 @@ def _build_backend(
     descriptor = get_descriptor(facility)
     backend_class: type[FacilityBackend] = descriptor.backend_class()
     typed: BackendOptions = backend_class.typed_options(options, values)
-    if isinstance(auth, Mapping) and auth.get("base_url") is None:
-        info = AUTH_TYPES.get(str(auth.get("type")))
-        if info is not None and info.needs_base_url:
-            # Handshake flows talk to the API itself: its base URL is theirs unless given.
-            auth = {**auth, "base_url": base_url}
-    resolved_auth = resolve_auth(
-        auth,
-        facility=facility,
-        verify=typed.tls(facility),
-        allow_insecure_http=typed.allow_insecure_http,
-    )
+    resolved_auth = client_auth(facility, base_url, auth, typed)
     backend: FacilityBackend = backend_class(base_url=base_url, auth=resolved_auth, options=typed)
     return backend
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUTH_TYPES",
+    "COLLECTIONS_EXTRA",
     "AuthTypeInfo",
     "ClientSettings",
     "ConnectionLike",
@@ -77,6 +78,10 @@ class ClientSettings:
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     job_url_template: str | None = None
     resource: str | None = None
+    collections: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The connection's Globus collections by storage name (the ``globus_collections`` extra):
+    a collection id, or ``{"id", "root"}`` where ``root`` is the collection's ``/`` on the
+    facility's file system. Read by :mod:`facility_common.transfers`."""
 
     @property
     def fingerprint(self) -> str:
@@ -99,8 +104,12 @@ class ClientSettings:
         return "token"
 
 
+#: The extra naming a connection's Globus collections (see :attr:`ClientSettings.collections`).
+COLLECTIONS_EXTRA = "globus_collections"
 #: Extras that describe the connection itself rather than a backend option or an auth key.
-CONNECTION_EXTRAS = frozenset({"auth", "auth_type", "backend_options", "job_url_template", "resource"})
+CONNECTION_EXTRAS = frozenset(
+    {"auth", "auth_type", "backend_options", "job_url_template", "resource", COLLECTIONS_EXTRA}
+)
 
 
 def _extras(conn: ConnectionLike, facility: str) -> dict[str, Any]:
@@ -231,6 +240,7 @@ def settings_from_connection(conn: ConnectionLike, *, backend: str | None = None
     auth = connection_auth(conn, extras, facility, unnamed_auth_type(descriptor))
     template = extras.get("job_url_template")
     resource = extras.get("resource")
+    collections = extras.get(COLLECTIONS_EXTRA)
     return ClientSettings(
         conn_id=conn.conn_id,
         backend=facility,
@@ -239,6 +249,9 @@ def settings_from_connection(conn: ConnectionLike, *, backend: str | None = None
         options=options,
         job_url_template=str(template) if template else None,
         resource=str(resource) if resource else None,
+        collections=_json_object(conn.conn_id, COLLECTIONS_EXTRA, collections, facility)
+        if collections
+        else {},
     )
 
 

@@ -195,28 +195,7 @@ class FacilityClient:
         return self._client
 
     def _run(self, call: Callable[[], Coroutine[Any, Any, R]]) -> R:
-        if _running_loop() is _LoopThread.loop():
-            raise RuntimeError(
-                "FacilityClient cannot be called from its own event loop; use AsyncFacilityClient"
-            )
-        finished = threading.Event()
-
-        async def guarded() -> R:
-            try:
-                return await call()
-            finally:
-                finished.set()
-
-        future = asyncio.run_coroutine_threadsafe(guarded(), _LoopThread.loop())
-        try:
-            return future.result()
-        except BaseException:
-            # Interrupted here (KeyboardInterrupt, a signal-based timeout) or failed there: make
-            # sure the call stops on the loop before the caller goes on.
-            if not future.done():
-                future.cancel()
-                finished.wait(CANCEL_WAIT)
-            raise
+        return run_blocking(call, "FacilityClient", "AsyncFacilityClient")
 
     def close(self) -> None:
         """Close the connections of this client."""
@@ -266,3 +245,37 @@ class FacilityClient:
     tail = _sync(AsyncFacilityClient.tail)
     upload = _sync(AsyncFacilityClient.upload)
     download = _sync(AsyncFacilityClient.download)
+
+
+def run_blocking(
+    call: Callable[[], Coroutine[Any, Any, R]],
+    facade: str = "a blocking client",
+    instead: str = "its async client",
+) -> R:
+    """Run ``call()`` on the process's loop thread and wait for its result: what every blocking
+    facade of the package (:class:`FacilityClient`, the transfer client's) does per call.
+
+    An interruption in the caller's thread (Ctrl-C, a signal-based timeout) or a failure there
+    cancels the coroutine and waits for it to stop, so an interrupted call does not go on in the
+    background. Calling from the loop thread itself is refused (it would deadlock).
+    """
+    if _running_loop() is _LoopThread.loop():
+        raise RuntimeError(f"{facade} cannot be called from its own event loop; use {instead}")
+    finished = threading.Event()
+
+    async def guarded() -> R:
+        try:
+            return await call()
+        finally:
+            finished.set()
+
+    future = asyncio.run_coroutine_threadsafe(guarded(), _LoopThread.loop())
+    try:
+        return future.result()
+    except BaseException:
+        # Interrupted here (KeyboardInterrupt, a signal-based timeout) or failed there: make
+        # sure the call stops on the loop before the caller goes on.
+        if not future.done():
+            future.cancel()
+            finished.wait(CANCEL_WAIT)
+        raise

@@ -1,20 +1,29 @@
-"""Cross-facility pipeline: gate, stage input, simulate at site A, fetch, analyse at site B.
+"""Cross-facility pipeline: gate, stage input, simulate at site A, move the output to site B
+with Globus, analyse it there.
 
 1. wait until site A's compute resource is up with no outage in the job's walltime window;
 2. write the input locally and upload it to site A;
 3. run the "simulation" there, waiting in the triggerer (deferrable);
-4. download its result;
-5. upload the result to site B and run the "analysis" there.
+4. move the simulation's directory from site A's storage to site B's with Globus Transfer,
+   waiting in the triggerer; a retried task finds its transfer instead of starting another;
+5. run the "analysis" at site B, in the directory the transfer filled.
 
-Connections (``AIRFLOW_CONN_*`` works)::
+Connections (``AIRFLOW_CONN_*`` works). Each facility connection says which Globus collection
+stands for which storage (``globus_collections``; an IRI v2 connection needs none, its API
+reports them); the Globus connection holds the Globus credentials (see docs/transfers.md)::
 
     AIRFLOW_CONN_HPC_SITE_A='{"conn_type": "facility_iri", "host": "https://api.alcf.anl.gov/api/v1",
-                              "password": "<token>"}'
+                              "password": "<token>",
+                              "extra": {"globus_collections": {"eagle": "<Eagle collection id>"}}}'
     AIRFLOW_CONN_HPC_SITE_B='{"conn_type": "facility_iri", "host": "https://api.iri.nersc.gov/api/v1",
                               "login": "<client id>", "password": "<client secret>",
-                              "extra": {"auth_type": "oidc_client_credentials", "token_url": "..."}}'
+                              "extra": {"auth_type": "oidc_client_credentials", "token_url": "...",
+                                        "globus_collections": {"dtn": "<NERSC DTN collection id>"}}}'
+    AIRFLOW_CONN_GLOBUS_DEFAULT='{"conn_type": "facility_globus", "login": "<Globus client id>",
+                                  "password": "<Globus client secret>"}'
 
-Run parameters name the resources and the remote working directories.
+Run parameters name the resources, the working directories as the jobs see them, and the same
+directories as Globus paths on the two storages' collections.
 """
 
 from __future__ import annotations
@@ -25,9 +34,9 @@ from pathlib import Path
 from airflow.sdk import Param, dag, task
 
 from airflow_facility.operators import (
-    FacilityDownloadOperator,
     FacilityMkdirOperator,
     FacilitySubmitJobOperator,
+    FacilityTransferOperator,
     FacilityUploadOperator,
 )
 from airflow_facility.sensors import FacilityResourceSensor
@@ -52,14 +61,19 @@ grep -c FOX result.txt
     tags=["hpc", "example"],
     params={
         "site_a_resource": Param("polaris", type="string"),
-        "site_a_workdir": Param("/home/user/pipeline", type="string"),
-        "site_b_resource": Param("aurora", type="string"),
-        "site_b_workdir": Param("/home/user/pipeline-analysis", type="string"),
+        "site_a_workdir": Param("/lus/eagle/projects/demo/pipeline", type="string"),
+        "site_a_storage": Param("eagle", type="string"),
+        "site_a_transfer_dir": Param("/demo/pipeline/", type="string"),
+        "site_b_resource": Param("perlmutter", type="string"),
+        "site_b_workdir": Param("/global/cfs/cdirs/demo/pipeline-analysis", type="string"),
+        "site_b_storage": Param("dtn", type="string"),
+        "site_b_transfer_dir": Param("/global/cfs/cdirs/demo/pipeline-analysis/", type="string"),
         "local_dir": Param("/tmp/facility-pipeline", type="string"),
     },
 )
 def cross_facility_pipeline() -> None:
-    """Move data and work between two facilities, each step through its facility's API."""
+    """Move data and work between two facilities: jobs through each facility's API, the data
+    between them through Globus."""
     gate = FacilityResourceSensor(
         task_id="wait_for_site_a",
         facility_conn_id="hpc_site_a",
@@ -103,25 +117,19 @@ def cross_facility_pipeline() -> None:
         poll_interval=1.0,
         deferrable=True,
     )
-    fetch = FacilityDownloadOperator(
-        task_id="fetch_result",
-        facility_conn_id="hpc_site_a",
-        resource="{{ params.site_a_resource }}",
-        remote_path="{{ params.site_a_workdir }}/result.txt",
-        local_path="{{ params.local_dir }}/result.txt",
-    )
-    mkdir_b = FacilityMkdirOperator(
-        task_id="make_workdir_b",
-        facility_conn_id="hpc_site_b",
-        resource="{{ params.site_b_resource }}",
-        path="{{ params.site_b_workdir }}",
-    )
-    stage_b = FacilityUploadOperator(
-        task_id="stage_result_at_b",
-        facility_conn_id="hpc_site_b",
-        resource="{{ params.site_b_resource }}",
-        local_path="{{ params.local_dir }}/result.txt",
-        remote_path="{{ params.site_b_workdir }}/result.txt",
+    move = FacilityTransferOperator(
+        task_id="move_output",
+        source_conn_id="hpc_site_a",
+        source_storage="{{ params.site_a_storage }}",
+        source_path="{{ params.site_a_transfer_dir }}",
+        destination_conn_id="hpc_site_b",
+        destination_storage="{{ params.site_b_storage }}",
+        destination_path="{{ params.site_b_transfer_dir }}",
+        recursive=True,
+        transfer_label="simulation output",
+        verify_checksum=True,
+        poll_interval=1.0,
+        deferrable=True,
     )
     analyse = FacilitySubmitJobOperator(
         task_id="analyse",
@@ -135,7 +143,7 @@ def cross_facility_pipeline() -> None:
         deferrable=True,
     )
 
-    gate >> mkdir_a >> upload >> simulate >> fetch >> mkdir_b >> stage_b >> analyse
+    gate >> mkdir_a >> upload >> simulate >> move >> analyse
     local_input >> upload
 
 

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from . import check, files, identity, jobs, status, submit, transfer, waiting
+from . import check, files, identity, jobs, status, submit, transfer, transfers, waiting
 from .configfile import config_app
 from .emulate import EMULATE_SETTINGS, emulate
 from .options import GlobalOptions, set_globals
@@ -97,6 +97,8 @@ COMMANDS: list[Callable[..., None]] = [
     files.tail,
     transfer.get,
     transfer.put,
+    transfers.transfer,
+    transfers.transfers,
     files.mkdir,
     files.rm,
     files.mv,

@@ -1,8 +1,10 @@
 """Parsl integration: :class:`FacilityProvider` runs Parsl blocks as pilot jobs submitted through
-an HPC facility's REST API (DOE IRI today; the other registry backends as they land)."""
+an HPC facility's REST API (DOE IRI today; the other registry backends as they land);
+:class:`FacilityStaging` stages ``facility://`` files between facilities with Globus."""
 
 from __future__ import annotations
 
 from .provider import FacilityProvider
+from .staging import FacilityStaging
 
-__all__ = ["FacilityProvider"]
+__all__ = ["FacilityProvider", "FacilityStaging"]

@@ -25,7 +25,8 @@
 # gets (source it to run `airflow` commands against the deployment).
 #
 # The emulator's connections: hpc_site_a (IRI v1, a static token), hpc_site_b (IRI v1, OIDC client
-# credentials) and hpc_site_c (IRI v2, a static token).
+# credentials) and hpc_site_c (IRI v2, a static token); site A's and B's name their Globus
+# collections (eagle, dtn), and globus_default holds the emulator's Globus confidential client.
 #
 # Why it looks like this: PostgreSQL runs as the postgres user from a data directory under
 # /tmp, on a free loopback port with its socket beside it (no system cluster is touched);
@@ -156,13 +157,30 @@ write_airflow_env() {
 import json, shlex, sys
 info = json.load(open(sys.argv[1]))
 credentials = info["credentials"]
-site_a = {"conn_type": "facility_iri", "host": info["iri"]["v1"], "password": credentials["static_token"]}
+collections = credentials["globus"]["collections"]
+site_a = {
+    "conn_type": "facility_iri",
+    "host": info["iri"]["v1"],
+    "password": credentials["static_token"],
+    "extra": {"globus_collections": {"eagle": collections["alcf-eagle"]["id"]}},
+}
 site_b = {
     "conn_type": "facility_iri",
     "host": info["iri"]["v1"],
     "login": credentials["client_id"],
     "password": credentials["client_secret"],
-    "extra": {"auth_type": "oidc_client_credentials", "token_url": credentials["token_url"]},
+    "extra": {
+        "auth_type": "oidc_client_credentials",
+        "token_url": credentials["token_url"],
+        "globus_collections": {"dtn": collections["nersc-dtn"]["id"]},
+    },
+}
+globus = {
+    "conn_type": "facility_globus",
+    "host": info["globus"]["transfer"] + "/",
+    "login": credentials["client_id"],
+    "password": credentials["client_secret"],
+    "extra": {"auth_base_url": info["url"] + "/globus/"},
 }
 site_c = {
     "conn_type": "facility_iri",
@@ -173,6 +191,7 @@ site_c = {
 print(f"export AIRFLOW_CONN_HPC_SITE_A={shlex.quote(json.dumps(site_a))}")
 print(f"export AIRFLOW_CONN_HPC_SITE_C={shlex.quote(json.dumps(site_c))}")
 print(f"export AIRFLOW_CONN_HPC_SITE_B={shlex.quote(json.dumps(site_b))}")
+print(f"export AIRFLOW_CONN_GLOBUS_DEFAULT={shlex.quote(json.dumps(globus))}")
 PYTHON
 )
   umask 077

@@ -2,8 +2,9 @@
 emulator.
 
 It gives Airflow a private home under ``scratch`` (SQLite metadata database, a DAGs folder holding
-the example DAG), defines the two site connections through ``AIRFLOW_CONN_*`` variables, runs the
-DAG with its job waits deferred to an in-process trigger, and prints each task's outcome. Airflow
+the example DAG), defines the two site connections and the Globus connection through
+``AIRFLOW_CONN_*`` variables, runs the DAG with its waits deferred to an in-process trigger, and
+prints each task's outcome. Airflow
 reads its configuration when first imported, so this module imports it only inside :func:`run`.
 
 Run alone: ``uv run python scripts/demo_airflow.py``.
@@ -51,21 +52,44 @@ def _configure_airflow(home: Path) -> None:
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
 
+def _collections(server: EmulatorServer) -> dict[str, Any]:
+    """The emulator's Globus collections by name (id, root...)."""
+    return dict(server.flavour_credentials("globus")["collections"])
+
+
 def _connections(server: EmulatorServer) -> dict[str, str]:
-    credentials = server.credentials
+    """Site A (its Eagle collection), site B (its NERSC DTN collection), and the Globus
+    connection of the emulator's confidential client."""
+    credentials, collections = server.credentials, _collections(server)
     site_a = {
         "conn_type": "facility_iri",
         "host": server.iri_url("v1"),
         "password": credentials["static_token"],
+        "extra": {"globus_collections": {"eagle": collections["alcf-eagle"]["id"]}},
     }
     site_b = {
         "conn_type": "facility_iri",
         "host": server.iri_url("v1"),
         "login": credentials["client_id"],
         "password": credentials["client_secret"],
-        "extra": {"auth_type": "oidc_client_credentials", "token_url": credentials["token_url"]},
+        "extra": {
+            "auth_type": "oidc_client_credentials",
+            "token_url": credentials["token_url"],
+            "globus_collections": {"dtn": collections["nersc-dtn"]["id"]},
+        },
     }
-    return {"AIRFLOW_CONN_HPC_SITE_A": json.dumps(site_a), "AIRFLOW_CONN_HPC_SITE_B": json.dumps(site_b)}
+    globus = {
+        "conn_type": "facility_globus",
+        "host": f"{server.url}/transfer/",
+        "login": credentials["client_id"],
+        "password": credentials["client_secret"],
+        "extra": {"auth_base_url": f"{server.url}/globus/"},
+    }
+    return {
+        "AIRFLOW_CONN_HPC_SITE_A": json.dumps(site_a),
+        "AIRFLOW_CONN_HPC_SITE_B": json.dumps(site_b),
+        "AIRFLOW_CONN_GLOBUS_DEFAULT": json.dumps(globus),
+    }
 
 
 def _task_rows(run: Any) -> list[tuple[str, str, float | None]]:
@@ -98,23 +122,27 @@ def run(server: EmulatorServer, scratch: Path) -> bool:
     if dag is None:
         print(f"  the DAG {DAG_ID} could not be loaded", flush=True)
         return False
-    home = server.credentials["home"]
+    collections = _collections(server)
+    eagle, dtn = collections["alcf-eagle"]["root"], collections["nersc-dtn"]["root"]
     tag = uuid.uuid4().hex[:6]
     local_dir = scratch / "airflow-pipeline"
-    print(f"  running {DAG_ID}: polaris (site A) -> aurora (site B), job waits deferred", flush=True)
+    print(f"  running {DAG_ID}: polaris (site A) -> Globus -> aurora (site B), waits deferred", flush=True)
     dag_run = dag.test(
         run_conf={
-            "site_a_workdir": f"{home}/airflow-sim-{tag}",
-            "site_b_workdir": f"{home}/airflow-ana-{tag}",
+            "site_a_workdir": f"{eagle}/airflow-sim-{tag}",
+            "site_a_transfer_dir": f"/airflow-sim-{tag}/",
+            "site_b_resource": "aurora",
+            "site_b_workdir": f"{dtn}/airflow-ana-{tag}",
+            "site_b_transfer_dir": f"/airflow-ana-{tag}/",
             "local_dir": str(local_dir),
         }
     )
     for task_id, state, seconds in _task_rows(dag_run):
         duration = f"{seconds:5.1f}s" if seconds is not None else "     "
         print(f"  {task_id:<20} {state:<8} {duration}", flush=True)
-    result = local_dir / "result.txt"
+    result = Path(dtn) / f"airflow-ana-{tag}" / "result.txt"
     if result.exists():
-        print(f"  fetched result: {result.read_text().splitlines()[0]!r}", flush=True)
+        print(f"  result at site B: {result.read_text().splitlines()[0]!r}", flush=True)
     ok = str(dag_run.state) == "success"
     print(f"  dag run {dag_run.state} in {time.monotonic() - started:.1f}s", flush=True)
     return ok

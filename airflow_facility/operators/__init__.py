@@ -1,4 +1,5 @@
-"""Operators: submit a job and wait, move files, gate a run on a resource's status."""
+"""Operators: submit a job and wait, move files, move data between facilities, gate a run on a
+resource's status."""
 
 from .files import (
     FacilityChmodOperator,
@@ -12,6 +13,7 @@ from .files import (
 )
 from .gate import FacilityResourceGateOperator
 from .job import FacilitySubmitJobOperator
+from .transfer import FacilityTransferOperator
 
 __all__ = [
     "FacilityChmodOperator",
@@ -23,5 +25,6 @@ __all__ = [
     "FacilityRemoveOperator",
     "FacilityResourceGateOperator",
     "FacilitySubmitJobOperator",
+    "FacilityTransferOperator",
     "FacilityUploadOperator",
 ]

@@ -2,5 +2,6 @@
 
 from .job import FacilityJobTrigger
 from .resource import FacilityResourceTrigger
+from .transfer import FacilityTransferTrigger
 
-__all__ = ["FacilityJobTrigger", "FacilityResourceTrigger"]
+__all__ = ["FacilityJobTrigger", "FacilityResourceTrigger", "FacilityTransferTrigger"]

@@ -32,14 +32,12 @@ from facility_common import FacilityError, JobState
 
 from ..hooks.facility import shared_async_client
 from ..payloads import event, job_payload
+from .killed import deferred_task_state, keep_on_kill_work
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
 
 __all__ = ["FacilityJobTrigger"]
-
-#: Cancellations started by ``on_kill``, kept referenced until they are done.
-_KILL_WORK: set[asyncio.Future[None]] = set()
 
 
 class FacilityJobTrigger(BaseTrigger):
@@ -153,15 +151,10 @@ class FacilityJobTrigger(BaseTrigger):
         """Cancel the job, unless the user marked the deferred task success (see the module)."""
         if not self.cancel_on_kill:
             return
-        # While on_kill runs, the triggerer may cancel this trigger again (it repeats the request
-        # until the trigger is gone): the shielded work goes on regardless.
-        work = asyncio.ensure_future(self._settle_killed_job())
-        _KILL_WORK.add(work)
-        work.add_done_callback(_KILL_WORK.discard)
-        await asyncio.shield(work)
+        await keep_on_kill_work(asyncio.ensure_future(self._settle_killed_job()))
 
     async def _settle_killed_job(self) -> None:
-        state = await self._task_state()
+        state = await deferred_task_state(self)
         if state == "success":
             self.log.info(
                 "the task was marked success: job %s on %s is left running", self.job_id, self.resource
@@ -173,26 +166,3 @@ class FacilityJobTrigger(BaseTrigger):
             await client.cancel(self.resource, self.job_id)
         except FacilityError as exc:
             self.log.warning("cancelling job %s failed: %s", self.job_id, exc)
-
-    async def _task_state(self) -> str | None:
-        """The deferred task instance's state as Airflow has it now, or None if unknown."""
-        ti = getattr(self, "task_instance", None)
-        if ti is None:
-            return None
-        try:
-            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-            map_index = getattr(ti, "map_index", -1)
-            states = await asyncio.to_thread(
-                RuntimeTaskInstance.get_task_states,
-                dag_id=ti.dag_id,
-                task_ids=[ti.task_id],
-                run_ids=[ti.run_id],
-                map_index=map_index,
-            )
-        except Exception as exc:  # the state is advice: any failure means "cancel"
-            self.log.warning("the state of the task could not be read (%s): cancelling", exc)
-            return None
-        key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
-        state = states.get(ti.run_id, {}).get(key)
-        return str(state) if state is not None else None

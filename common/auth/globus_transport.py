@@ -33,12 +33,24 @@ install_log_redaction()  # globus-sdk's and urllib3's loggers exist now
 
 
 class CredentialTransport(RequestsTransport):
-    """A ``RequestsTransport`` for requests that carry credentials to Globus Auth."""
+    """A ``RequestsTransport`` for requests that carry credentials to a Globus service (Globus
+    Auth; the Transfer API, with ``purpose`` and ``hint`` naming it in the redirect refusal)."""
 
-    def __init__(self, *, verify: bool | str, direct: bool, host: str, facility: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        verify: bool | str,
+        direct: bool,
+        host: str,
+        facility: str | None,
+        purpose: str = "Globus token request",
+        hint: str = "set auth_base_url to the address that answers",
+    ) -> None:
         super().__init__(verify_ssl=verify)
         self._host = host
         self._facility = facility
+        self._purpose = purpose
+        self._hint = hint
         if direct:
             # Loopback: no proxy from the environment (nor anything else it would add).
             self.session.trust_env = False
@@ -71,9 +83,9 @@ class CredentialTransport(RequestsTransport):
         if 300 <= response.status_code < 400:
             response.close()
             raise AuthenticationError(
-                f"Globus token request to {self._host} was answered with a redirect "
+                f"{self._purpose} to {self._host} was answered with a redirect "
                 f"(HTTP {response.status_code}); credentials are never sent on to another address: "
-                "set auth_base_url to the address that answers",
+                f"{self._hint}",
                 facility=self._facility,
                 status_code=response.status_code,
             )

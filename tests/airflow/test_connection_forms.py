@@ -15,6 +15,7 @@ from airflow_facility.connections import (
     facility_descriptors,
     form_behaviour,
     form_fields,
+    globus_connection_type_info,
 )
 from airflow_facility.get_provider_info import get_provider_info
 from facility_common import BackendDescriptor, settings_from_connection
@@ -27,10 +28,13 @@ def _ids(descriptor: BackendDescriptor) -> str:
     return descriptor.name
 
 
-def test_the_provider_has_one_connection_type_per_descriptor() -> None:
+def test_the_provider_has_one_connection_type_per_descriptor_and_the_globus_one() -> None:
     types = get_provider_info()["connection-types"]
-    assert types == [connection_type_info(descriptor) for descriptor in DESCRIPTORS]
-    assert len({entry["connection-type"] for entry in types}) == len(DESCRIPTORS)
+    assert types == [
+        *(connection_type_info(descriptor) for descriptor in DESCRIPTORS),
+        globus_connection_type_info(),
+    ]
+    assert len({entry["connection-type"] for entry in types}) == len(DESCRIPTORS) + 1
 
 
 @pytest.mark.parametrize("descriptor", DESCRIPTORS, ids=_ids)
@@ -51,7 +55,7 @@ def test_every_option_a_form_may_set_is_a_field_with_a_valid_schema(descriptor: 
     fields = form_fields(descriptor)
     names = [name for name, _, _ in descriptor.options_class().form_fields()]
     assert set(names) <= set(fields)
-    assert {"ca_bundle", "verify", "timeout", "job_url_template"} <= set(fields)
+    assert {"ca_bundle", "verify", "timeout", "job_url_template", "globus_collections"} <= set(fields)
     for name, field in fields.items():
         jsonschema.Draft7Validator.check_schema(field["schema"])
         if "default" in field["schema"]:

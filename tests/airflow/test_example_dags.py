@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from facility_emulator.globus.engine import engine_of
+
 from .conftest import load_dag, task_states
+from .transfer_support import collection_roots, transfer_connections  # noqa: F401 - a fixture
 
 
 def _set_deferrable(dag: Any, deferrable: bool) -> None:
@@ -41,6 +44,7 @@ def _stored_values(run: Any) -> str:
         session.close()
 
 
+@pytest.mark.usefixtures("transfer_connections")
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "inline"])
 def test_cross_facility_pipeline(
     airflow_env: None,
@@ -50,21 +54,32 @@ def test_cross_facility_pipeline(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    home = facility.credentials["home"]
     run_id = uuid.uuid4().hex[:8]
+    roots = collection_roots(facility)
+    eagle, dtn = roots["eagle"], roots["dtn"]
     dag = load_dag("cross_facility_pipeline")
     _set_deferrable(dag, deferrable)
     run = dag.test(
         run_conf={
-            "site_a_workdir": f"{home}/pipeline-{run_id}",
-            "site_b_workdir": f"{home}/analysis-{run_id}",
+            "site_a_workdir": f"{eagle}/pipeline-{run_id}",
+            "site_a_transfer_dir": f"/pipeline-{run_id}/",
+            "site_b_resource": "aurora",
+            "site_b_workdir": f"{dtn}/analysis-{run_id}",
+            "site_b_transfer_dir": f"/analysis-{run_id}/",
             "local_dir": str(tmp_path),
         }
     )
     log = "".join(capfd.readouterr()) + caplog.text
 
     assert run.state == "success", task_states(run)
-    assert (tmp_path / "result.txt").read_text().startswith("THE QUICK BROWN FOX")
+    # The simulation's output reached site B through Globus, and the analysis ran on it there.
+    arrived = Path(dtn, f"analysis-{run_id}")
+    assert (arrived / "result.txt").read_text().startswith("THE QUICK BROWN FOX")
+    assert (arrived / "result.txt").read_bytes() == Path(
+        eagle, f"pipeline-{run_id}", "result.txt"
+    ).read_bytes()
+    [analysis] = [p for p in arrived.glob("*.out") if not p.name.startswith("simulate")]
+    assert "result bytes: 132" in analysis.read_text()
     assert "submitted job" in log
     # Deferrable tasks defer, unless their job had already ended when they looked once before
     # deferring (then they finish at once, avoiding Airflow's race with very short jobs).
@@ -73,6 +88,10 @@ def test_cross_facility_pipeline(
 
     stored = _stored_values(run)
     assert '"iri"' in stored  # the facility XCom is there
+    [moved] = [
+        t for t in engine_of(facility.state).tasks() if t.items[0].destination_path == f"/analysis-{run_id}/"
+    ]
+    assert moved.task_id in stored and moved.label is not None and moved.label.startswith("simulation output")
     for secret in (facility.credentials["static_token"], facility.credentials["client_secret"]):
         assert secret not in log
         assert secret not in stored

@@ -67,6 +67,16 @@ def test_parsl_throughput() -> None:
     assert len(ratio_lines(output)) == 3
 
 
+def test_transfer_waits() -> None:
+    output = run_script("transfer_waits", "--transfers", "3")
+    assert len(ratio_lines(output)) == 3
+
+
+def test_transfer_submit() -> None:
+    output = run_script("transfer_submit", "--submits", "2", "--rounds", "1")
+    assert len(ratio_lines(output)) == 3
+
+
 def test_cli_startup() -> None:
     output = run_script("cli_startup", "--runs", "1", "--top", "3")
     assert len(ratio_lines(output)) == 2

@@ -58,6 +58,8 @@ class Deployment:
     api: AirflowRest
     emulator_url: str
     home: str
+    collections: dict[str, str]
+    """The emulator's Globus collections' roots by name (``alcf-eagle``, ``nersc-dtn``...)."""
 
     def jobs(self) -> list[dict[str, Any]]:
         answer = httpx.get(f"{self.emulator_url}/_emulator/jobs", timeout=30)
@@ -114,7 +116,9 @@ def deployment() -> Iterator[Deployment]:
         for dag_id in DAG_IDS:
             wait_for(f"the DAG {dag_id} to be parsed", lambda d=dag_id: api.has_dag(d), timeout=120)
         assert api.dag_errors() == []
-        yield Deployment(api, emulator["url"], emulator["credentials"]["home"])
+        collections = emulator["credentials"]["globus"]["collections"]
+        roots = {name: str(item["root"]) for name, item in collections.items()}
+        yield Deployment(api, emulator["url"], emulator["credentials"]["home"], roots)
     finally:
         api.close()
         if started_here:
@@ -148,8 +152,12 @@ def runs(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Ru
         "cross_facility_pipeline": api.trigger(
             "cross_facility_pipeline",
             {
-                "site_a_workdir": f"{home}/pipeline",
-                "site_b_workdir": f"{home}/analysis",
+                # Site A's Eagle and site B's NERSC DTN collections, as their jobs and Globus see them.
+                "site_a_workdir": f"{deployment.collections['alcf-eagle']}/pipeline",
+                "site_a_transfer_dir": "/pipeline/",
+                "site_b_resource": "aurora",
+                "site_b_workdir": f"{deployment.collections['nersc-dtn']}/analysis",
+                "site_b_transfer_dir": "/analysis/",
                 "local_dir": str(local / "pipeline"),
             },
         ),

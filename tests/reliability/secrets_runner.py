@@ -290,13 +290,27 @@ def main(work: Path, credentials: Path, wrong_file: Path) -> int:
         store_connection(
             "hpc_site_a", conn_type="facility_iri", host=server.iri_url("v1"), password=creds["static_token"]
         )
+        collections = server.flavour_credentials("globus")["collections"]
         site_b = {
             "conn_type": "facility_iri",
             "host": server.iri_url("v1"),
             "login": creds["client_id"],
             "password": creds["client_secret"],
-            "extra": {"auth_type": "oidc_client_credentials", "token_url": creds["token_url"]},
+            "extra": {
+                "auth_type": "oidc_client_credentials",
+                "token_url": creds["token_url"],
+                "globus_collections": {"dtn": collections["nersc-dtn"]["id"]},
+            },
         }
+        # The pipeline's transfer: the emulator's Globus confidential client.
+        globus_conn = {
+            "conn_type": "facility_globus",
+            "host": f"{server.url}/transfer/",
+            "login": creds["client_id"],
+            "password": creds["client_secret"],
+            "extra": {"auth_base_url": f"{server.url}/globus/"},
+        }
+        os.environ["AIRFLOW_CONN_GLOBUS_DEFAULT"] = json.dumps(globus_conn)
         sfapi_conn = {
             "conn_type": "facility_sfapi",
             "host": server.api_url("sfapi"),
@@ -318,6 +332,7 @@ def main(work: Path, credentials: Path, wrong_file: Path) -> int:
             "conn_type": "facility_iri",
             "host": server.iri_url("v1"),
             "password": creds["static_token"],
+            "extra": {"globus_collections": {"eagle": collections["alcf-eagle"]["id"]}},
         }
         states = {
             # Operators only: hpc_site_a comes from the metadata database.
@@ -334,8 +349,11 @@ def main(work: Path, credentials: Path, wrong_file: Path) -> int:
         states["cross_facility_pipeline"] = run_dag(
             "cross_facility_pipeline",
             {
-                "site_a_workdir": f"{home}/pipe-a-{tag}",
-                "site_b_workdir": f"{home}/pipe-b-{tag}",
+                "site_a_workdir": f"{collections['alcf-eagle']['root']}/pipe-a-{tag}",
+                "site_a_transfer_dir": f"/pipe-a-{tag}/",
+                "site_b_resource": "aurora",
+                "site_b_workdir": f"{collections['nersc-dtn']['root']}/pipe-b-{tag}",
+                "site_b_transfer_dir": f"/pipe-b-{tag}/",
                 "local_dir": str(work / "pipeline-local"),
             },
         )
