@@ -1,4 +1,5 @@
-"""Operators: submit a job and wait, move files, gate a run on a resource's status."""
+"""Operators: submit a job and wait, move files, gate a run on a resource's status, provision and
+delete streaming clusters."""
 
 from .files import (
     FacilityChmodOperator,
@@ -12,6 +13,11 @@ from .files import (
 )
 from .gate import FacilityResourceGateOperator
 from .job import FacilitySubmitJobOperator
+from .streaming import (
+    FacilityStreamingClusterDeleteOperator,
+    FacilityStreamingClusterOperator,
+    FacilityStreamingJobOperator,
+)
 
 __all__ = [
     "FacilityChmodOperator",
@@ -22,6 +28,9 @@ __all__ = [
     "FacilityMoveOperator",
     "FacilityRemoveOperator",
     "FacilityResourceGateOperator",
+    "FacilityStreamingClusterDeleteOperator",
+    "FacilityStreamingClusterOperator",
+    "FacilityStreamingJobOperator",
     "FacilitySubmitJobOperator",
     "FacilityUploadOperator",
 ]
