@@ -46,6 +46,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_facility.operators.files",
                     "airflow_facility.operators.gate",
                     "airflow_facility.operators.transfer",
+                    "airflow_facility.operators.streaming",
                 ],
             }
         ],

@@ -51,6 +51,12 @@ from .registry import (
     get_descriptor,
     register_backend,
 )
+from .streaming import (
+    StreamingBackend,
+    StreamingCluster,
+    StreamingClusterState,
+    StreamingEndpoints,
+)
 from .sync_client import FacilityClient
 
 __all__ = [
@@ -81,6 +87,10 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "StatusPoller",
+    "StreamingBackend",
+    "StreamingCluster",
+    "StreamingClusterState",
+    "StreamingEndpoints",
     "TransportError",
     "UnsupportedOperation",
     "WaitTimeout",

@@ -21,11 +21,11 @@ from .auth.types import AUTH_TYPES
 from .backends.base import FacilityBackend
 from .checks import STREAMS, answers_checked, as_spec
 from .client_files import FileMethods
-from .errors import InvalidJobSpec, UnsupportedOperation
+from .errors import ConfigurationError, InvalidJobSpec, UnsupportedOperation
 from .models import Job, JobSpec, Outage, ResourceStatus
 from .options import BackendOptions
 from .poller import StatusPoller
-from .registry import get_descriptor
+from .registry import descriptors, get_descriptor
 
 __all__ = ["AsyncFacilityClient", "client_auth"]
 
@@ -60,6 +60,21 @@ def _build_backend(
     resolved_auth = client_auth(facility, base_url, auth, typed)
     backend: FacilityBackend = backend_class(base_url=base_url, auth=resolved_auth, options=typed)
     return backend
+
+
+def _offered_by(name: str) -> str:
+    """``; the X API (x) has it`` for the built-in backends that have a public method ``name``."""
+    if name.startswith("_"):
+        return ""
+    offering = []
+    for descriptor in descriptors():
+        try:
+            backend_class = descriptor.backend_class()
+        except ConfigurationError:  # a backend whose extra is not installed
+            continue
+        if callable(getattr(backend_class, name, None)):
+            offering.append(f"the {descriptor.label} ({descriptor.name!r})")
+    return f"; {' and '.join(offering)} {'has' if len(offering) == 1 else 'have'} it" if offering else ""
 
 
 class AsyncFacilityClient(FileMethods):
@@ -260,7 +275,8 @@ class AsyncFacilityClient(FileMethods):
         method = getattr(self.backend, name, None) if not name.startswith("_") else None
         if method is None or not callable(method):
             raise UnsupportedOperation(
-                f"{name}: the {self.backend.facility_label or self.facility} backend has no such method",
+                f"{name}: the {self.backend.facility_label or self.facility} backend has no such method"
+                + _offered_by(name),
                 facility=self.facility,
             )
         result = method(*args, **kwargs)

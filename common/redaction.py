@@ -8,7 +8,8 @@ signature, a library's debug line) may hold credentials. :func:`redact` removes
 * what looks like a credential whatever it is: the value after an ``Authorization`` scheme word
   (``Bearer``, ``Basic``...), JSON Web Tokens, PEM private keys, signatures and tokens in query
   strings and forms (``X-Amz-Signature``, ``X-Amz-Credential``, ``Signature``, ``sig``,
-  ``access_token``, ``client_secret``...) and JSON or header values of credential-named keys.
+  ``access_token``, ``client_secret``...), passwords in URLs (``redis://user:password@host``)
+  and JSON or header values of credential-named keys.
 
 :class:`RedactingFilter` applies the same rules to log records; :func:`install_log_redaction`
 puts it on the loggers of the HTTP and auth libraries the package drives (``httpx``, ``httpcore``,
@@ -75,6 +76,9 @@ _KEY_NAMES = (
 )
 #: ``"name": "value"`` in JSON or a Python mapping's repr.
 _QUOTED_VALUE = re.compile(rf"(?i)([\"'](?:{_KEY_NAMES})[\"']\s*:\s*b?[\"'])(?!\*{{10}})([^\"']+)")
+#: ``scheme://user:password@host``: the password in a URL's user information (a Redis or AMQP
+#: connection URL).
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^\s/:@\"']*:)(?!\*{10}@)([^\s/@\"']+)(@)")
 #: ``Header: value`` of a credential header echoed as text.
 _HEADER_VALUE = re.compile(
     r"(?i)\b((?:proxy-)?authorization|x-auth-token|x-slurm-user-token|x-api-key|set-cookie|cookie)"
@@ -110,6 +114,7 @@ def redact(text: str, *known: Known | Iterable[Known]) -> str:
     text = _PEM.sub("[private key]", text)
     text = _SCHEME_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = _JWT.sub(REDACTED, text)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
     text = _QUERY_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _QUOTED_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
     return _HEADER_VALUE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)

@@ -24,6 +24,8 @@ from . import check, files, identity, jobs, status, submit, transfer, transfers,
 from .configfile import config_app
 from .emulate import EMULATE_SETTINGS, emulate
 from .options import GlobalOptions, set_globals
+from .streaming import streaming_app
+from .token import token_app
 
 __all__ = ["COMMANDS", "app", "main"]
 
@@ -107,6 +109,8 @@ COMMANDS: list[Callable[..., None]] = [
 ]
 for _command in COMMANDS:
     app.command()(_command)
+app.add_typer(streaming_app, name="streaming")
+app.add_typer(token_app, name="token")
 app.add_typer(config_app, name="config")
 app.command(context_settings=EMULATE_SETTINGS, add_help_option=False)(emulate)
 

@@ -6,6 +6,7 @@ injector, statistics and exchange log, and knows how to check a bearer token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -39,6 +40,8 @@ class EmulatorState:
         self.idempotency = IdempotencyStore()
         self.exchanges = ExchangeLog(config.max_exchanges, config.record_exchanges)
         self._fidelity = Fidelity.parse(config.fidelity)
+        self.shutdown_hooks: list[Callable[[], None]] = []
+        """Called by :meth:`shutdown`: flavours stop what they started (servers, threads)."""
         if config.faults:
             self.install_faults(parse_spec(config.faults))
 
@@ -92,6 +95,8 @@ class EmulatorState:
         }
 
     def shutdown(self) -> None:
-        """Kill running jobs and stop the task workers."""
+        """Kill running jobs, stop the task workers and whatever the flavours started."""
         self.scheduler.shutdown()
         self.tasks.shutdown()
+        for hook in self.shutdown_hooks:
+            hook()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up (the locked environment, a local Slurm and a local Airflow
-# deployment on 127.0.0.1), lint, type check, then pytest. Extra arguments go to pytest.
+# The whole test suite: set-up (the locked environment, a local Slurm, Redis and RabbitMQ for the
+# emulated streaming clusters, and a local Airflow deployment on 127.0.0.1), lint, type check, then
+# pytest. Extra arguments go to pytest.
 #
 # pytest runs on PYTEST_WORKERS xdist workers (default 4: most tests wait on jobs and servers, not
 # on the CPU) with the suite's schedule (tests/schedule.py): whole modules per worker except the
@@ -18,6 +19,16 @@ if ! bash scripts/slurm-local.sh start; then
         exit 1
     fi
     echo "the local Slurm did not start here: its tests will be skipped" >&2
+fi
+
+echo "== Redis and RabbitMQ (the emulated S3M streaming clusters)"
+if ! bash scripts/streaming-servers.sh install; then
+    # The streaming tests provision real servers; in CI they must run, not skip.
+    if [ "${CI:-}" = "true" ]; then
+        echo "redis-server and rabbitmq-server could not be installed" >&2
+        exit 1
+    fi
+    echo "redis-server or rabbitmq-server is missing here: the streaming tests will be skipped" >&2
 fi
 
 # PostgreSQL, the emulator and Airflow's four processes start while lint and type checks run;

@@ -36,6 +36,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return schedule.make_scheduler(config, log) if schedule.enabled(config) else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_streaming_server_left() -> Iterator[None]:
+    """Set up before, so torn down after, every emulator of the session: by then no Redis or
+    RabbitMQ server an emulated S3M cluster started may still run (``pgrep -f``)."""
+    yield
+    from .streaming_support import leftover_servers
+
+    left = leftover_servers()
+    assert not left, f"streaming servers still running after their emulators stopped: {left}"
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One emulator for the session (faults off, hour-long tokens)."""

@@ -1,5 +1,5 @@
 """Operators: submit a job and wait, move files, move data between facilities, gate a run on a
-resource's status."""
+resource's status, provision and delete streaming clusters."""
 
 from .files import (
     FacilityChmodOperator,
@@ -13,6 +13,11 @@ from .files import (
 )
 from .gate import FacilityResourceGateOperator
 from .job import FacilitySubmitJobOperator
+from .streaming import (
+    FacilityStreamingClusterDeleteOperator,
+    FacilityStreamingClusterOperator,
+    FacilityStreamingJobOperator,
+)
 from .transfer import FacilityTransferOperator
 
 __all__ = [
@@ -24,6 +29,9 @@ __all__ = [
     "FacilityMoveOperator",
     "FacilityRemoveOperator",
     "FacilityResourceGateOperator",
+    "FacilityStreamingClusterDeleteOperator",
+    "FacilityStreamingClusterOperator",
+    "FacilityStreamingJobOperator",
     "FacilitySubmitJobOperator",
     "FacilityTransferOperator",
     "FacilityUploadOperator",

@@ -21,6 +21,9 @@ What S3M changes:
 * **Jobs**: a status round asks ``job/{id}`` per job, as for slurmrestd; S3M's ``job/{id}``
   answers in the accounting shape, so finished jobs stay known and there is no ``slurmdb`` route
   to fall back on.
+* **Streaming**: RabbitMQ and Redis clusters on request (``streaming_backends``,
+  ``create_streaming_cluster``...), from :mod:`.s3m_streaming`.
+* **Token**: ``revoke_token`` revokes the token in use (``DELETE olcf/v1/token/ctls/revoke``).
 * **Files**: S3M has no REST file operations; file calls raise UnsupportedOperation naming S3M
   Storage. ``job_output`` works only with ``local_output=True``, as for slurmrestd.
 """
@@ -39,6 +42,7 @@ from ..http import ApiRequest
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from ..options import BackendOptions
 from ..url_paths import path_segment
+from .s3m_streaming import S3MStreaming
 from .slurm_script import SbatchOption
 from .slurmrest.backend import SlurmRestBackend
 from .slurmrest.options import S3MOptions
@@ -51,6 +55,7 @@ FACILITY = "s3m"
 S3M_VERSIONS = frozenset({"v0.0.43", "v0.0.44"})
 STATUS_PATH = "olcf/v1alpha/status"
 INTROSPECT_PATH = "olcf/v1/token/ctls/introspect"
+REVOKE_PATH = "olcf/v1/token/ctls/revoke"
 
 S3M_JOB_FIELDS = frozenset(
     {
@@ -93,6 +98,11 @@ def _build_downtimes(upcoming: bool) -> ApiRequest:
 def _build_introspect() -> ApiRequest:
     """:calls: GET olcf/v1/token/ctls/introspect"""
     return ApiRequest("GET", INTROSPECT_PATH)
+
+
+def _build_revoke() -> ApiRequest:
+    """:calls: DELETE olcf/v1/token/ctls/revoke"""
+    return ApiRequest("DELETE", REVOKE_PATH)
 
 
 def _field(data: Mapping[str, Any], camel: str, snake: str) -> Any:
@@ -185,8 +195,9 @@ def _refuse_fields(job: Mapping[str, Any]) -> None:
     )
 
 
-class S3MBackend(SlurmRestBackend):
-    """OLCF S3M: Slurm REST v0.0.43/v0.0.44 per cluster, status downtimes, token introspection."""
+class S3MBackend(S3MStreaming, SlurmRestBackend):
+    """OLCF S3M: Slurm REST v0.0.43/v0.0.44 per cluster, status downtimes, token introspection
+    and revocation, streaming clusters (:class:`~.s3m_streaming.S3MStreaming`)."""
 
     name: ClassVar[str] = "s3m"
     Options: ClassVar[type[BackendOptions]] = S3MOptions
@@ -211,6 +222,13 @@ class S3MBackend(SlurmRestBackend):
                 raise ConfigurationError(f"path_template: must contain {key}", facility=FACILITY)
         self.enclave = opts.enclave
         self.path_template = opts.path_template.strip("/")
+        try:
+            opts.streaming_path.format(enclave=opts.enclave)
+        except (KeyError, IndexError, ValueError):
+            raise ConfigurationError(
+                "streaming_path: only {enclave} may be filled in", facility=FACILITY
+            ) from None
+        self.streaming_path = opts.streaming_path.strip("/")
         super().__init__(base_url=base_url, auth=auth, options=opts.with_values(api_version=version))
 
     def _wrap_auth(self, auth: httpx.Auth | None) -> httpx.Auth | None:
@@ -308,3 +326,10 @@ class S3MBackend(SlurmRestBackend):
         """
         expiry: datetime | None = (await self.introspect())["planned_expiration"]
         return expiry
+
+    async def revoke_token(self) -> None:
+        """Revoke the token this client uses: S3M refuses it from then on (for every client).
+
+        :calls: DELETE olcf/v1/token/ctls/revoke
+        """
+        await self._session.call(_build_revoke())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import secrets
+import threading
 from typing import Any
 
 from starlette.requests import Request
@@ -27,18 +29,40 @@ SLURM_META = {
 
 
 class S3MToken:
-    """The flavour's one static token (S3M tokens are made in myOLCF and never refreshed)."""
+    """The flavour's tokens: one static token (S3M tokens are made in myOLCF and never refreshed),
+    more issued by the admin route, each refused from its revocation on."""
 
     def __init__(self, value: str, project: str, lifetime: float) -> None:
         self.value = value
         self.project = project
         self.lifetime = lifetime
+        self._valid = {value}
+        self._lock = threading.Lock()
+
+    def issue(self) -> str:
+        """A new valid token of the same project (``POST /_emulator/s3m/tokens``)."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._valid.add(token)
+        return token
+
+    def revoke(self, token: str) -> None:
+        """Refuse ``token`` from now on (``DELETE /olcf/v1/token/ctls/revoke``)."""
+        with self._lock:
+            self._valid.discard(token)
+
+    @staticmethod
+    def presented(request: Request) -> str:
+        """The token a request carries (raw, or after ``Bearer``)."""
+        header = request.headers.get("authorization", "")
+        return header.split(" ", 1)[1] if header.lower().startswith("bearer ") else header
 
     def check(self, request: Request) -> JSONResponse | None:
-        """None when the raw ``Authorization`` header carries the token, else a 401 answer."""
-        header = request.headers.get("authorization", "")
-        token = header.split(" ", 1)[1] if header.lower().startswith("bearer ") else header
-        if token and hmac.compare_digest(token.encode(), self.value.encode()):
+        """None when the raw ``Authorization`` header carries a valid token, else a 401 answer."""
+        token = self.presented(request)
+        with self._lock:
+            valid = list(self._valid)
+        if token and any(hmac.compare_digest(token.encode(), v.encode()) for v in valid):
             return None
         return JSONResponse(
             {"code": 16, "message": "unauthenticated", "public_message": "invalid or missing S3M token"},

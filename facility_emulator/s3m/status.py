@@ -3,7 +3,8 @@
 Resources are the emulator's compute resources; their incidents are S3M downtimes: current ones
 under ``/downtimes``, those starting in the next ten days under ``/downtimes/upcoming``. Answers use
 the gRPC gateway's JSON names (camelCase). The status service is public; the token calls need the
-token.
+token. A revoked token is refused by every S3M route from then on; ``POST /_emulator/s3m/tokens``
+issues another token of the project (to revoke one without losing the flavour's static token).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def status_routes(state: EmulatorState, token: S3MToken) -> list[Route]:
                 "token": {
                     "username": f"{token.project}_auser",
                     "project": token.project,
-                    "permissions": ["compute-ace"],
+                    "permissions": ["compute-ace", "data-streaming"],
                     "plannedExpiration": iso(expires),
                     "securityEnclave": ENCLAVE,
                     "description": "emulated S3M token",
@@ -118,7 +119,11 @@ def status_routes(state: EmulatorState, token: S3MToken) -> list[Route]:
         refusal = token.check(request)
         if refusal is not None:
             return refusal
+        token.revoke(token.presented(request))
         return JSONResponse({})
+
+    async def issue(request: Request) -> Response:
+        return JSONResponse({"token": token.issue()})
 
     return [
         Route("/olcf/v1alpha/status", list_resources, methods=["GET"]),
@@ -127,4 +132,5 @@ def status_routes(state: EmulatorState, token: S3MToken) -> list[Route]:
         Route("/olcf/v1alpha/status/{resource_name}", get_resource, methods=["GET"]),
         Route("/olcf/v1/token/ctls/introspect", introspect, methods=["GET"]),
         Route("/olcf/v1/token/ctls/revoke", revoke, methods=["DELETE"]),
+        Route("/_emulator/s3m/tokens", issue, methods=["POST"]),
     ]

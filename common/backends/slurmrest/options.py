@@ -69,3 +69,7 @@ class S3MOptions(SlurmRestOptions):
     directory: str | None = dataclasses.field(
         default=None, metadata=about("Working directory of jobs that name none.")
     )
+    streaming_path: str = dataclasses.field(
+        default="olcf/{enclave}/v1alpha/streaming",
+        metadata=about("Path of the streaming service (RabbitMQ/Redis clusters) under the base URL."),
+    )
