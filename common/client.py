@@ -10,7 +10,7 @@ facade; Airflow triggers and the poller use this client directly.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -256,3 +256,33 @@ class AsyncFacilityClient(FileMethods):
         if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail <= 0):
             raise InvalidJobSpec("tail: must be a positive integer", field="tail", facility=self.facility)
         return await self.backend.job_output(resource, job_id, stream, tail)
+
+    async def follow_output(
+        self, resource: str, job_id: str, stream: str = "stdout", poll_interval: float = 2.0
+    ) -> AsyncIterator[str]:
+        """The job's stdout or stderr line by line as the job writes it, until the job has ended
+        (``async for line in client.follow_output(...)``; the sync client returns an iterator).
+
+        A separate method rather than a ``follow`` flag of :meth:`job_output`, which returns the
+        text at once. Where the API streams output (Flux RESTful's ``/output/stream``) the stream
+        is followed; elsewhere the job and its output are read every ``poll_interval`` seconds.
+        Each line keeps its ``"\\n"``; a last line without one comes once the job has ended.
+        """
+        if stream not in STREAMS:
+            raise InvalidJobSpec(
+                f"stream: must be 'stdout' or 'stderr', got {stream!r}",
+                field="stream",
+                facility=self.facility,
+            )
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, int | float)
+            or poll_interval <= 0
+        ):
+            raise InvalidJobSpec(
+                "poll_interval: must be a positive number of seconds",
+                field="poll_interval",
+                facility=self.facility,
+            )
+        async for line in self.backend.follow_output(resource, job_id, stream, poll_interval=poll_interval):
+            yield line
