@@ -27,8 +27,6 @@ from .registry import get_descriptor
 
 __all__ = ["AsyncFacilityClient"]
 
-OUTAGE_STATUSES_OVER = frozenset({"completed", "cancelled", "resolved"})
-
 
 def _build_backend(
     facility: str, base_url: str, auth: Any, options: BackendOptions | None, values: dict[str, Any]
@@ -123,6 +121,18 @@ class AsyncFacilityClient(FileMethods):
         return await self.backend.outages(resource, start, end)
 
     @answers_checked
+    async def outage(self, outage_id: str, resource: str | None = None) -> Outage:
+        """One outage by id, as the facility describes it now (``Outage.has_ended`` tells whether
+        it is over). The API's own call where it has one (IRI: an incident, also a resolved
+        one); elsewhere it is looked up among the planned and current outages (of ``resource``
+        when given), and one no longer listed is a NotFoundError."""
+        if not isinstance(outage_id, str) or not outage_id:
+            raise InvalidJobSpec(
+                "outage_id: a non-empty outage id is required", field="outage_id", facility=self.facility
+            )
+        return await self.backend.outage(outage_id, resource)
+
+    @answers_checked
     async def is_available(self, resource: str, duration: timedelta = timedelta(hours=1)) -> bool:
         """True when ``resource`` is up or degraded and no outage overlaps now..now+duration."""
         status = await self.backend.resource(resource)
@@ -131,7 +141,7 @@ class AsyncFacilityClient(FileMethods):
         now = datetime.now(UTC)
         window_end = now + duration
         for outage in await self.backend.outages(resource, now, window_end):
-            if outage.status and outage.status.lower() in OUTAGE_STATUSES_OVER:
+            if outage.has_ended(now):
                 continue
             if outage.resources and not {status.name, status.id} & set(outage.resources):
                 continue

@@ -272,6 +272,7 @@ class FacilityClient:
     resources = _sync(AsyncFacilityClient.resources)
     resource = _sync(AsyncFacilityClient.resource)
     outages = _sync(AsyncFacilityClient.outages)
+    outage = _sync(AsyncFacilityClient.outage)
     is_available = _sync(AsyncFacilityClient.is_available)
     submit = _sync(AsyncFacilityClient.submit)
     get_job = _sync(AsyncFacilityClient.get_job)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ..errors import ConfigurationError, UnsupportedOperation
+from ..errors import ConfigurationError, NotFoundError, UnsupportedOperation
 from ..follow import follow_by_polling
 from ..models import FileEntry, Job, JobSpec, Outage, ResourceStatus
 from ..options import BackendOptions
@@ -138,6 +138,20 @@ class FacilityBackend(abc.ABC):
         self, resource: str | None = None, start: datetime | None = None, end: datetime | None = None
     ) -> list[Outage]:
         raise self._unsupported("outages")
+
+    async def outage(self, outage_id: str, resource: str | None = None) -> Outage:
+        """One outage by id. This default looks it up among :meth:`outages` (of ``resource``
+        when given; an ended one may no longer be listed: NotFoundError); an API with a call
+        for one outage overrides it."""
+        for found in await self.outages(resource):
+            if found.id == outage_id:
+                return found
+        raise NotFoundError(
+            f"outage {outage_id!r} is not among the outages the facility lists"
+            + (f" for {resource}" if resource else ""),
+            facility=self.name,
+            resource=resource,
+        )
 
     # -- jobs -----------------------------------------------------------------------------------
 
