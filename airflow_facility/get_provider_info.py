@@ -51,7 +51,11 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_facility.sensors.job", "airflow_facility.sensors.resource"],
+                "python-modules": [
+                    "airflow_facility.sensors.job",
+                    "airflow_facility.sensors.resource",
+                    "airflow_facility.sensors.incident",
+                ],
             }
         ],
         "hooks": [
@@ -63,7 +67,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_facility.triggers.job", "airflow_facility.triggers.resource"],
+                "python-modules": [
+                    "airflow_facility.triggers.job",
+                    "airflow_facility.triggers.resource",
+                    "airflow_facility.triggers.incident",
+                ],
             }
         ],
         "extra-links": ["airflow_facility.links.FacilityJobLink"],

@@ -1,6 +1,8 @@
-"""Sensors: wait for a job submitted elsewhere, or for a resource to be usable."""
+"""Sensors: wait for a job submitted elsewhere, for a resource to be usable, or for an outage
+to end."""
 
+from .incident import FacilityIncidentSensor
 from .job import FacilityJobSensor
 from .resource import FacilityResourceSensor
 
-__all__ = ["FacilityJobSensor", "FacilityResourceSensor"]
+__all__ = ["FacilityIncidentSensor", "FacilityJobSensor", "FacilityResourceSensor"]

@@ -1,6 +1,7 @@
 """Triggers: waits that run in Airflow's triggerer without holding a worker slot."""
 
+from .incident import FacilityIncidentTrigger
 from .job import FacilityJobTrigger
 from .resource import FacilityResourceTrigger
 
-__all__ = ["FacilityJobTrigger", "FacilityResourceTrigger"]
+__all__ = ["FacilityIncidentTrigger", "FacilityJobTrigger", "FacilityResourceTrigger"]
