@@ -3,9 +3,9 @@
 Most calls are one ``/filesystem/{system}/ops/*`` request. ``cp`` and ``mv`` are transfer jobs;
 ``rm``, ``compress`` and ``extract`` become transfer jobs when the server says the direct call
 took too long (408, or for ``rm`` a 500 reporting the command's timeout). ``upload`` and
-``download`` go direct up to the system's ``max_ops_file_size`` and through the staging area above
-it (:mod:`.transfers`); a download lands in a temporary file beside the target and is renamed into
-place only when complete. ``view`` reads at most ``max_ops_file_size`` bytes per call, the most the
+``download`` go direct up to the system's ``max_ops_file_size`` and above it by the system's
+transfer method (:mod:`.large_transfers`: the S3 staging area or the streamer); a download lands
+in a temporary file beside the target and is renamed into place only when complete. ``view`` reads at most ``max_ops_file_size`` bytes per call, the most the
 server gives (it rejects a larger ``size``, and its default is 5 MiB whatever the system's limit).
 
 A direct upload names the file in a multipart header, which cannot carry every name: the
@@ -27,6 +27,7 @@ from ...errors import APIError, FacilityError, InvalidJobSpec, TransportError
 from ...models import FileEntry
 from ..base import ProgressCallback
 from .core import FACILITY
+from .large_transfers import LargeTransfers
 from .parsers import output_of, parse_checksum, parse_file_entry, parse_stat
 from .requests import (
     build_checksum,
@@ -50,7 +51,6 @@ from .requests import (
     build_transfer_rm,
     build_view,
 )
-from .transfers import Transfers
 
 __all__ = ["UNSENDABLE_NAME_CHARACTERS", "FileMethods", "check_upload_name"]
 
@@ -92,7 +92,7 @@ def _took_too_long(exc: APIError, *, rm: bool = False) -> bool:
     return rm and exc.status_code == 500 and "exit status:124" in f"{exc.body} {exc.message}"
 
 
-class FileMethods(Transfers):
+class FileMethods(LargeTransfers):
     """The file operations of :class:`~.backend.FirecrestBackend`."""
 
     async def ls(self, resource: str, path: str, *, show_hidden: bool = False) -> list[FileEntry]:
@@ -238,12 +238,12 @@ class FileMethods(Transfers):
         remote_path: str,
         progress: ProgressCallback | None = None,
     ) -> None:
-        """Up to the system's ``max_ops_file_size`` in one request, above it through the staging
-        area. A name the API cannot carry is refused before any request.
+        """Up to the system's ``max_ops_file_size`` in one request, above it by the system's
+        transfer method. A name the API cannot carry is refused before any request.
 
         :calls: POST /filesystem/{system}/ops/upload, or above ``max_ops_file_size``
-            POST /filesystem/{system}/transfer/upload, PUT each part, POST the completion,
-            then a wait for the transfer job
+            POST /filesystem/{system}/transfer/upload, then (s3) PUT each part, POST the
+            completion, or (streamer) the transfer job's websocket; then a wait for the job
         """
         check_upload_name(remote_path)
         local = anyio.Path(local_path)
@@ -267,7 +267,7 @@ class FileMethods(Transfers):
             if progress is not None:
                 progress(size, size)
             return
-        await self._staged_upload(system, local, remote_path, size, sent)
+        await self._large_upload(system, local, remote_path, size, sent)
         if progress is not None:
             progress(size, size)
 
@@ -281,8 +281,9 @@ class FileMethods(Transfers):
         """Into a temporary file beside ``local_path``, renamed into place once complete.
 
         :calls: GET /filesystem/{system}/ops/stat, then GET /filesystem/{system}/ops/download,
-            or above ``max_ops_file_size`` POST /filesystem/{system}/transfer/download, a wait
-            for its transfer job, and a GET of the staged object
+            or above ``max_ops_file_size`` POST /filesystem/{system}/transfer/download, then (s3)
+            a wait for its transfer job and a GET of the staged object, or (streamer) the
+            transfer job's websocket
         """
         target = anyio.Path(local_path)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
@@ -300,7 +301,7 @@ class FileMethods(Transfers):
             if size <= self._direct_limit(system):
                 await self._direct_download(system, remote_path, partial, received)
             else:
-                await self._staged_download(system, remote_path, partial, received)
+                await self._large_download(system, remote_path, partial, received)
             written = (await partial.stat()).st_size
             await partial.replace(target)
         finally:
