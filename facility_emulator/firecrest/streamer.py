@@ -22,7 +22,7 @@ import json
 import secrets
 import shlex
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,9 +34,8 @@ from facility_emulator.firecrest.common import (
     json_response,
     sandbox_path,
 )
-
-if TYPE_CHECKING:
-    from facility_emulator.firecrest.transfer import TransferRoutes
+from facility_emulator.scheduler import JobRecord
+from facility_emulator.state import EmulatorState
 
 #: Ports the emulated systems' streamer jobs listen on (the first free one is taken).
 PORT_RANGE = (45600, 45699)
@@ -69,11 +68,26 @@ def _q(value: object) -> str:
     return shlex.quote(str(value))
 
 
+class StageJobs(Protocol):
+    """What the streamer needs of the ``transfer`` routes: a staging directory for the job's logs
+    and the transfer jobs (:class:`facility_emulator.firecrest.transfer.TransferRoutes`)."""
+
+    state: EmulatorState
+
+    def new_stage(self) -> Any: ...
+
+    def run_job(
+        self, system: SystemConfig, stage: Any, name: str, body: dict[str, Any], commands: str
+    ) -> JobRecord: ...
+
+    def transfer_job(self, system: SystemConfig, stage: Any, job: JobRecord) -> dict[str, Any]: ...
+
+
 class StreamerTransfers:
     """The streamer side of the ``transfer`` routes (the staging directories and job helpers are
     the routes' own)."""
 
-    def __init__(self, routes: TransferRoutes) -> None:
+    def __init__(self, routes: StageJobs) -> None:
         self.routes = routes
 
     def _script(self, operation: str, path: str, secret: str) -> str:
