@@ -57,6 +57,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_facility.sensors.job",
                     "airflow_facility.sensors.resource",
                     "airflow_facility.sensors.transfer",
+                    "airflow_facility.sensors.incident",
                 ],
             }
         ],
@@ -73,6 +74,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_facility.triggers.job",
                     "airflow_facility.triggers.resource",
                     "airflow_facility.triggers.transfer",
+                    "airflow_facility.triggers.incident",
                 ],
             }
         ],

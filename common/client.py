@@ -10,7 +10,7 @@ facade; Airflow triggers and the poller use this client directly.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,8 +28,6 @@ from .poller import StatusPoller
 from .registry import descriptors, get_descriptor
 
 __all__ = ["AsyncFacilityClient", "client_auth"]
-
-OUTAGE_STATUSES_OVER = frozenset({"completed", "cancelled", "resolved"})
 
 
 def client_auth(facility: str, base_url: str, auth: Any, typed: BackendOptions) -> httpx.Auth | None:
@@ -147,6 +145,18 @@ class AsyncFacilityClient(FileMethods):
         return await self.backend.outages(resource, start, end)
 
     @answers_checked
+    async def outage(self, outage_id: str, resource: str | None = None) -> Outage:
+        """One outage by id, as the facility describes it now (``Outage.has_ended`` tells whether
+        it is over). The API's own call where it has one (IRI: an incident, also a resolved
+        one); elsewhere it is looked up among the planned and current outages (of ``resource``
+        when given), and one no longer listed is a NotFoundError."""
+        if not isinstance(outage_id, str) or not outage_id:
+            raise InvalidJobSpec(
+                "outage_id: a non-empty outage id is required", field="outage_id", facility=self.facility
+            )
+        return await self.backend.outage(outage_id, resource)
+
+    @answers_checked
     async def is_available(self, resource: str, duration: timedelta = timedelta(hours=1)) -> bool:
         """True when ``resource`` is up or degraded and no outage overlaps now..now+duration."""
         status = await self.backend.resource(resource)
@@ -155,7 +165,7 @@ class AsyncFacilityClient(FileMethods):
         now = datetime.now(UTC)
         window_end = now + duration
         for outage in await self.backend.outages(resource, now, window_end):
-            if outage.status and outage.status.lower() in OUTAGE_STATUSES_OVER:
+            if outage.has_ended(now):
                 continue
             if outage.resources and not {status.name, status.id} & set(outage.resources):
                 continue
@@ -296,3 +306,33 @@ class AsyncFacilityClient(FileMethods):
         if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail <= 0):
             raise InvalidJobSpec("tail: must be a positive integer", field="tail", facility=self.facility)
         return await self.backend.job_output(resource, job_id, stream, tail)
+
+    async def follow_output(
+        self, resource: str, job_id: str, stream: str = "stdout", poll_interval: float = 2.0
+    ) -> AsyncIterator[str]:
+        """The job's stdout or stderr line by line as the job writes it, until the job has ended
+        (``async for line in client.follow_output(...)``; the sync client returns an iterator).
+
+        A separate method rather than a ``follow`` flag of :meth:`job_output`, which returns the
+        text at once. Where the API streams output (Flux RESTful's ``/output/stream``) the stream
+        is followed; elsewhere the job and its output are read every ``poll_interval`` seconds.
+        Each line keeps its ``"\\n"``; a last line without one comes once the job has ended.
+        """
+        if stream not in STREAMS:
+            raise InvalidJobSpec(
+                f"stream: must be 'stdout' or 'stderr', got {stream!r}",
+                field="stream",
+                facility=self.facility,
+            )
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, int | float)
+            or poll_interval <= 0
+        ):
+            raise InvalidJobSpec(
+                "poll_interval: must be a positive number of seconds",
+                field="poll_interval",
+                facility=self.facility,
+            )
+        async for line in self.backend.follow_output(resource, job_id, stream, poll_interval=poll_interval):
+            yield line

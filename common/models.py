@@ -474,6 +474,10 @@ class ResourceStatus:
         )
 
 
+#: Words with which the APIs say an outage is over (SF API statuses, IRI resolutions).
+OUTAGE_OVER_WORDS = frozenset({"completed", "cancelled", "canceled", "resolved"})
+
+
 @dataclasses.dataclass(frozen=True)
 class Outage:
     """A planned or unplanned outage (IRI incident, SF API outage, reservation...).
@@ -491,6 +495,18 @@ class Outage:
     description: str | None = None
     resources: tuple[str, ...] = ()
     raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def has_ended(self, now: datetime | None = None) -> bool:
+        """True once the outage is over: the facility calls it completed, cancelled or resolved
+        (in its ``status``, or an IRI incident's ``resolution``), or its announced end has passed
+        (``now``, default the current time)."""
+        words = {str(self.status or "").lower(), str(self.raw.get("resolution") or "").lower()}
+        if words & OUTAGE_OVER_WORDS:
+            return True
+        moment = now or datetime.now(UTC)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return self.end is not None and self.end <= moment
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         """True when this outage covers any instant of ``start..end``."""

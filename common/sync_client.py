@@ -16,8 +16,8 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from .client import AsyncFacilityClient
 from .options import BackendOptions
@@ -95,6 +95,41 @@ def _sync(
 
     functools.update_wrapper(blocking, method)
     return blocking
+
+
+def _sync_iter(
+    method: Callable[Concatenate[AsyncFacilityClient, P], AsyncIterator[R]],
+) -> Callable[Concatenate[FacilityClient, P], Iterator[R]]:
+    """Make an iterator twin of an :class:`AsyncFacilityClient` async generator method: each item
+    is fetched on the loop thread; leaving the loop early (``break``, an exception, the iterator
+    collected) closes the async generator there too, which ends its open requests."""
+
+    def iterate(self: FacilityClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
+        agen = method(self._client_for_this_process(), *args, **kwargs)
+        done = object()
+
+        async def step() -> R | object:
+            try:
+                return await agen.__anext__()
+            except StopAsyncIteration:
+                return done
+
+        async def close() -> None:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+        try:
+            while True:
+                item = self._run(step)
+                if item is done:
+                    return
+                yield cast(R, item)
+        finally:
+            self._run(close)
+
+    functools.update_wrapper(iterate, method)
+    return iterate
 
 
 class BlockingBackend:
@@ -216,6 +251,7 @@ class FacilityClient:
     resources = _sync(AsyncFacilityClient.resources)
     resource = _sync(AsyncFacilityClient.resource)
     outages = _sync(AsyncFacilityClient.outages)
+    outage = _sync(AsyncFacilityClient.outage)
     is_available = _sync(AsyncFacilityClient.is_available)
     submit = _sync(AsyncFacilityClient.submit)
     get_job = _sync(AsyncFacilityClient.get_job)
@@ -226,6 +262,7 @@ class FacilityClient:
     poll_jobs = _sync(AsyncFacilityClient.poll_jobs)
     wait = _sync(AsyncFacilityClient.wait)
     job_output = _sync(AsyncFacilityClient.job_output)
+    follow_output = _sync_iter(AsyncFacilityClient.follow_output)
     call_backend = _sync(AsyncFacilityClient.call_backend)
     ls = _sync(AsyncFacilityClient.ls)
     stat = _sync(AsyncFacilityClient.stat)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -120,23 +119,15 @@ def cancel(
 
 
 def _follow(session: Session, resource: str, job_id: str, stream: str, interval: float, *, echo: bool) -> str:
-    """Print the stream as it grows (when ``echo``) until the job ends; returns all of it."""
-    from facility_common import NotFoundError
-
-    printed = ""
-    while True:
-        current = session.client.get_job(resource, job_id)
-        try:
-            text = session.client.job_output(resource, job_id, stream)
-        except NotFoundError:
-            text = ""  # not written yet
-        fresh = text[len(printed) :] if text.startswith(printed) else text
-        if fresh and echo:
-            out(fresh, nl=False)
-        printed = text if fresh else printed
-        if current.is_terminal:
-            return printed
-        time.sleep(interval)
+    """Print the stream line by line as the job writes it (when ``echo``) until the job ends;
+    returns all of it. The API's output stream where it has one (Flux RESTful), else polling
+    every ``interval`` seconds."""
+    printed: list[str] = []
+    for line in session.client.follow_output(resource, job_id, stream, poll_interval=interval):
+        if echo:
+            out(line, nl=False)
+        printed.append(line)
+    return "".join(printed)
 
 
 def output(
@@ -145,7 +136,12 @@ def output(
     stderr: Annotated[bool, typer.Option("--stderr", help="show stderr instead of stdout")] = False,
     tail: Annotated[int | None, typer.Option(help="only the last N lines", min=1)] = None,
     follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="keep printing what the job writes until it ends")
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="keep printing what the job writes until it ends (the API's output stream where it has one)",
+        ),
     ] = False,
     interval: IntervalOption = 2.0,
     conn: ConnOption = None,

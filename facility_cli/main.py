@@ -83,6 +83,7 @@ def _global_options(
 COMMANDS: list[Callable[..., None]] = [
     status.status,
     status.outages,
+    status.events,
     check.check,
     identity.whoami,
     identity.login,

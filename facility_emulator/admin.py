@@ -5,7 +5,8 @@
 * ``GET|PUT|DELETE /_emulator/faults`` (JSON form, see :mod:`facility_emulator.faults`)
 * ``PUT /_emulator/resources/{name}/status`` ``{"current_status": "down"}``
 * ``POST /_emulator/incidents`` ``{"name", "type", "start", "end", "resources", "description"?,
-  "status"?}``; ``DELETE /_emulator/incidents/{id}``
+  "status"?}``; ``DELETE /_emulator/incidents/{id}``; ``POST /_emulator/incidents/{id}/resolve``
+  ``{"resolution"?: "completed" | "cancelled"}`` -- the incident ends now
 * ``GET /_emulator/jobs`` -- all job records and submit counts
 * ``POST /_emulator/jobs/history`` ``{"resource": "polaris", "count": 1000, "state"?: "completed"}``
   -- add finished jobs with no process (another user's long history, for listings)
@@ -52,6 +53,7 @@ class AdminRoutes:
             Route("/_emulator/resources/{name}/status", self.resource_status, methods=["PUT"]),
             Route("/_emulator/incidents", self.add_incident, methods=["POST"]),
             Route("/_emulator/incidents/{incident_id}", self.delete_incident, methods=["DELETE"]),
+            Route("/_emulator/incidents/{incident_id}/resolve", self.resolve_incident, methods=["POST"]),
             Route("/_emulator/jobs", self.jobs, methods=["GET"]),
             Route("/_emulator/jobs/history", self.add_history, methods=["POST"]),
             Route("/_emulator/config", self.config, methods=["PUT"]),
@@ -108,6 +110,19 @@ class AdminRoutes:
         except (KeyError, ValueError, TypeError) as exc:
             raise ProblemError(422, f"invalid incident: {exc}") from exc
         return JSONResponse({"id": incident.id, "name": incident.name, "resources": incident.resources}, 201)
+
+    async def resolve_incident(self, request: Request) -> Response:
+        body = await _body(request)
+        resolution = body.get("resolution", "completed") if isinstance(body, dict) else "completed"
+        try:
+            incident = self.state.facility.resolve_incident(
+                request.path_params["incident_id"], str(resolution)
+            )
+        except KeyError:
+            raise ProblemError(404, "incident not found") from None
+        except ValueError as exc:
+            raise ProblemError(422, str(exc)) from exc
+        return JSONResponse({"id": incident.id, "resolution": incident.resolution})
 
     async def delete_incident(self, request: Request) -> Response:
         if not self.state.facility.remove_incident(request.path_params["incident_id"]):

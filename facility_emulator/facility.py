@@ -165,6 +165,20 @@ class Facility:
         end = datetime.fromtimestamp(now + start_in + duration, UTC)
         return self.add_incident(f"{type_} outage", type_, start, end, resources, "injected outage")
 
+    def resolve_incident(self, incident_id: str, resolution: str = "completed") -> IncidentRecord:
+        """End an incident now (``completed`` or ``cancelled``): its resolution is set and an
+        end still ahead (or none) becomes now. KeyError when unknown."""
+        if resolution not in ("completed", "cancelled"):
+            raise ValueError(f"invalid resolution {resolution!r}")
+        now = datetime.now(UTC)
+        with self._lock:
+            incident = self.incidents[incident_id]
+            incident.resolution = resolution
+            if incident.end is None or incident.end > now:
+                incident.end = max(now, incident.start)
+            incident.last_modified = now
+            return incident
+
     def remove_incident(self, incident_id: str) -> bool:
         """Delete an incident; False when unknown."""
         with self._lock:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
 
-from ..errors import ConfigurationError, UnsupportedOperation
+from ..errors import ConfigurationError, NotFoundError, UnsupportedOperation
+from ..follow import follow_by_polling
 from ..models import FileEntry, Job, JobSpec, Outage, ResourceStatus
 from ..options import BackendOptions
 from ..registry import BUILTIN_DESCRIPTORS, Capability
@@ -138,6 +139,20 @@ class FacilityBackend(abc.ABC):
     ) -> list[Outage]:
         raise self._unsupported("outages")
 
+    async def outage(self, outage_id: str, resource: str | None = None) -> Outage:
+        """One outage by id. This default looks it up among :meth:`outages` (of ``resource``
+        when given; an ended one may no longer be listed: NotFoundError); an API with a call
+        for one outage overrides it."""
+        for found in await self.outages(resource):
+            if found.id == outage_id:
+                return found
+        raise NotFoundError(
+            f"outage {outage_id!r} is not among the outages the facility lists"
+            + (f" for {resource}" if resource else ""),
+            facility=self.name,
+            resource=resource,
+        )
+
     # -- jobs -----------------------------------------------------------------------------------
 
     async def submit(self, resource: str, spec: JobSpec) -> Job:
@@ -174,6 +189,21 @@ class FacilityBackend(abc.ABC):
     ) -> str:
         """The job's stdout or stderr text; only its last ``tail`` lines when given."""
         raise self._unsupported("job_output")
+
+    def follow_output(
+        self, resource: str, job_id: str, stream: str = "stdout", *, poll_interval: float = 2.0
+    ) -> AsyncIterator[str]:
+        """The job's output line by line as it is written, ending once the job has ended.
+
+        This default polls :meth:`get_job` and :meth:`job_output` every ``poll_interval``
+        seconds (:func:`~facility_common.follow.follow_by_polling`); a backend whose API streams
+        output (Flux RESTful) overrides it.
+        """
+        return follow_by_polling(
+            lambda: self.get_job(resource, job_id),
+            lambda: self.job_output(resource, job_id, stream),
+            poll_interval=poll_interval,
+        )
 
     # -- files ----------------------------------------------------------------------------------
 

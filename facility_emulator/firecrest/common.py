@@ -56,6 +56,8 @@ class SystemConfig:
     max_ops_file_size: int
     max_part_size: int
     partitions: tuple[str, ...]
+    transfer_service: str = "s3"
+    """How files above ``max_ops_file_size`` move: ``s3`` staging or the ``streamer``."""
 
 
 SYSTEMS: dict[str, SystemConfig] = {
@@ -63,6 +65,10 @@ SYSTEMS: dict[str, SystemConfig] = {
     # benchmarks reach the staged path with small files.
     "daint": SystemConfig("daint", "slurm", 5 * 1024 * 1024, 2 * 1024 * 1024, ("normal", "debug", "xfer")),
     "eiger": SystemConfig("eiger", "slurm", 1024 * 1024, 1024 * 1024, ("normal", "debug", "xfer")),
+    # Santis moves large files with FirecREST's streamer (a websocket per transfer job).
+    "santis": SystemConfig(
+        "santis", "slurm", 1024 * 1024, 1024 * 1024, ("normal", "debug", "xfer"), transfer_service="streamer"
+    ),
 }
 
 

@@ -30,6 +30,7 @@ from facility_emulator.firecrest.common import (
     system_of,
 )
 from facility_emulator.firecrest.site import site_of
+from facility_emulator.firecrest.streamer import data_transfer_view
 from facility_emulator.state import EmulatorState
 
 
@@ -75,7 +76,9 @@ class StatusRoutes:
             "dataOperation": {
                 "max_ops_file_size": system.max_ops_file_size,
                 "datatransfer_jobs_directives": [],
-                "data_transfer": {
+                "data_transfer": data_transfer_view()
+                if system.transfer_service == "streamer"
+                else {
                     "serviceType": "s3",
                     "name": "emulated-s3",
                     "privateUrl": "http://127.0.0.1/",

@@ -14,7 +14,9 @@ hand out presigned S3 URLs. Here the jobs are real batch jobs on the shared sche
   ``rm -rf`` and ``tar``, printing ``Files were successfully ...`` on success.
 
 Staging URLs carry a random ``X-Amz-Signature`` and need no bearer token, like presigned URLs.
-Only the ``s3`` transfer method exists here (``streamer`` and ``wormhole`` answer 400).
+A system offers one transfer method (its ``dataTransfer.serviceType``); asking for another is
+``400 Requested transfer method is not available.``, as on a real site. Streamer systems are
+served by :mod:`facility_emulator.firecrest.streamer`.
 
 In reference mode the jobs are named, run and report as the FirecREST v2 server's
 (:mod:`.transfer_jobs`): they run in the user's directory and log there to
@@ -60,6 +62,7 @@ from facility_emulator.firecrest.common import (
 )
 from facility_emulator.firecrest.compute import submit_script
 from facility_emulator.firecrest.reference import remote_failure
+from facility_emulator.firecrest.streamer import StreamerTransfers
 from facility_emulator.firecrest.transfer_jobs import JobScript
 from facility_emulator.sandbox import SandboxError
 from facility_emulator.scheduler import JobRecord
@@ -109,6 +112,7 @@ class TransferRoutes:
         self.state = state
         self._stages: dict[str, Stage] = {}
         self._lock = threading.Lock()
+        self.streamer = StreamerTransfers(self)
 
     def routes(self) -> list[Route]:
         wrap = endpoint(self.state)
@@ -197,13 +201,13 @@ class TransferRoutes:
         }
 
     @staticmethod
-    def directives(body: dict[str, Any]) -> dict[str, Any]:
+    def directives(body: dict[str, Any], system: SystemConfig) -> dict[str, Any]:
         directives = field(body, "transferDirectives") or {}
         if not isinstance(directives, dict):
             raise FirecrestError(422, "transferDirectives must be an object", "validation")
         method = field(directives, "transferMethod") or "s3"
-        if method != "s3":
-            raise FirecrestError(400, f"transfer method {method!r} is not available on this system")
+        if method != system.transfer_service:
+            raise FirecrestError(400, "Requested transfer method is not available.")
         return directives
 
     # -- upload / download ---------------------------------------------------------------
@@ -211,7 +215,9 @@ class TransferRoutes:
     async def upload(self, request: Request) -> Response:
         system = system_of(request)
         body = await json_body(request)
-        directives = self.directives(body)
+        directives = self.directives(body, system)
+        if system.transfer_service == "streamer":
+            return self.streamer.upload(request, system, body)
         raw_target = str(field(body, "sourcePath", "path", required=True))
         target = sandbox_path(self.state, raw_target)
         if not target.parent.is_dir():
@@ -246,7 +252,9 @@ class TransferRoutes:
     async def download(self, request: Request) -> Response:
         system = system_of(request)
         body = await json_body(request)
-        self.directives(body)
+        self.directives(body, system)
+        if system.transfer_service == "streamer":
+            return self.streamer.download(request, system, body)
         raw_source = str(field(body, "sourcePath", "path", required=True))
         source = sandbox_path(self.state, raw_source)
         if not source.exists():

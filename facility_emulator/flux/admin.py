@@ -1,5 +1,6 @@
 """Admin switches of the Flux flavour under ``/_emulator/flux``: stop and start an instance
-(a stopped one answers 503) and revoke its access tokens (clients must refresh on 401)."""
+(a stopped one answers 503), take its nodes down and up again (``/v1/nodes`` lists none while
+down) and revoke its access tokens (clients must refresh on 401)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from facility_emulator.flux.instance import FluxInstance
 
 
 class FluxAdminRoutes:
-    """``GET /_emulator/flux`` and ``POST /_emulator/flux/{label}/{start|stop|revoke-tokens}``."""
+    """``GET /_emulator/flux`` and
+    ``POST /_emulator/flux/{label}/{start|stop|nodes-down|nodes-up|revoke-tokens}``."""
 
     def __init__(self, instances: Mapping[str, FluxInstance]) -> None:
         self.instances = instances
@@ -31,6 +33,7 @@ class FluxAdminRoutes:
             "prefix": instance.prefix,
             "auth_backend": instance.auth_backend,
             "running": instance.running,
+            "nodes_up": instance.nodes_up,
             "nodes": list(instance.nodes),
             "jobs": len(instance.own_jobs()),
         }
@@ -47,6 +50,8 @@ class FluxAdminRoutes:
             instance.running = False
         elif action == "start":
             instance.running = True
+        elif action in ("nodes-down", "nodes-up"):
+            instance.nodes_up = action == "nodes-up"
         elif action == "revoke-tokens":
             instance.token_epoch += 1
         else:

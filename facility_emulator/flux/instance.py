@@ -53,6 +53,7 @@ class FluxInstance:
     has_gpus: bool = True
     token_lifetime: float = 36000.0
     running: bool = True
+    nodes_up: bool = True
     token_epoch: int = 0
     job_ids: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -72,3 +73,7 @@ class FluxInstance:
     def own_jobs(self) -> list[str]:
         with self.lock:
             return list(self.job_ids)
+
+    def up_nodes(self) -> tuple[str, ...]:
+        """The nodes Flux lists as up (all of them unless the admin switch took them down)."""
+        return self.nodes if self.nodes_up else ()

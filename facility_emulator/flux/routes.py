@@ -9,6 +9,15 @@ Decisions where the server's behaviour is not pinned down by its spec:
   keyed by id; with ``details=true&listing=true`` ``{"jobs": [jobinfo, ...]}``. ``limit`` keeps the
   newest jobs.
 * An unknown job id is 404 ``{"detail": "Job <id> not found"}``; a malformed one 400.
+* ``GET /v1/jobs/search`` answers DataTables' shape ``{"data", "draw", "recordsTotal",
+  "recordsFiltered"}`` as the 1.1.0 server does: ``search`` (or ``search[value]``) is a regular
+  expression matched against each job's values joined into one string (an invalid one is a 500),
+  ``recordsTotal`` counts the jobs before that filter and ``recordsFiltered`` the page; a ``start``
+  of 0, or at or past the last match, is ignored (the first page comes again).
+* ``GET /v1/nodes`` lists the nodes that are up (Flux's ``up`` set, busy or not); the admin
+  switch ``nodes-down`` takes them all down.
+* ``POST /v1/service/stop`` answers ``null`` (the server's handler returns nothing) and stops the
+  instance.
 * ``GET /v1/jobs/{id}/output`` answers ``{"Message": "The output does not exist yet..."}`` until
   the job has started, then ``{"Output": [lines]}``; ``/output/stream`` sends the text as it
   grows and ends when the job has ended.
@@ -20,6 +29,7 @@ Decisions where the server's behaviour is not pinned down by its spec:
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,7 +42,7 @@ from starlette.routing import Route
 from facility_emulator.flux.auth import FluxAuthenticator
 from facility_emulator.flux.errors import FluxHTTPError, answers_errors, validation_error
 from facility_emulator.flux.instance import FluxInstance
-from facility_emulator.flux.jobs import SubmitRequest, flux_state, jobinfo, launch_plan
+from facility_emulator.flux.jobs import SubmitRequest, jobinfo, launch_plan
 from facility_emulator.sandbox import SandboxError
 from facility_emulator.scheduler import JobRecord, JobStateError
 from facility_emulator.state import EmulatorState
@@ -82,6 +92,7 @@ class FluxRoutes:
             (f"{p}/service/stop", self.stop, "POST"),
             (f"{p}/nodes", self.nodes, "GET"),
             (f"{p}/jobs", self.list_jobs, "GET"),
+            (f"{p}/jobs/search", self.search_jobs, "GET"),
             (f"{p}/jobs/submit", self.submit, "POST"),
             (f"{p}/jobs/{{jobid}}", self.get_job, "GET"),
             (f"{p}/jobs/{{jobid}}/cancel", self.cancel, "POST"),
@@ -132,17 +143,13 @@ class FluxRoutes:
     async def stop(self, request: Request) -> Response:
         self._guard(request)
         self.instance.running = False
-        return JSONResponse({"Message": "Flux is shutting down."})
+        return JSONResponse(None)
 
     # -- resources -----------------------------------------------------------------------
 
     async def nodes(self, request: Request) -> Response:
         self._guard(request)
-        busy = sum(
-            int(job.spec.get("num_nodes") or 1) for job in self._visible_jobs() if flux_state(job) == "RUN"
-        )
-        free = list(self.instance.nodes[min(busy, len(self.instance.nodes)) :])
-        return JSONResponse({"nodes": free})
+        return JSONResponse({"nodes": list(self.instance.up_nodes())})
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -160,6 +167,27 @@ class FluxRoutes:
         if listing:
             return JSONResponse({"jobs": infos})
         return JSONResponse({str(info["id"]): info for info in infos})
+
+    async def search_jobs(self, request: Request) -> Response:
+        self._guard(request)
+        q = request.query_params
+        query = q.get("search[value]") or q.get("search")
+        jobs = [self._info(job) for job in reversed(self._visible_jobs())]
+        total = len(jobs)
+        if query:
+            try:
+                pattern = re.compile(query)
+            except re.error:
+                return Response("Internal Server Error", status_code=500, media_type="text/plain")
+            jobs = [info for info in jobs if pattern.search("".join(str(v) for v in info.values()))]
+        start, length = _int(request, "start"), _int(request, "length")
+        if start and start < len(jobs):
+            jobs = jobs[start:]
+        if length and length < len(jobs):
+            jobs = jobs[:length]
+        return JSONResponse(
+            {"data": jobs, "draw": q.get("draw") or 1, "recordsTotal": total, "recordsFiltered": len(jobs)}
+        )
 
     async def _envars(self, request: Request) -> dict[str, str]:
         raw = await request.body()

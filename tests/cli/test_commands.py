@@ -109,3 +109,29 @@ def test_wait_gives_up_after_its_timeout_with_exit_9(env: dict[str, str | None])
         assert "timed out" in result.output
     finally:
         run(env, "cancel", job_id, "-r", "polaris")
+
+
+def test_events_list_the_feed_and_since_shows_only_what_is_new(
+    env: dict[str, str | None], cli_emulator: Any
+) -> None:
+    incident = {
+        "name": "cli events",
+        "type": "unplanned",
+        "start": "2031-05-01T00:00:00Z",
+        "end": "2031-05-01T01:00:00Z",
+        "resources": ["home"],
+    }
+    created = httpx.post(f"{cli_emulator.url}/_emulator/incidents", json=incident)
+    created.raise_for_status()
+    try:
+        listed = run(env, "events", "--resource", "home", "--json")
+        assert listed.exit_code == 0, listed.output
+        events = json.loads(listed.stdout)
+        assert [e["name"] for e in events] == ["cli events begins", "cli events ends"]
+        newer = run(env, "events", "-r", "home", "--since", events[0]["id"], "--json")
+        assert [e["id"] for e in json.loads(newer.stdout)] == [events[1]["id"]]
+        table = run(env, "events", "-r", "home", "--since", "2031-05-01T00:30:00Z")
+        assert "cli events ends" in table.stdout and "cli events begins" not in table.stdout
+        assert run(env, "events", "-r", "home", "--since", events[1]["id"]).exit_code == 0
+    finally:
+        httpx.delete(f"{cli_emulator.url}/_emulator/incidents/{created.json()['id']}")

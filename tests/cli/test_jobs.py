@@ -146,3 +146,28 @@ def test_submit_options_reach_the_job(polaris: dict[str, str | None], cli_emulat
     again = run(polaris, "submit", "--tag", "cli-tag-1", "--", "/bin/true")
     assert again.stdout.strip() == job_id  # the tag finds the job: not submitted twice
     assert f"job {job_id} already carries tag cli-tag-1" in again.stderr
+
+
+def test_output_follow_reads_the_api_output_stream_where_it_has_one(
+    env: dict[str, str | None], cli_emulator: Any
+) -> None:
+    import httpx
+
+    flux = {
+        **env,
+        "FACILITY_API": "flux",
+        "FACILITY_URL": cli_emulator.api_url("flux", "none"),
+        "FACILITY_TOKEN": None,
+        "FACILITY_RESOURCE": "flux",
+    }
+    job_id = _submit(flux, "/bin/sh", "-c", "echo one; echo two")
+
+    def streams() -> int:
+        routes = httpx.get(f"{cli_emulator.url}/_emulator/stats", timeout=10).json()["routes"]
+        return int(routes.get("GET /flux-noauth/v1/jobs/{jobid}/output/stream", 0))
+
+    before = streams()
+    result = run(flux, "output", job_id, "--follow", "--interval", "0.05")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "one\ntwo\n"
+    assert streams() > before

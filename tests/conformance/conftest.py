@@ -53,6 +53,12 @@ class PortalDriver:
 
     def __getattr__(self, name: str) -> Any:
         member = getattr(self._client, name)
+        if inspect.isasyncgenfunction(member):
+            # An async iterator (follow_output) is read to its end on the loop, as a list.
+            async def collect(*args: Any, **kwargs: Any) -> list[Any]:
+                return [item async for item in member(*args, **kwargs)]
+
+            return lambda *args, **kwargs: self._portal.call(functools.partial(collect, *args, **kwargs))
         if not inspect.iscoroutinefunction(member):
             return member
 

@@ -86,6 +86,16 @@ def test_exit_3_fails_with_exit_code_3(client: Any, flavour: Flavour) -> None:
         assert "oops" in client.job_output(flavour.compute, job.id, stream="stderr")
 
 
+def test_follow_output_gives_the_lines_until_the_job_ends(client: Any, flavour: Flavour) -> None:
+    if not has_output(flavour):
+        pytest.skip(f"{flavour.facility} reports no output")
+    job = client.submit(flavour.compute, spec("/bin/sh", "-c", "echo one; echo two"))
+    lines = list(client.follow_output(flavour.compute, job.id, poll_interval=0.2))
+    assert "".join(lines).split() == ["one", "two"]
+    assert all(line.endswith("\n") for line in lines[:-1])
+    assert client.get_job(flavour.compute, job.id).is_terminal
+
+
 def test_resource_id_works_like_its_name(client: Any, flavour: Flavour) -> None:
     job = client.submit(flavour.compute_id, spec("/bin/echo", "by-id"))
     done = client.wait(flavour.compute, job.id, **WAIT)

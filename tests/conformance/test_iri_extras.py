@@ -208,7 +208,7 @@ def test_iri_extras(slow_queue: EmulatorServer, flavour: Flavour) -> None:
             later = datetime.fromisoformat(events[0]["occurred_at"].replace("Z", "+00:00")) + timedelta(
                 hours=1
             )
-            assert [e["id"] for e in await backend.events("eagle", start=later)] == [events[1]["id"]]
+            assert [e["id"] for e in await backend.events("eagle", since=later)] == [events[1]["id"]]
             assert (await backend.event(events[1]["id"]))["status"] == "up"
             outage = await backend.incident(incident_id)
             assert outage.planned is True and outage.resources == ("eagle",)

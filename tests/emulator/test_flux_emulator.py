@@ -102,12 +102,52 @@ def test_output_before_start_then_stream_to_the_end(flux: httpx.Client) -> None:
     assert streamed == "first\nsecond\n"
 
 
-def test_nodes_list_the_free_ones(flux: httpx.Client) -> None:
-    assert len(flux.get("/nodes").json()["nodes"]) >= 1
+def test_nodes_list_the_ones_that_are_up_busy_or_not(server: EmulatorServer, flux: httpx.Client) -> None:
+    assert len(flux.get("/nodes").json()["nodes"]) == 4
     job_id = submit(flux, "sleep 30", num_nodes=4)
-    wait_for(lambda: flux.get("/nodes").json()["nodes"] == [], timeout=10)
+    wait_for(lambda: flux.get(f"/jobs/{job_id}").json()["state"] == "RUN", timeout=10)
+    assert len(flux.get("/nodes").json()["nodes"]) == 4  # busy nodes are still up
     flux.post(f"/jobs/{job_id}/cancel")
-    wait_for(lambda: len(flux.get("/nodes").json()["nodes"]) == 4, timeout=10)
+    admin = f"{server.url}/_emulator/flux/none"
+    httpx.post(f"{admin}/nodes-down").raise_for_status()
+    try:
+        assert flux.get("/nodes").json() == {"nodes": []}
+    finally:
+        httpx.post(f"{admin}/nodes-up").raise_for_status()
+    assert len(flux.get("/nodes").json()["nodes"]) == 4
+
+
+def test_search_filters_by_regular_expression_and_pages_like_the_server(flux: httpx.Client) -> None:
+    ids = [submit(flux, "true") for _ in range(3)]
+    for job_id in ids:
+        wait_inactive(flux, job_id)
+    query = "|".join(str(job_id) for job_id in ids)  # matched against each job's values joined
+    found = flux.get("/jobs/search", params={"search": query}).json()
+    assert set(ids) <= {info["id"] for info in found["data"]}
+    assert found["recordsTotal"] >= len(ids) and found["draw"] == 1
+    assert found["recordsFiltered"] == len(found["data"])
+    newest_first = [info["id"] for info in found["data"] if info["id"] in ids]
+    assert newest_first == sorted(ids, reverse=True)
+    page = flux.get("/jobs/search", params={"search": query, "start": 1, "length": 1}).json()
+    assert [info["id"] for info in page["data"]] == [found["data"][1]["id"]]
+    # A start past the matches is ignored, as the server does: the first page comes again.
+    past = len(found["data"])
+    again = flux.get("/jobs/search", params={"search": query, "start": past, "length": 1}).json()
+    assert [info["id"] for info in again["data"]] == [found["data"][0]["id"]]
+    alias = flux.get("/jobs/search", params={"search[value]": f"^{ids[1]}"}).json()["data"]
+    assert [info["id"] for info in alias] == [ids[1]]
+    assert flux.get("/jobs/search", params={"search": "("}).status_code == 500
+
+
+def test_stopping_the_service_answers_null_then_503(server: EmulatorServer) -> None:
+    admin = f"{server.url}/_emulator/flux/none"
+    url = flux_url(server) + "/v1"
+    try:
+        answer = httpx.post(f"{url}/service/stop")
+        assert (answer.status_code, answer.json()) == (200, None)
+        assert httpx.get(f"{url}/nodes").status_code == 503
+    finally:
+        httpx.post(f"{admin}/start").raise_for_status()
 
 
 def test_a_stopped_instance_answers_503_but_still_describes_its_auth(server: EmulatorServer) -> None:

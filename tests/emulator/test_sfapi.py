@@ -196,3 +196,27 @@ def test_command_runs_and_files_move(client: Any, server: EmulatorServer, tmp_pa
     client.download("perlmutter", f"{home}/cmd test/up.bin", tmp_path / "back.bin")
     assert (tmp_path / "back.bin").read_bytes() == b"\x00\xffdata"
     assert client.stat("perlmutter", f"{home}/cmd test/up.bin").size == 6
+
+
+def test_a_reservation_name_reaches_the_job(client: Any) -> None:
+    """The SF API has no reservation routes (reservations are requested from NERSC, outside the
+    API); a job runs in one by naming it: ``attributes.reservation_id`` becomes
+    ``#SBATCH --reservation``, which squeue and sacct then show."""
+    from facility_common import JobAttributes
+
+    spec = JobSpec(
+        executable="/bin/sleep",
+        arguments=["30"],
+        attributes=JobAttributes(reservation_id="dirac_demo", queue_name="debug"),
+    )
+    job = client.submit("perlmutter", spec)
+    try:
+        assert client.get_job("perlmutter", job.id).raw["reservation"] == "dirac_demo"
+    finally:
+        client.cancel("perlmutter", job.id)
+    done = client.wait("perlmutter", job.id, timeout=60, poll_interval=0.2)
+    assert done.raw["reservation"] == "dirac_demo"  # from sacct once the job has left squeue
+    with pytest.raises(InvalidJobSpec, match="reservation_id"):
+        client.submit(
+            "perlmutter", JobSpec(executable="/bin/true", attributes=JobAttributes(reservation_id="a b"))
+        )

@@ -123,7 +123,7 @@ def exercise(server: EmulatorServer, tmp_path: Path) -> None:
     with FacilityClient.connect(
         "firecrest", base_url=server.api_url("firecrest"), auth=auth, account="demo"
     ) as client:
-        assert {r.name for r in client.resources()} == {"daint", "eiger"}
+        assert {r.name for r in client.resources()} == {"daint", "eiger", "santis"}
         assert client.resource("daint").name == "daint"
         assert client.outages("daint")
         spec = JobSpec(
@@ -169,6 +169,10 @@ def exercise(server: EmulatorServer, tmp_path: Path) -> None:
         client.upload("eiger", big, f"{work}/big.bin")
         client.download("eiger", f"{work}/big.bin", tmp_path / "big-back.bin")
         assert (tmp_path / "big-back.bin").read_bytes() == big.read_bytes()
+        # santis moves large files with the streamer: its transfer calls and answers too.
+        client.upload("santis", big, f"{work}/streamed.bin")
+        client.download("santis", f"{work}/streamed.bin", tmp_path / "streamed-back.bin")
+        assert (tmp_path / "streamed-back.bin").read_bytes() == big.read_bytes()
         client.rm("daint", f"{work}/moved.txt")
         with pytest.raises(NotFoundError):
             client.stat("daint", f"{work}/moved.txt")

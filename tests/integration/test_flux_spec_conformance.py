@@ -76,6 +76,7 @@ def connect(server: EmulatorServer, **options: Any) -> FacilityClient:
 def exercise(server: EmulatorServer) -> None:
     """Every operation of the backend once, as a user would call it."""
     import anyio
+    import httpx
 
     from facility_common import AsyncFacilityClient
     from facility_common.backends.flux import FluxBackend
@@ -101,6 +102,8 @@ def exercise(server: EmulatorServer) -> None:
         assert client.wait("flux", job.id, timeout=30, poll_interval=0.1).state is JobState.COMPLETED
         client.job_output("flux", job.id)
         client.job_output("flux", job.id, tail=1)
+        assert "".join(client.follow_output("flux", job.id)) == "spec\n"
+        assert client.backend.search_jobs("flux", f"^{job.id}", start=0, length=5)[0]
         sleeper = client.submit("flux", JobSpec(executable="/bin/sleep", arguments=["30"]))
         client.cancel("flux", sleeper.id)
 
@@ -117,8 +120,12 @@ def exercise(server: EmulatorServer) -> None:
             assert isinstance(backend, FluxBackend)
             assert (await backend.auth_info())["shared_secret_handshake"] is True
             assert await backend.nodes()
+            await backend.stop_service()
 
-    anyio.run(extras)
+    try:
+        anyio.run(extras)
+    finally:
+        httpx.post(f"{server.url}/_emulator/flux/shared-secret/start", timeout=10).raise_for_status()
 
 
 def validation_errors(exchange: Any, prefix: str) -> list[str]:
@@ -153,7 +160,12 @@ def test_every_request_of_the_backend_follows_the_generated_spec(flux_server: Em
     exercise(flux_server)
     exchanges = [e for e in flux_server.exchanges() if e.path.startswith("/flux/v1/")]
     routes = {(e.method, e.route) for e in exchanges}
-    assert len(routes) >= 9, routes
+    assert len(routes) >= 10, routes
+    assert {
+        ("GET", "/flux/v1/jobs/search"),
+        ("GET", "/flux/v1/jobs/{jobid}/output/stream"),
+        ("POST", "/flux/v1/service/stop"),
+    } <= routes
     failures = [message for exchange in exchanges for message in validation_errors(exchange, "/flux")]
     assert not failures, json.dumps(failures[:20], indent=1)
     # openapi-core does not check OAuth2 security: every protected call must carry a bearer token.

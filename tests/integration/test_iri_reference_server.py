@@ -132,7 +132,7 @@ def test_an_empty_list_is_no_items_and_a_missing_object_stays_not_found(
 
         async def extras(backend: IRIBackend) -> None:
             assert await backend.events("polaris") == []
-            assert await backend.events(start=start + timedelta(days=400)) == []  # an empty window
+            assert await backend.events(since=start + timedelta(days=400)) == []  # an empty window
             assert len(await backend.events("aurora")) >= 1
             assert await backend.sites()
             for missing in (backend.incident("no-such"), backend.event("no-such"), backend.site("nowhere")):

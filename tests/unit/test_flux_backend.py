@@ -98,7 +98,10 @@ def test_output_answers() -> None:
 def test_nodes_make_the_instance_resource() -> None:
     status = parse_resource(payload("nodes"), "flux")
     assert (status.id, status.name, status.state) == ("flux", "flux", ResourceState.UP)
-    assert parse_resource({"nodes": []}, "flux").state is ResourceState.DEGRADED
+    assert status.raw["nodes"] == sorted(set(payload("nodes")["nodes"]))
+    assert status.raw["node_count"] == len(status.raw["nodes"])
+    # The server lists the nodes that are up (busy or not): none up is an instance that runs nothing.
+    assert parse_resource({"nodes": []}, "flux").state is ResourceState.DOWN
 
 
 def test_submit_answer_gives_the_id() -> None:

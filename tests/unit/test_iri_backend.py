@@ -524,11 +524,12 @@ def test_status_and_task_builders() -> None:
     assert (sites.path, sites.params) == ("facility/sites", {"offset": 1000, "limit": 1000})
     assert _build_site("alcf").path == "facility/sites/alcf"
     start, end = datetime(2026, 2, 21, 9, tzinfo=UTC), datetime(2026, 2, 21, 12, 30, tzinfo=UTC)
-    events = _build_events(resource_id=EAGLE, incident_id="inc-1", start=start, end=end)
+    events = _build_events(resource_id=EAGLE, incident_id="inc-1", status="up", start=start, end=end)
     assert events.path == "status/events"
     assert events.params == {
         "resource_id": EAGLE,
         "incident_id": "inc-1",
+        "status": "up",
         "from": "2026-02-21T09:00:00Z",
         "to": "2026-02-21T12:30:00Z",
         "offset": 0,
@@ -1336,7 +1337,7 @@ async def test_iri_extras_flow(version: str) -> None:
     assert [e["id"] for e in events] == ["evt-eagle-down", "evt-eagle-up"]
     assert FakeIRI._query(fake.requests_to("GET", "/status/events")[-1])["resource_id"] == EAGLE
     since = await backend.events(
-        incident_id="inc-eagle-degraded", start=datetime(2026, 2, 21, 10, tzinfo=UTC)
+        incident_id="inc-eagle-degraded", since=datetime(2026, 2, 21, 10, tzinfo=UTC)
     )
     assert [e["id"] for e in since] == ["evt-eagle-up"]
     query = FakeIRI._query(fake.requests_to("GET", "/status/events")[-1])

@@ -54,8 +54,12 @@ def test_sync_and_async_clients_have_the_same_methods_and_signatures() -> None:
         async_params = list(async_methods[name].parameters)[1:]
         sync_params = list(sync_methods[name].parameters)[1:]
         assert async_params == sync_params, name
-        assert inspect.iscoroutinefunction(getattr(AsyncFacilityClient, name)), name
-        assert not inspect.iscoroutinefunction(getattr(FacilityClient, name)), name
+        method = getattr(AsyncFacilityClient, name)
+        assert inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method), name
+        twin = getattr(FacilityClient, name)
+        assert not inspect.iscoroutinefunction(twin) and not inspect.isasyncgenfunction(twin), name
+        # An async iterator (follow_output) has a plain iterator as its twin.
+        assert inspect.isasyncgenfunction(method) == inspect.isgeneratorfunction(twin), name
         assert getattr(FacilityClient, name).__doc__ == getattr(AsyncFacilityClient, name).__doc__
 
 

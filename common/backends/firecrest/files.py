@@ -9,11 +9,12 @@ fails on a directory that does not exist.
 The server answers 413 when the output of the command behind a call reaches the system's
 ``max_ops_file_size``, so the sizes sent stay under it: ``upload`` goes direct up to
 ``max_ops_file_size`` (the file travels as the request body) and ``download`` up to about three
-quarters of it (the file comes back as ``base64`` text), both through the staging area above
-(:mod:`.transfers`); a download lands in a temporary file beside the target and is renamed into
-place only when complete. ``view`` asks for at most half of ``max_ops_file_size`` per call (the
-server reads two blocks of ``size`` bytes with ``dd``), and always gives ``size``: the server's
-default is 5 MiB whatever the system's limit, and it refuses a larger ``size``.
+quarters of it (the file comes back as ``base64`` text); above that both go by the system's
+transfer method (:mod:`.large_transfers`: the S3 staging area or the streamer). A download lands
+in a temporary file beside the target and is renamed into place only when complete. ``view`` asks
+for at most half of ``max_ops_file_size`` per call (the server reads two blocks of ``size`` bytes
+with ``dd``), and always gives ``size``: the server's default is 5 MiB whatever the system's
+limit, and it refuses a larger ``size``.
 
 A direct upload names the file in a multipart header, which cannot carry every name: the
 characters :data:`UNSENDABLE_NAME_CHARACTERS` would be stored percent-encoded or escaped, so such
@@ -37,6 +38,7 @@ from ...errors import APIError, FacilityError, InvalidJobSpec, TransportError
 from ...models import FileEntry
 from ..base import ProgressCallback
 from .core import FACILITY
+from .large_transfers import LargeTransfers
 from .parsers import output_of, parse_checksum, parse_file_entry, parse_stat
 from .requests import (
     build_checksum,
@@ -60,7 +62,6 @@ from .requests import (
     build_transfer_rm,
     build_view,
 )
-from .transfers import Transfers
 
 __all__ = ["UNSENDABLE_NAME_CHARACTERS", "FileMethods", "check_upload_name"]
 
@@ -110,7 +111,7 @@ def _took_too_long(exc: APIError, *, rm: bool = False) -> bool:
     return rm and exc.status_code == 500 and "exit status:124" in f"{exc.body} {exc.message}"
 
 
-class FileMethods(Transfers):
+class FileMethods(LargeTransfers):
     """The file operations of :class:`~.backend.FirecrestBackend`."""
 
     async def ls(self, resource: str, path: str, *, show_hidden: bool = False) -> list[FileEntry]:
@@ -272,12 +273,12 @@ class FileMethods(Transfers):
         remote_path: str,
         progress: ProgressCallback | None = None,
     ) -> None:
-        """Up to the system's ``max_ops_file_size`` in one request, above it through the staging
-        area. A name the API cannot carry is refused before any request.
+        """Up to the system's ``max_ops_file_size`` in one request, above it by the system's
+        transfer method. A name the API cannot carry is refused before any request.
 
         :calls: POST /filesystem/{system}/ops/upload, or above ``max_ops_file_size``
-            POST /filesystem/{system}/transfer/upload, PUT each part, POST the completion,
-            then a wait for the transfer job
+            POST /filesystem/{system}/transfer/upload, then (s3) PUT each part, POST the
+            completion, or (streamer) the transfer job's websocket; then a wait for the job
         """
         check_upload_name(remote_path)
         local = anyio.Path(local_path)
@@ -301,7 +302,7 @@ class FileMethods(Transfers):
             if progress is not None:
                 progress(size, size)
             return
-        await self._staged_upload(system, local, remote_path, size, sent)
+        await self._large_upload(system, local, remote_path, size, sent)
         if progress is not None:
             progress(size, size)
 
@@ -317,8 +318,8 @@ class FileMethods(Transfers):
 
         :calls: GET /filesystem/{system}/ops/stat, then GET /filesystem/{system}/ops/download,
             or above about three quarters of ``max_ops_file_size`` (see the module docstring)
-            POST /filesystem/{system}/transfer/download, a wait for its transfer job, and a GET
-            of the staged object
+            POST /filesystem/{system}/transfer/download, then (s3) a wait for its transfer job and
+            a GET of the staged object, or (streamer) the transfer job's websocket
         """
         target = await DownloadTarget.check(local_path, facility=FACILITY)
         size = (await self.stat(resource, remote_path)).size or 0
@@ -335,7 +336,7 @@ class FileMethods(Transfers):
             if size <= self._download_limit(system):
                 await self._direct_download(system, remote_path, handle, received)
             else:
-                await self._staged_download(system, remote_path, handle, received)
+                await self._large_download(system, remote_path, handle, received)
         if progress is not None:
             progress(done, done)
 

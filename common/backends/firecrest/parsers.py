@@ -444,14 +444,40 @@ def parse_transfer_job(data: Any, system: str, what: str) -> TransferJob:
     )
 
 
-def _directives(data: Any, what: str) -> Mapping[str, Any]:
+def _directives(data: Any, what: str, expected: str = "s3") -> Mapping[str, Any]:
     directives = _object(data, what).get("transferDirectives")
     if not isinstance(directives, Mapping):
         raise _fail(f"the answer to {what} has no transfer directives")
     method = directives.get("transferMethod", directives.get("transfer_method", "s3"))
-    if method != "s3":
-        raise _fail(f"the answer to {what} offers the {method!r} transfer method; only s3 is supported")
+    if method != expected:
+        raise _fail(f"the answer to {what} offers the {method!r} transfer method, not {expected!r}")
     return directives
+
+
+def transfer_service(system: Mapping[str, Any]) -> str:
+    """How the system moves files above ``max_ops_file_size``: its ``dataOperation``'s
+    ``dataTransfer.serviceType`` (``s3``, ``streamer`` or ``wormhole``; ``s3`` when not said).
+    The document spells these keys in camelCase or snake_case, both are read."""
+    operation = system.get("dataOperation", system.get("data_operation")) or {}
+    if not isinstance(operation, Mapping):
+        return "s3"
+    transfer = operation.get("dataTransfer", operation.get("data_transfer")) or {}
+    if not isinstance(transfer, Mapping):
+        return "s3"
+    service = transfer.get("serviceType", transfer.get("service_type"))
+    return str(service) if isinstance(service, str) and service else "s3"
+
+
+def parse_streamer_coordinates(data: Any, what: str) -> Any:
+    """The ``coordinates`` of a streamer transfer answer (decoded by :mod:`.streamer`)."""
+    return _directives(data, what, "streamer").get("coordinates")
+
+
+def streamer_received(log: str) -> bool:
+    """Whether a streamer upload job's log says the file arrived whole: the streamer prints
+    ``File received successfully.`` also after ``Hash mismatch!`` (and then deletes the file)."""
+    lowered = log.lower()
+    return "received successfully" in lowered and "hash mismatch" not in lowered and "error" not in lowered
 
 
 def _field(directives: Mapping[str, Any], camel: str, snake: str) -> Any:

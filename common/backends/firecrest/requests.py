@@ -283,14 +283,19 @@ def build_transfer_upload(
     *,
     account: str | None,
     version: tuple[int, ...] | None = None,
+    method: str = "s3",
 ) -> ApiRequest:
-    """``POST transfer/upload`` (201): a staged (S3) upload of ``size`` bytes to ``remote_path``.
+    """``POST transfer/upload`` (201): a staged (S3) upload of ``size`` bytes to ``remote_path``,
+    or with ``method="streamer"`` a streamer upload (the answer's coordinates say where the
+    transfer job listens for the file).
 
-    The answer holds presigned part URLs and the transfer job that moves the file into place.
+    The S3 answer holds presigned part URLs and the transfer job that moves the file into place.
     Servers before :data:`LEGACY_TRANSFER_VERSION` take the directory and file name apart.
     """
     body: dict[str, Any]
-    if version is not None and version < LEGACY_TRANSFER_VERSION:
+    if method == "streamer":
+        body = {"sourcePath": remote_path, "transferDirectives": {"transferMethod": "streamer"}}
+    elif version is not None and version < LEGACY_TRANSFER_VERSION:
         directory, name = posixpath.split(remote_path)
         body = {"sourcePath": directory or "/", "fileName": name, "fileSize": size}
     else:
@@ -299,11 +304,17 @@ def build_transfer_upload(
 
 
 def build_transfer_download(
-    system: str, remote_path: str, *, account: str | None, version: tuple[int, ...] | None = None
+    system: str,
+    remote_path: str,
+    *,
+    account: str | None,
+    version: tuple[int, ...] | None = None,
+    method: str = "s3",
 ) -> ApiRequest:
     """``POST transfer/download`` (201): a transfer job stages the file; its answer holds the
-    presigned URL to read it from once the job is done."""
+    presigned URL to read it from once the job is done (``method="streamer"``: the transfer job
+    sends the file itself, from where the answer's coordinates say)."""
     body: dict[str, Any] = {"sourcePath": remote_path}
-    if version is None or version >= LEGACY_TRANSFER_VERSION:
-        body["transferDirectives"] = {"transferMethod": "s3"}
+    if method == "streamer" or version is None or version >= LEGACY_TRANSFER_VERSION:
+        body["transferDirectives"] = {"transferMethod": method}
     return ApiRequest("POST", _transfer(system, "download"), json=_with_account(body, account), ok=(201,))

@@ -129,8 +129,15 @@ class Transfers(FirecrestCore):
         job = parse_transfer_job(await self._call(request, system), system, what)
         await self._wait_transfer(system, job, what)
 
-    async def _wait_transfer(self, system: str, job: TransferJob, what: str) -> None:
-        """Wait for the transfer job (see the module docstring); raise unless it succeeded."""
+    async def _wait_transfer(
+        self,
+        system: str,
+        job: TransferJob,
+        what: str,
+        succeeded: Callable[[str], bool] = transfer_succeeded,
+    ) -> None:
+        """Wait for the transfer job (see the module docstring); raise unless it succeeded (as
+        ``succeeded`` reads its output log)."""
         opts = self.options
         started = time.monotonic()
         deadline = started + opts.transfer_timeout
@@ -161,12 +168,14 @@ class Transfers(FirecrestCore):
                 if listed:
                     state = parse_job(listed[0], job.system, scheduler=self._scheduler(job.system))
                     if state.is_terminal:
-                        await self._check_outcome(system, job, what, state.native_state, state.exit_code)
+                        await self._check_outcome(
+                            system, job, what, state.native_state, state.exit_code, succeeded
+                        )
                         return
                 elif time.monotonic() - started > opts.visibility_grace:
                     # Not shown (any more): its log still tells whether it did its work.
                     log = await self._log_end(system, job, job.output_log)
-                    if log is not None and transfer_succeeded(log):
+                    if log is not None and succeeded(log):
                         return
                     raise NotFoundError(
                         f"{what}: transfer job {job.job_id} is not shown by {job.system}",
@@ -201,11 +210,17 @@ class Transfers(FirecrestCore):
         return str(content.get("content") or "") if isinstance(content, dict) else ""
 
     async def _check_outcome(
-        self, system: str, job: TransferJob, what: str, state: str | None, exit_code: int | None
+        self,
+        system: str,
+        job: TransferJob,
+        what: str,
+        state: str | None,
+        exit_code: int | None,
+        succeeded: Callable[[str], bool] = transfer_succeeded,
     ) -> None:
         """Raise unless the finished transfer job's output log says it succeeded."""
         log = await self._log_end(system, job, job.output_log)
-        if log is not None and transfer_succeeded(log):
+        if log is not None and succeeded(log):
             return
         errors = ""
         with contextlib.suppress(FacilityError):

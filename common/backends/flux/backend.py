@@ -7,8 +7,15 @@ trailing ``/v1`` is accepted too. Requests are built by :mod:`.requests` and ans
 password login, bearer tokens) comes from :mod:`.auth`.
 
 The instance is the one resource: :meth:`FluxBackend.resources` reports it under the name given
-by the ``resource_name`` option (default ``"flux"``), UP while ``/v1/nodes`` lists free nodes,
-DEGRADED while every node is busy and DOWN while the server answers 503 (Flux is stopped).
+by the ``resource_name`` option (default ``"flux"``), UP while ``/v1/nodes`` lists nodes that are
+up (their names are the resource's details, ``raw["nodes"]``), DOWN while it lists none or the
+server answers 503 (Flux is stopped).
+
+Beyond the contract: :meth:`FluxBackend.follow_output` follows ``/output/stream``,
+:meth:`FluxBackend.search_jobs` reads one page of ``/v1/jobs/search`` (which ``list_jobs`` of a
+few ids uses, so the poller's answer holds the watched jobs rather than the instance's whole
+history), and :meth:`FluxBackend.stop_service` stops the instance (an explicit admin call, never
+made by anything else).
 
 How the API's gaps are filled (the API is silent on these):
 
@@ -34,8 +41,9 @@ How the API's gaps are filled (the API is silent on these):
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -49,6 +57,7 @@ from ...output_tail import LineTail
 from ..base import FacilityBackend
 from ..submit import SUBMIT_TAG_VARIABLE, UnreadableAnswer, outcome_unknown, tag_of
 from .auth import flux_auth
+from .follow import follow_stream
 from .matching import SubmitMatcher, trim
 from .options import FluxOptions
 from .output import OutputTail
@@ -58,6 +67,7 @@ from .parsers import (
     parse_job,
     parse_output,
     parse_resource,
+    parse_search,
     parse_submit,
 )
 from .requests import (
@@ -67,6 +77,8 @@ from .requests import (
     build_list_jobs,
     build_nodes,
     build_output,
+    build_search,
+    build_stop_service,
     build_submit,
 )
 
@@ -75,6 +87,10 @@ __all__ = ["FluxBackend"]
 logger = logging.getLogger("facility_common.backends.flux")
 
 FACILITY = "flux"
+#: The longest job search query ``list_jobs`` sends (longer id lists list every job instead: the
+#: query travels in the URL).
+MAX_SEARCH_QUERY = 2000
+_DECIMAL_ID = re.compile(r"^[0-9]+$")
 
 
 class FluxBackend(FacilityBackend):
@@ -127,6 +143,7 @@ class FluxBackend(FacilityBackend):
         # (the listing cannot show a tag: a doubted tag is looked for by its spec).
         self._tag_ids: dict[str, str] = {}
         self._doubted_specs: dict[str, JobSpec] = {}
+        self._search_missing = False
 
     def __repr__(self) -> str:
         return f"FluxBackend(base_url={self.base_url!r}, resource_name={self.resource_name!r})"
@@ -176,7 +193,7 @@ class FluxBackend(FacilityBackend):
         return data
 
     async def nodes(self) -> list[str]:
-        """The instance's free nodes.
+        """The names of the instance's nodes that are up (busy or not), sorted.
 
         :calls: GET /v1/nodes
         """
@@ -376,14 +393,58 @@ class FluxBackend(FacilityBackend):
     async def list_jobs(self, resource: str, job_ids: Sequence[str] | None = None) -> list[Job]:
         """Every job of the instance, or those of ``job_ids``, in one call.
 
-        :calls: GET /v1/jobs?details=true&listing=true
+        For ids the job search can name (decimal ids, :data:`MAX_SEARCH_QUERY` characters of
+        them at most), the search answers only jobs whose details mention one of them, and the
+        exact ids are kept; a server without the search (404) is listed in full from then on.
+
+        :calls: GET /v1/jobs/search?search=<ids> for ids, else
+            GET /v1/jobs?details=true&listing=true
         """
         name = self._check_resource(resource)
-        jobs = await self._list_all(name)
         if job_ids is None:
-            return jobs
+            return await self._list_all(name)
         wanted = {str(job_id) for job_id in job_ids}
+        if not wanted:
+            return []
+        query = "|".join(sorted(wanted))
+        if self._search_missing or len(query) > MAX_SEARCH_QUERY or not all(map(_DECIMAL_ID.match, wanted)):
+            jobs = await self._list_all(name)
+        else:
+            try:
+                jobs, _ = await self._search(name, query, start=0, length=None)
+            except NotFoundError:
+                self._search_missing = True
+                jobs = await self._list_all(name)
         return [job for job in jobs if job.id in wanted]
+
+    async def search_jobs(
+        self, resource: str, query: str | None = None, *, start: int = 0, length: int | None = None
+    ) -> tuple[list[Job], int | None]:
+        """One page of the server's job search: the jobs whose details match ``query`` (a Python
+        regular expression the server applies to each job's values joined into one string, so
+        ``"sleep"`` finds the jobs of a ``sleep`` command), from the ``start``-th match on, at
+        most ``length`` of them; with the instance's total job count (before the query filters).
+
+        The server's paging has a quirk, reproduced by the emulator: a ``start`` at or past the
+        last match is ignored and the first page comes again. Page with ``start`` below the
+        number of matches seen so far, or stop at a page whose jobs were seen already.
+
+        :calls: GET /v1/jobs/search?search=&start=&length=
+        """
+        name = self._check_resource(resource)
+        return await self._search(name, query, start=start, length=length)
+
+    async def _search(
+        self, name: str, query: str | None, *, start: int, length: int | None
+    ) -> tuple[list[Job], int | None]:
+        request = build_search(query, start=start, length=length)
+        data = await self._session.call(request, resource=name)
+        try:
+            items, total = parse_search(data)
+            jobs = [parse_job(item, name) for item in items]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._bad_answer(request, exc, name) from None
+        return jobs, total
 
     async def cancel(self, resource: str, job_id: str) -> None:
         """Ask Flux to cancel a job.
@@ -392,6 +453,29 @@ class FluxBackend(FacilityBackend):
         """
         name = self._check_resource(resource)
         await self._session.call(build_cancel(job_id), resource=name)
+
+    def follow_output(
+        self, resource: str, job_id: str, stream: str = "stdout", *, poll_interval: float = 2.0
+    ) -> AsyncIterator[str]:
+        """The job's output line by line from ``/output/stream`` as Flux records it (stdout and
+        stderr merged: ``stream`` changes nothing), ending with the job; a dropped or quiet
+        stream is opened again without repeating a line (see :mod:`.follow`).
+
+        :calls: GET /v1/jobs/{jobid}/output/stream, GET /v1/jobs/{jobid} when a stream ends
+        """
+        name = self._check_resource(resource)
+        return follow_stream(
+            self._session, job_id, name, lambda: self.get_job(name, job_id), poll_interval=poll_interval
+        )
+
+    async def stop_service(self) -> None:
+        """Stop the Flux instance: the server runs ``flux shutdown`` (the Flux Operator's way to
+        end a MiniCluster). An administrator's call (the server wants a superuser) that nothing
+        in this package makes on its own; afterwards the server answers 503 or not at all.
+
+        :calls: POST /v1/service/stop
+        """
+        await self._session.call(build_stop_service(), resource=self.resource_name)
 
     async def job_output(
         self, resource: str, job_id: str, stream: str = "stdout", tail: int | None = None

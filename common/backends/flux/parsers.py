@@ -21,6 +21,7 @@ __all__ = [
     "parse_job",
     "parse_output",
     "parse_resource",
+    "parse_search",
     "parse_submit",
 ]
 
@@ -140,23 +141,40 @@ def parse_output(data: Any) -> str | None:
 
 
 def parse_resource(data: Any, name: str) -> ResourceStatus:
-    """The Flux instance as one resource; ``{"nodes": [...]}`` lists its free nodes.
+    """The Flux instance as one resource; ``{"nodes": [...]}`` lists the nodes that are up (the
+    server answers Flux's ``resource.list`` ``up`` set: nodes online, busy or not).
 
-    Free nodes mean UP; none free (every node busy) is DEGRADED: jobs queue but are accepted.
+    Nodes up mean UP; none up is DOWN: the instance accepts jobs but can run none. The node names
+    are the resource's details, in ``raw["nodes"]`` (sorted; the server's order is a set's).
     """
     if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), list):
         raise ValueError("a nodes answer is {'nodes': [...]}")
-    nodes = [str(node) for node in data["nodes"]]
-    state = ResourceState.UP if nodes else ResourceState.DEGRADED
+    nodes = sorted({str(node) for node in data["nodes"]})
     return ResourceStatus(
         id=name,
         name=name,
-        state=state,
+        state=ResourceState.UP if nodes else ResourceState.DOWN,
         resource_type="compute",
-        description=f"Flux instance, {len(nodes)} free node(s)",
-        native_state="free nodes" if nodes else "no free nodes",
-        raw={"nodes": nodes},
+        description=f"Flux instance, {len(nodes)} node(s) up",
+        native_state="nodes up" if nodes else "no node up",
+        raw={"nodes": nodes, "node_count": len(nodes)},
     )
+
+
+def parse_search(data: Any) -> tuple[list[Mapping[str, Any]], int | None]:
+    """The job documents of a search page and the server's ``recordsTotal`` (how many jobs the
+    instance lists before the query filters them; None when absent).
+
+    The answer is DataTables' shape: ``{"data": [jobinfo...], "draw", "recordsTotal",
+    "recordsFiltered"}`` (``recordsFiltered`` counts the page, not the matches: not used).
+    """
+    if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
+        raise ValueError("a search answer is {'data': [...], ...}")
+    items = data["data"]
+    if not all(isinstance(item, Mapping) for item in items):
+        raise ValueError("every job found must be an object")
+    total = _int(data.get("recordsTotal"))
+    return list(items), total
 
 
 def down_resource(name: str, reason: str) -> ResourceStatus:

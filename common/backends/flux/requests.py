@@ -34,6 +34,7 @@ field before any request is made.
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +52,8 @@ __all__ = [
     "build_list_jobs",
     "build_nodes",
     "build_output",
+    "build_search",
+    "build_stop_service",
     "build_submit",
     "command_of",
 ]
@@ -196,3 +199,38 @@ def build_nodes() -> ApiRequest:
 def build_auth_info() -> ApiRequest:
     """:calls: GET /v1/auth (public: how the server authenticates)"""
     return ApiRequest("GET", "v1/auth", ok=OK)
+
+
+def build_search(query: str | None = None, *, start: int = 0, length: int | None = None) -> ApiRequest:
+    """One page of the job search: the jobs whose details match ``query`` (a regular expression
+    the server applies to each job's values joined together), from the ``start``-th on, at most
+    ``length`` of them.
+
+    :calls: GET /v1/jobs/search?search=&start=&length=
+    """
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise InvalidJobSpec("start: must be a whole number >= 0", field="start", facility=FACILITY)
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+        raise InvalidJobSpec("length: must be a whole number >= 1", field="length", facility=FACILITY)
+    if query:
+        try:
+            re.compile(query)
+        except re.error as exc:
+            raise InvalidJobSpec(
+                f"query: not a regular expression the server can use ({exc})",
+                field="query",
+                facility=FACILITY,
+            ) from None
+    params: dict[str, Any] = {"search": query or None, "start": start or None, "length": length}
+    return ApiRequest(
+        "GET", "v1/jobs/search", params={k: v for k, v in params.items() if v is not None}, ok=OK
+    )
+
+
+def build_stop_service() -> ApiRequest:
+    """Stop the Flux instance (the server runs ``flux shutdown``; a superuser's call). Never
+    repeated blindly: a dropped answer is what a stopping server gives.
+
+    :calls: POST /v1/service/stop
+    """
+    return ApiRequest("POST", "v1/service/stop", idempotent=False, ok=OK)

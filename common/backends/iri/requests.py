@@ -95,6 +95,7 @@ def _build_events(
     *,
     resource_id: str | None = None,
     incident_id: str | None = None,
+    status: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     offset: int = 0,
@@ -107,6 +108,7 @@ def _build_events(
         params={
             "resource_id": resource_id,
             "incident_id": incident_id,
+            "status": status,
             "from": _iso(start) if start is not None else None,
             "to": _iso(end) if end is not None else None,
             "offset": offset,

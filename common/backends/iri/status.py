@@ -1,9 +1,10 @@
 """The IRI backend's status and facility methods: resources, outages, and the IRI-only reads.
 
-**IRI-only calls** (``facility_info``, ``sites``, ``site``, ``events``, ``event``, ``incident``,
+**IRI-only calls** (``facility_info``, ``sites``, ``site``, ``event``, ``incident``,
 ``whoami``, ``compute_resources``, ``filesystem_resources``) are outside the generic contract.
 Facility, site and event documents have no shared model and are returned as the plain dicts the
-API serves, after a shape check (an object with an ``id``).
+API serves, after a shape check (an object with an ``id``). The events feed (``events``) lives in
+:mod:`.events`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from ...http import ApiRequest
 from ...models import Outage, ResourceStatus
 from .core import IRIBase
 from .parsers import (
-    _parse_events,
     _parse_incident,
     _parse_object,
     _parse_objects,
@@ -29,7 +29,6 @@ from .requests import (
     FACILITY,
     _build_compute_resources,
     _build_event,
-    _build_events,
     _build_facility,
     _build_filesystem_resources,
     _build_incident,
@@ -105,33 +104,12 @@ class StatusMixin(IRIBase):
         assert outage is not None  # keep_cancelled never drops one
         return outage
 
-    async def events(
-        self,
-        resource: str | None = None,
-        incident_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> list[dict[str, Any]]:
-        """Status events (a resource's status changing at ``occurred_at``), oldest first, as plain
-        dicts (``id``, ``name``, ``occurred_at``, ``status``, ``resource_uri``, ``incident_uri``),
-        optionally of one resource (name or id) and/or one incident, occurring in ``start..end``.
+    async def outage(self, outage_id: str, resource: str | None = None) -> Outage:
+        """One incident by id (also a resolved or cancelled one): :meth:`incident`.
 
-        :calls: GET /status/events?resource_id=&incident_id=&from=&to= (paged with offset/limit)
+        :calls: GET /status/incidents/{incident_id}
         """
-        resource_id: str | None = None
-        name: str | None = None
-        if resource is not None:
-            resource_id, name = await self._resolve(resource)
-        items = await self._pages(
-            lambda offset: _build_events(
-                resource_id=resource_id, incident_id=incident_id, start=start, end=end, offset=offset
-            ),
-            resource=name,
-        )
-        try:
-            return _parse_events(items, start=start, end=end)
-        except ValueError as exc:
-            raise self._bad_answer("GET /status/events", exc, name) from None
+        return await self.incident(outage_id)
 
     async def event(self, event_id: str) -> dict[str, Any]:
         """One status event by id, a plain dict.
