@@ -9,6 +9,8 @@ API and, through their backends, the other facility APIs::
     client.wait("polaris", job.id)
 """
 
+from .account import Allocation, Identity, Project
+from .allocation_check import AllocationThreshold, AllocationVerdict
 from .backends.slurm_script import render_login_script
 from .backends.submit import SUBMIT_TAG_VARIABLE
 from .client import AsyncFacilityClient
@@ -56,6 +58,9 @@ from .sync_client import FacilityClient
 __all__ = [
     "SUBMIT_TAG_VARIABLE",
     "APIError",
+    "Allocation",
+    "AllocationThreshold",
+    "AllocationVerdict",
     "AsyncFacilityClient",
     "AuthenticationError",
     "BackendDescriptor",
@@ -66,6 +71,7 @@ __all__ = [
     "FacilityClient",
     "FacilityError",
     "FileEntry",
+    "Identity",
     "InvalidJobSpec",
     "Job",
     "JobAttributes",
@@ -74,6 +80,7 @@ __all__ = [
     "JobSubmissionError",
     "NotFoundError",
     "Outage",
+    "Project",
     "RateLimitedError",
     "ResourceSpec",
     "ResourceState",
