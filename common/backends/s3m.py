@@ -12,7 +12,8 @@ What S3M changes:
 
 * **Auth**: the token is sent raw in ``Authorization`` (no ``Bearer``), as S3M's documents do. S3M
   tokens carry no ``exp``; :meth:`S3MBackend.token_expiry` asks the token service
-  (``GET olcf/v1/token/ctls/introspect``) for its ``plannedExpiration``.
+  (``GET olcf/v1/token/ctls/introspect``) for its ``plannedExpiration``, and ``whoami`` and
+  ``projects`` read the token's user and project there (:mod:`.s3m_identity`).
 * **Job fields**: the gateway accepts only its ``JobDescription`` subset of Slurm's job
   description; a spec that needs another field (GPUs, a custom attribute S3M lacks) is refused
   before any request, naming the field.
@@ -38,6 +39,7 @@ from ..errors import ConfigurationError, InvalidJobSpec, NotFoundError
 from ..http import ApiRequest
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from ..options import BackendOptions
+from .s3m_identity import S3MIdentity
 from .slurm_script import SbatchOption
 from .slurmrest.backend import SlurmRestBackend
 from .slurmrest.options import S3MOptions
@@ -184,7 +186,7 @@ def _refuse_fields(job: Mapping[str, Any]) -> None:
     )
 
 
-class S3MBackend(SlurmRestBackend):
+class S3MBackend(S3MIdentity, SlurmRestBackend):
     """OLCF S3M: Slurm REST v0.0.43/v0.0.44 per cluster, status downtimes, token introspection."""
 
     name: ClassVar[str] = "s3m"
