@@ -70,7 +70,9 @@ def test_gate_skips_an_exhausted_project_and_a_funded_job_charges_its_allocation
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "poke"])
-def test_sensor_holds_until_the_allocation_is_refilled(airflow_env: None, grants: Any, deferrable: bool) -> None:
+def test_sensor_holds_until_the_allocation_is_refilled(
+    airflow_env: None, grants: Any, deferrable: bool
+) -> None:
     _set(grants, "staff", allocation=100.0, base_usage=90.0)  # 10% left, 50% needed
     staff_jobs = _jobs_of(grants, "staff")
     emulator_admin(grants, "DELETE", "stats")

@@ -432,7 +432,14 @@ def test_describe_has_no_secrets() -> None:
     text = json.dumps(backend.describe()) + repr(backend)
     assert "secret" not in text
     assert backend.describe()["capabilities"] == [
-        "allocations", "files", "identity", "job_output", "jobs", "outages", "status", "tags"
+        "allocations",
+        "files",
+        "identity",
+        "job_output",
+        "jobs",
+        "outages",
+        "status",
+        "tags",
     ]
 
 
