@@ -247,7 +247,9 @@ class Ledger:
         if unit not in record.units:
             raise ValueError(f"capability {capability!r} is counted in {list(record.units)}, not {unit!r}")
         for name, value in (("allocation", allocation), ("base_usage", base_usage)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
                 raise ValueError(f"{name} must be a number >= 0")
         with self._lock:
             grant = next(

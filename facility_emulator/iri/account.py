@@ -88,7 +88,9 @@ class AccountRoutes:
             "self_uri": f"{api_base(request, self.version)}/account/projects/{record.name}",
         }
 
-    def _entries(self, grants: list[GrantRecord], view: LedgerView, share: float = 1.0) -> list[dict[str, Any]]:
+    def _entries(
+        self, grants: list[GrantRecord], view: LedgerView, share: float = 1.0
+    ) -> list[dict[str, Any]]:
         return [
             {"allocation": g.allocation * share, "usage": view.usage(g) * share, "unit": self._unit(g.unit)}
             for g in grants
@@ -182,16 +184,23 @@ class AccountRoutes:
         project = self._project_name(request)
         view = LedgerView.now(self.state.ledger)
         return json_response(
-            [self.allocation_view(request, project, grants, view) for grants in self._grouped(project).values()]
+            [
+                self.allocation_view(request, project, grants, view)
+                for grants in self._grouped(project).values()
+            ]
         )
 
     async def project_allocation(self, request: Request) -> Response:
         project, grants = self._grants(request)
-        return json_response(self.allocation_view(request, project, grants, LedgerView.now(self.state.ledger)))
+        return json_response(
+            self.allocation_view(request, project, grants, LedgerView.now(self.state.ledger))
+        )
 
     async def user_allocations(self, request: Request) -> Response:
         project, grants = self._grants(request)
-        return json_response([self.user_allocation_view(request, project, grants, LedgerView.now(self.state.ledger))])
+        return json_response(
+            [self.user_allocation_view(request, project, grants, LedgerView.now(self.state.ledger))]
+        )
 
     async def user_allocation(self, request: Request) -> Response:
         project, grants = self._grants(request)

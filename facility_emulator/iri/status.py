@@ -90,7 +90,8 @@ class StatusRoutes:
             "self_uri": f"{base}/status/resources/{resource.id}",
             "site_uri": f"{base}/facility/sites/{self.state.facility.site_id}",
             "capability_uris": [
-                f"{base}/account/capabilities/{c.id}" for c in self.state.ledger.capabilities_of(resource.name)
+                f"{base}/account/capabilities/{c.id}"
+                for c in self.state.ledger.capabilities_of(resource.name)
             ],
         }
         return self._linked(view, lambda: links.resource_links(base, resource, view))

@@ -61,7 +61,9 @@ class AccountingRoutes:
         guarded = self.cluster._guarded
         routes = [Route(f"{base}/user/{{name}}", guarded(self.user), methods=["GET"])]
         for name, handler in (("associations", self.associations), ("jobs", self.jobs)):
-            routes += [Route(f"{base}/{name}{slash}", guarded(handler), methods=["GET"]) for slash in ("", "/")]
+            routes += [
+                Route(f"{base}/{name}{slash}", guarded(handler), methods=["GET"]) for slash in ("", "/")
+            ]
         return routes
 
     def _answer(self, body: dict[str, Any], source: str, empty: bool, status: int = 500) -> Response:
@@ -79,7 +81,7 @@ class AccountingRoutes:
             for grant in ledger.grants_of(project)
             if grant.unit == NODE_HOURS and names & set(ledger.capabilities[grant.capability].resources)
         )
-        return int(round(hours * 60))
+        return round(hours * 60)
 
     def _partitions(self) -> list[Any]:
         from facility_emulator.slurmrestd.routes import partitions
@@ -137,7 +139,10 @@ class AccountingRoutes:
         if job.started is not None and job.finished is not None:
             record["time"]["elapsed"] = math.ceil(max(0.0, job.finished - job.started))
         allocated = [_tres("cpu", nodes, 1), _tres("node", nodes, 4)] if job.started is not None else []
-        record["tres"] = {"allocated": allocated, "requested": [_tres("cpu", nodes, 1), _tres("node", nodes, 4)]}
+        record["tres"] = {
+            "allocated": allocated,
+            "requested": [_tres("cpu", nodes, 1), _tres("node", nodes, 4)],
+        }
         return record
 
     async def jobs(self, request: Request) -> Response:
