@@ -96,7 +96,17 @@ def allocations(
     elif not found:
         note("the API reports no allocations for " + (f"project {project}" if project else "your projects"))
     else:
-        columns = ["project", "capability", "resource", "user", "unit", "allocated", "used", "remaining", "left"]
+        columns = [
+            "project",
+            "capability",
+            "resource",
+            "user",
+            "unit",
+            "allocated",
+            "used",
+            "remaining",
+            "left",
+        ]
         table(columns, [_row(a) for a in found])
     if verdict is not None:
         if not wants_json(as_json):
