@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from facility_common.backends.base import Capability
+
 from ..flavour import Flavour
 
 
@@ -22,6 +24,7 @@ def firecrest_flavour(server: Any) -> Flavour:
         compute_id="daint",
         scratch=credentials["home"],
         options={"account": "demo"},
+        capabilities=Capability.ALL - {Capability.ALLOCATIONS},
     )
 
 
