@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -160,8 +161,15 @@ def parse_user_allocations(data: Any, project: str) -> list[Allocation]:
     return found
 
 
+CAPABILITY_CACHE_SECONDS = 300.0
+"""How long the capability names and their resources are kept (they change with allocation
+years, not between polls of a status gate)."""
+
+
 class AccountMixin(IRIBase):
     """whoami, projects and allocations of the IRI ``account`` routes."""
+
+    _capability_cache: tuple[float, dict[str, str], dict[str, str]] | None = None
 
     async def whoami(self) -> Identity:
         """The user name the facility knows the caller by, and the caller's projects.
@@ -238,15 +246,24 @@ class AccountMixin(IRIBase):
                 found.setdefault(_last_segment(str(uri)), resource.name)
         return found
 
+    async def _capabilities(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Capability names and resources, asked again after ``CAPABILITY_CACHE_SECONDS``."""
+        cached = self._capability_cache
+        if cached is not None and time.monotonic() - cached[0] < CAPABILITY_CACHE_SECONDS:
+            return cached[1], cached[2]
+        names = await self._capability_names()
+        resources = await self._resources_of_capabilities()
+        self._capability_cache = (time.monotonic(), names, resources)
+        return names, resources
+
     async def allocations(self, project: str | None = None) -> list[Allocation]:
         """The allocations of the caller's projects (or of ``project``, an id or a name).
 
-        :calls: GET /account/projects, GET /account/projects/{id}/project_allocations,
-            GET /account/capabilities, GET /status/resources
+        :calls: GET /account/projects, GET /account/projects/{id}/project_allocations, and
+            every ``CAPABILITY_CACHE_SECONDS`` GET /account/capabilities and GET /status/resources
         """
         chosen: Sequence[Project] = [await self._project(project)] if project else await self.projects()
-        names = await self._capability_names()
-        resources = await self._resources_of_capabilities()
+        names, resources = await self._capabilities()
         found: list[Allocation] = []
         for item in chosen:
             path = f"GET /account/projects/{item.id}/project_allocations"
