@@ -9,6 +9,8 @@ API and, through their backends, the other facility APIs::
     client.wait("polaris", job.id)
 """
 
+from .account import Allocation, Identity, Project
+from .allocation_check import AllocationThreshold, AllocationVerdict
 from .backends.slurm_script import render_login_script
 from .backends.submit import SUBMIT_TAG_VARIABLE
 from .client import AsyncFacilityClient
@@ -62,6 +64,9 @@ from .sync_client import FacilityClient
 __all__ = [
     "SUBMIT_TAG_VARIABLE",
     "APIError",
+    "Allocation",
+    "AllocationThreshold",
+    "AllocationVerdict",
     "AsyncFacilityClient",
     "AuthenticationError",
     "BackendDescriptor",
@@ -72,6 +77,7 @@ __all__ = [
     "FacilityClient",
     "FacilityError",
     "FileEntry",
+    "Identity",
     "InvalidJobSpec",
     "Job",
     "JobAttributes",
@@ -80,6 +86,7 @@ __all__ = [
     "JobSubmissionError",
     "NotFoundError",
     "Outage",
+    "Project",
     "RateLimitedError",
     "ResourceSpec",
     "ResourceState",

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from .account import Allocation, Identity, Project
 from .auth import resolve_auth
 from .auth.types import AUTH_TYPES
 from .backends.base import FacilityBackend
@@ -172,6 +173,31 @@ class AsyncFacilityClient(FileMethods):
             if outage.overlaps(now, window_end):
                 return False
         return True
+
+    # -- identity and allocations ---------------------------------------------------------------
+
+    @answers_checked
+    async def whoami(self) -> Identity:
+        """Whom the connection's credentials stand for: user name, and where the API tells, the
+        projects, the default project, groups and when the credentials expire."""
+        return await self.backend.whoami()
+
+    @answers_checked
+    async def projects(self) -> list[Project]:
+        """The projects (accounts) the caller may charge."""
+        return await self.backend.projects()
+
+    @answers_checked
+    async def allocations(self, project: str | None = None) -> list[Allocation]:
+        """Each allocation of the caller's projects (or of ``project``, an id or a name): its
+        unit, grant, what jobs have used and what remains."""
+        if project is not None and (not isinstance(project, str) or not project.strip()):
+            raise InvalidJobSpec(
+                "project: a non-empty project id or name is required",
+                field="project",
+                facility=self.facility,
+            )
+        return await self.backend.allocations(project)
 
     # -- jobs -----------------------------------------------------------------------------------
 

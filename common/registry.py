@@ -61,8 +61,14 @@ class Capability:
     """Large uploads and downloads through a staged path (S3, Globus)."""
     TAGS = "tags"
     """``find_job_by_tag`` for jobs submitted by another client (a retried task)."""
+    IDENTITY = "identity"
+    """``whoami`` and ``projects``: whom the credentials stand for and what they may charge."""
+    ALLOCATIONS = "allocations"
+    """``allocations``: each project's grant and what its jobs have used."""
 
-    ALL: ClassVar[frozenset[str]] = frozenset({STATUS, OUTAGES, JOBS, JOB_OUTPUT, FILES, TRANSFER, TAGS})
+    ALL: ClassVar[frozenset[str]] = frozenset(
+        {STATUS, OUTAGES, JOBS, JOB_OUTPUT, FILES, TRANSFER, TAGS, IDENTITY, ALLOCATIONS}
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +81,8 @@ class BackendDescriptor:
     own (imported when one of them is used). ``emulator_flavour`` names the emulator flavour that
     serves the API (None for none). ``takes_script`` says whether the API runs a whole batch
     script (``JobSpec.script``); the others run an executable with arguments.
+    ``unsupported_hint`` says what the API offers instead of an operation it lacks;
+    ``identity_hint`` says it for ``whoami``, ``projects`` and ``allocations``.
     """
 
     name: str
@@ -92,6 +100,7 @@ class BackendDescriptor:
     docs: str | None = None
     url_placeholder: str = "https://api.example.org"
     unsupported_hint: str = ""
+    identity_hint: str = ""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.capabilities) - Capability.ALL)
@@ -137,11 +146,15 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         hook_class="FirecrestHook",
         takes_script=True,
         auth_types=("oidc_client_credentials", "token", "token_file"),
-        capabilities=Capability.ALL,
+        capabilities=Capability.ALL - {Capability.ALLOCATIONS},
         emulator_flavour="firecrest",
         where="CSCS Alps and other FirecREST sites",
         docs="docs/facility-cscs-firecrest.md",
         url_placeholder="https://api.cscs.ch/hpc/firecrest/v2",
+        identity_hint=(
+            "FirecREST tells the user, groups and accounts (whoami(), projects()) but not the "
+            "accounts' usage: read it in the site's accounting portal or with sacct/sshare on a login node."
+        ),
     ),
     BackendDescriptor(
         name="flux",
@@ -163,6 +176,11 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
             "scp/rsync, Globus or a file API of the facility (FirecREST, IRI), and read job output "
             "with job_output."
         ),
+        identity_hint=(
+            "A Flux instance knows only the Unix user that runs it, and no projects or allocations: "
+            "ask the site's accounting (sacct/sshare on a Slurm login node, the facility's portal) "
+            "or another API of the facility."
+        ),
     ),
     BackendDescriptor(
         name="iri",
@@ -172,7 +190,8 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         conn_type="facility_iri",
         hook_class="IRIHook",
         auth_types=_GLOBUS_AND_OIDC,
-        capabilities=_STATUS_AND_JOBS | {Capability.FILES, Capability.TAGS},
+        capabilities=_STATUS_AND_JOBS
+        | {Capability.FILES, Capability.TAGS, Capability.IDENTITY, Capability.ALLOCATIONS},
         emulator_flavour="iri",
         where="ALCF, NERSC, OLCF",
         docs="docs/facility-alcf-iri.md",
@@ -190,12 +209,16 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         hook_class="S3MHook",
         takes_script=True,
         auth_types=("token", "token_file"),
-        capabilities=_STATUS_AND_JOBS | {Capability.TAGS},
+        capabilities=_STATUS_AND_JOBS | {Capability.TAGS, Capability.IDENTITY},
         emulator_flavour="s3m",
         where="OLCF",
         docs="docs/facility-olcf-s3m.md",
         url_placeholder="https://s3m.olcf.ornl.gov",
         unsupported_hint="S3M has no REST file operations; move data with S3M Storage (`s3m storage push/pull`).",
+        identity_hint=(
+            "S3M tells the token's user, project and expiry (whoami(), projects()) but not the "
+            "project's usage: myOLCF shows its allocation."
+        ),
     ),
     BackendDescriptor(
         name="sfapi",
@@ -206,7 +229,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         hook_class="SuperfacilityHook",
         takes_script=True,
         auth_types=("private_key_jwt", "token", "token_file"),
-        capabilities=_STATUS_AND_JOBS | {Capability.TAGS},
+        capabilities=_STATUS_AND_JOBS | {Capability.TAGS, Capability.IDENTITY, Capability.ALLOCATIONS},
         emulator_flavour="sfapi",
         where="NERSC Perlmutter",
         docs="docs/facility-nersc-sfapi.md",
@@ -225,7 +248,7 @@ BUILTIN_DESCRIPTORS: tuple[BackendDescriptor, ...] = (
         hook_class="SlurmRestHook",
         takes_script=True,
         auth_types=("token", "token_file"),
-        capabilities=_STATUS_AND_JOBS | {Capability.TAGS},
+        capabilities=_STATUS_AND_JOBS | {Capability.TAGS, Capability.IDENTITY, Capability.ALLOCATIONS},
         emulator_flavour="slurmrestd",
         where="any Slurm cluster",
         docs="docs/facility-slurmrest.md",

@@ -1,8 +1,10 @@
 """``facility whoami`` and ``facility login``.
 
-``whoami`` says whom the connection's token stands for and when it expires, where the API or
-the token tells: S3M's token introspection, or the claims of a JWT access token (read, never
-verified). Other APIs keep that to themselves, and the command says so.
+``whoami`` says whom the connection's credentials stand for, where the API tells: its identity
+call (IRI v2's ``account/whoami``, the SF API's ``account/``, FirecREST's ``userinfo``, S3M's
+token introspection, slurmrestd's accounting user) with the projects, groups and expiry it
+gives. Where the API has no such call (IRI v1, Flux), the claims of a JWT access token (read,
+never verified) stand in; an opaque token and no call leave it unknown, and the command says so.
 
 ``login`` runs the Globus native-app flow ALCF uses (globus-sdk's ``NativeAppAuthClient``): it
 prints the URL to open, reads the code Globus shows, and stores the tokens in a globus-sdk token
@@ -31,15 +33,22 @@ ALCF_IRI_SCOPE = "https://auth.globus.org/scopes/6be511f6-a071-471f-9bc0-02a0d08
 _IDENTITY_CLAIMS = ("preferred_username", "username", "email", "sub")
 
 
-def _from_introspection(session: Session) -> dict[str, Any]:
-    info = session.client.call_backend("introspect")
-    expires = info.get("planned_expiration")
+def _from_api(session: Session) -> dict[str, Any] | None:
+    """What the API's identity call says, or None where the API has none."""
+    from facility_common import UnsupportedOperation
+
+    try:
+        identity = session.client.whoami()
+    except UnsupportedOperation:
+        return None
+    found = identity.to_dict()
+    found.pop("raw", None)
+    expires = found.pop("expires_at")
     return {
-        "source": "token introspection",
-        "identity": info.get("username"),
-        "project": info.get("project"),
-        "permissions": info.get("permissions"),
-        "expires": expires.isoformat() if isinstance(expires, datetime) else None,
+        **found,
+        "source": identity.source or "the API",
+        "identity": found.pop("username"),
+        "expires": expires,
     }
 
 
@@ -57,17 +66,44 @@ def _from_token(session: Session) -> dict[str, Any] | None:
     return {"source": "the token's claims (not verified)", "identity": identity, "expires": expires}
 
 
+def _show(found: dict[str, Any]) -> None:
+    out(f"identity    {found['identity'] or 'not stated'} (from {found['source']})")
+    details = (("user id", "user_id"), ("name", "name"), ("email", "email"))
+    for label, key in details:
+        if found.get(key):
+            out(f"{label:<11} {found[key]}")
+    if found.get("projects"):
+        default = found.get("default_project")
+        marked = [f"{p} (default)" if p == default else p for p in found["projects"]]
+        out(f"projects    {', '.join(marked)}")
+    elif found.get("default_project"):
+        out(f"project     {found['default_project']}")
+    if found.get("groups"):
+        out(f"groups      {', '.join(found['groups'])}")
+    if found.get("permissions"):
+        out(f"permissions {', '.join(map(str, found['permissions']))}")
+    if found["expires"]:
+        when = datetime.fromisoformat(found["expires"])
+        left = when.timestamp() - time.time()
+        state = f"in {fmt_duration(left)}" if left > 0 else f"{fmt_duration(-left)} ago: expired"
+        out(f"expires     {fmt_time(when)} ({state})")
+    else:
+        out("expires     not stated")
+
+
 def whoami(conn: ConnOption = None, as_json: JsonOption = False) -> None:
-    """Show whom the connection's token stands for and when it expires, where the API tells."""
+    """Show whom the connection's credentials stand for, their projects and expiry, where the
+    API (or a JWT token) tells."""
     from .session import open_session
 
     with open_session(conn) as session:
-        backend = session.client.backend
-        label = backend.facility_label or session.api
-        if callable(getattr(backend, "introspect", None)):
-            found: dict[str, Any] | None = _from_introspection(session)
-        else:
+        label = session.client.backend.facility_label or session.api
+        found = _from_api(session)
+        if found is None:
             found = _from_token(session)
+        elif not found["expires"]:
+            claims = _from_token(session)
+            found["expires"] = claims["expires"] if claims else None
     described = session.connection.describe()
     if found is None:
         unsupported = (
@@ -86,18 +122,7 @@ def whoami(conn: ConnOption = None, as_json: JsonOption = False) -> None:
         print_json({"connection": described, **found})
         return
     out(f"connection  {described}")
-    out(f"identity    {found['identity'] or 'not stated'} (from {found['source']})")
-    if found.get("project"):
-        out(f"project     {found['project']}")
-    if found.get("permissions"):
-        out(f"permissions {', '.join(map(str, found['permissions']))}")
-    if found["expires"]:
-        when = datetime.fromisoformat(found["expires"])
-        left = when.timestamp() - time.time()
-        state = f"in {fmt_duration(left)}" if left > 0 else f"{fmt_duration(-left)} ago: expired"
-        out(f"expires     {fmt_time(when)} ({state})")
-    else:
-        out("expires     not stated")
+    _show(found)
 
 
 def _default_storage(client_id: str) -> Path:

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from . import check, files, identity, jobs, status, submit, transfer, transfers, waiting
+from . import allocations, check, files, identity, jobs, status, submit, transfer, transfers, waiting
 from .configfile import config_app
 from .emulate import EMULATE_SETTINGS, emulate
 from .options import GlobalOptions, set_globals
@@ -35,7 +35,8 @@ HELP = (
     "file (facility config list); the resource from --resource (-r) or the connection's.\n\n"
     "Exit codes: 0 ok, 1 facility error, 2 configuration or usage (or a URL that does not serve "
     "the API), 3 host unreachable or TLS failed, 4 bad credentials, 5 expired credentials, "
-    "6 resource down, 7 not found, 8 job did not complete, 9 timed out, 130 interrupted."
+    "6 resource down, 7 not found, 8 job did not complete, 9 timed out, 10 allocation below "
+    "--min-remaining, 130 interrupted."
 )
 
 app = typer.Typer(
@@ -86,6 +87,7 @@ COMMANDS: list[Callable[..., None]] = [
     status.events,
     check.check,
     identity.whoami,
+    allocations.allocations,
     identity.login,
     jobs.jobs,
     jobs.job,

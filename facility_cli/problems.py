@@ -43,6 +43,7 @@ class EXIT:
     NOT_FOUND = 7
     JOB_FAILED = 8
     TIMEOUT = 9
+    ALLOCATION_LOW = 10
 
 
 class Problem(NamedTuple):

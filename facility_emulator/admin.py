@@ -13,6 +13,8 @@
 * ``PUT /_emulator/config`` ``{"queue_delay": s, "task_delay": s, "fidelity": "iri=reference"}`` --
   change timings or the fidelity setting at runtime
 * ``POST /_emulator/tokens/revoke`` -- forget every issued token
+* ``GET /_emulator/allocations`` -- every grant and its usage (:mod:`facility_emulator.ledger`);
+  ``PUT`` ``{"project", "capability", "unit"?, "allocation"?, "base_usage"?}`` changes one
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class AdminRoutes:
             Route("/_emulator/jobs/history", self.add_history, methods=["POST"]),
             Route("/_emulator/config", self.config, methods=["PUT"]),
             Route("/_emulator/tokens/revoke", self.revoke, methods=["POST"]),
+            Route("/_emulator/allocations", self.allocations, methods=["GET", "PUT"]),
         ]
 
     async def credentials(self, request: Request) -> Response:
@@ -180,3 +183,24 @@ class AdminRoutes:
     async def revoke(self, request: Request) -> Response:
         self.state.tokens.revoke_all()
         return Response(status_code=204)
+
+    async def allocations(self, request: Request) -> Response:
+        ledger = self.state.ledger
+        if request.method == "PUT":
+            body = await _body(request)
+            if not isinstance(body, dict) or not {"project", "capability"} <= set(body):
+                raise ProblemError(422, "give at least 'project' and 'capability'")
+            unknown = sorted(set(body) - {"project", "capability", "unit", "allocation", "base_usage"})
+            if unknown:
+                raise ProblemError(422, f"unknown fields {unknown}")
+            try:
+                ledger.set_grant(
+                    str(body["project"]),
+                    str(body["capability"]),
+                    unit=str(body.get("unit") or "node_hours"),
+                    allocation=body.get("allocation"),
+                    base_usage=body.get("base_usage"),
+                )
+            except ValueError as exc:
+                raise ProblemError(422, str(exc)) from exc
+        return JSONResponse({"allocations": ledger.snapshot()})

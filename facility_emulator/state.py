@@ -1,6 +1,6 @@
 """The shared state of one emulator: every flavour's routes work on this object.
 
-It bundles the token authority, sandbox, scheduler, task queue, facility catalog, fault
+It bundles the token authority, sandbox, scheduler, task queue, facility catalog, ledger, fault
 injector, statistics and exchange log, and knows how to check a bearer token.
 """
 
@@ -16,6 +16,7 @@ from facility_emulator.facility import Facility
 from facility_emulator.faults import FaultInjector, FaultSet, parse_spec
 from facility_emulator.fidelity import Fidelity, FidelitySpec
 from facility_emulator.idempotency import IdempotencyStore
+from facility_emulator.ledger import Ledger
 from facility_emulator.problems import ProblemError
 from facility_emulator.sandbox import Sandbox
 from facility_emulator.scheduler import make_scheduler
@@ -36,6 +37,7 @@ class EmulatorState:
         self.scheduler = make_scheduler(config.scheduler, config.queue_delay, config.kill_grace)
         self.tasks = TaskQueue(config.task_delay)
         self.facility = Facility()
+        self.ledger = Ledger(config.user, self.scheduler)
         self.stats = RequestStats()
         self.idempotency = IdempotencyStore()
         self.exchanges = ExchangeLog(config.max_exchanges, config.record_exchanges)

@@ -1,8 +1,10 @@
 """``FacilityResourceSensor``: hold a run while a resource is down or an outage is near.
 
 It passes once the resource is up or degraded and no planned or current outage overlaps
-now..now+``duration`` (set ``duration`` to the walltime of the jobs that follow). Deferrable mode
-waits in the triggerer through :class:`~airflow_facility.triggers.FacilityResourceTrigger`.
+now..now+``duration`` (set ``duration`` to the walltime of the jobs that follow) and, with
+``min_remaining``, the project's allocation has at least that much left (see
+:mod:`airflow_facility.allocation_gate`). Deferrable mode waits in the triggerer through
+:class:`~airflow_facility.triggers.FacilityResourceTrigger`.
 For "skip instead of wait", use :class:`~airflow_facility.operators.FacilityResourceGateOperator`.
 """
 
@@ -16,8 +18,9 @@ from airflow.sdk import BaseSensorOperator, Context
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException
 
-from facility_common import FacilityError
+from facility_common import FacilityClient, FacilityError
 
+from ..allocation_gate import FATAL_ALLOCATION_ERRORS, AllocationGate
 from ..hooks.facility import FacilityHook
 from ..triggers.resource import FacilityResourceTrigger
 
@@ -25,9 +28,11 @@ __all__ = ["FacilityResourceSensor"]
 
 
 class FacilityResourceSensor(BaseSensorOperator):
-    """Wait until ``resource`` is usable for the next ``duration``."""
+    """Wait until ``resource`` is usable for the next ``duration`` (and, with ``min_remaining``,
+    until the project's allocation has that much left; ``project`` and ``capability`` as for
+    :class:`~airflow_facility.operators.FacilityResourceGateOperator`)."""
 
-    template_fields: Sequence[str] = ("resource",)
+    template_fields: Sequence[str] = ("resource", "project")
 
     def __init__(
         self,
@@ -36,6 +41,9 @@ class FacilityResourceSensor(BaseSensorOperator):
         resource: str,
         duration: timedelta | float = timedelta(hours=1),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        min_remaining: float | str | None = None,
+        project: str | None = None,
+        capability: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -43,6 +51,10 @@ class FacilityResourceSensor(BaseSensorOperator):
         self.resource = resource
         self.duration = duration if isinstance(duration, timedelta) else timedelta(seconds=float(duration))
         self.deferrable = deferrable
+        self.min_remaining = min_remaining
+        self.project = project
+        self.capability = capability
+        AllocationGate.from_arguments(min_remaining, project, capability)  # refuse bad values now
         self._hook: FacilityHook | None = None
 
     @property
@@ -63,7 +75,30 @@ class FacilityResourceSensor(BaseSensorOperator):
             self.log.info(
                 "%s is down or has an outage within the next %s; waiting", self.resource, self.duration
             )
-        return available
+            return False
+        return self._allocation_left(client)
+
+    def _gate(self) -> AllocationGate | None:
+        return AllocationGate.from_arguments(self.min_remaining, self.project, self.capability)
+
+    def _allocation_left(self, client: FacilityClient) -> bool:
+        """True without ``min_remaining`` or when enough is left; a check that cannot succeed
+        (no allocations in this API, an unknown project) fails the task."""
+        gate = self._gate()
+        if gate is None:
+            return True
+        try:
+            verdict = gate.check(client)
+        except FATAL_ALLOCATION_ERRORS as exc:
+            raise AirflowException(
+                f"the allocation of {self.project or 'the project'} cannot be checked: {exc}"
+            ) from exc
+        except FacilityError as exc:
+            self.log.warning("allocations could not be read (%s); trying again", exc)
+            return False
+        if not verdict.ok:
+            self.log.info("%s; waiting", verdict.message)
+        return verdict.ok
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -76,6 +111,7 @@ class FacilityResourceSensor(BaseSensorOperator):
                 resource=self.resource,
                 duration=self.duration.total_seconds(),
                 poll_interval=float(self.poke_interval),
+                **(gate.arguments() if (gate := self._gate()) is not None else {}),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)) if self.timeout else None,
@@ -88,3 +124,5 @@ class FacilityResourceSensor(BaseSensorOperator):
         if event["status"] == "error":
             raise AirflowException(f"waiting for {self.resource} failed: {event.get('message')}")
         self.log.info("%s is available for the next %s", self.resource, self.duration)
+        if event.get("allocation"):
+            self.log.info("allocation: %s", event["allocation"])

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from ..account import Allocation, Identity, Project
 from ..errors import ConfigurationError, NotFoundError, UnsupportedOperation
 from ..follow import follow_by_polling
 from ..models import FileEntry, Job, JobSpec, Outage, ResourceStatus
@@ -42,6 +43,8 @@ class FacilityBackend(abc.ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     unsupported_hint: ClassVar[str] = ""
     """Appended to UnsupportedOperation messages: what the API offers instead."""
+    identity_hint: ClassVar[str] = ""
+    """Appended instead for ``whoami``, ``projects`` and ``allocations``: where to find them."""
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     """The typed options this backend takes (a :class:`BackendOptions` subclass)."""
 
@@ -63,6 +66,8 @@ class FacilityBackend(abc.ABC):
             cls.capabilities = descriptor.capabilities
         if "unsupported_hint" not in cls.__dict__ and descriptor.unsupported_hint:
             cls.unsupported_hint = descriptor.unsupported_hint
+        if "identity_hint" not in cls.__dict__ and descriptor.identity_hint:
+            cls.identity_hint = descriptor.identity_hint
 
     def __init__(
         self,
@@ -116,8 +121,9 @@ class FacilityBackend(abc.ABC):
             lookup_delays=self.options.submit_lookup_delays,
         )
 
-    def _unsupported(self, operation: str) -> UnsupportedOperation:
-        hint = f" {self.unsupported_hint}" if self.unsupported_hint else ""
+    def _unsupported(self, operation: str, hint_text: str | None = None) -> UnsupportedOperation:
+        text = self.unsupported_hint if hint_text is None else hint_text
+        hint = f" {text}" if text else ""
         return UnsupportedOperation(
             f"{operation} is not offered by the {self.facility_label or self.name}.{hint}",
             facility=self.name,
@@ -152,6 +158,21 @@ class FacilityBackend(abc.ABC):
             facility=self.name,
             resource=resource,
         )
+
+    # -- identity and allocations ---------------------------------------------------------------
+
+    async def whoami(self) -> Identity:
+        """Whom the credentials stand for (user name, projects, expiry where the API tells)."""
+        raise self._unsupported("whoami", self.identity_hint or None)
+
+    async def projects(self) -> list[Project]:
+        """The projects (accounts) the caller may charge."""
+        raise self._unsupported("projects", self.identity_hint or None)
+
+    async def allocations(self, project: str | None = None) -> list[Allocation]:
+        """The allocations of the caller's projects, or of ``project`` (an id or a name), with
+        what each has used. An unknown project raises NotFoundError."""
+        raise self._unsupported("allocations", self.identity_hint or None)
 
     # -- jobs -----------------------------------------------------------------------------------
 

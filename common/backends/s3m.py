@@ -12,7 +12,8 @@ What S3M changes:
 
 * **Auth**: the token is sent raw in ``Authorization`` (no ``Bearer``), as S3M's documents do. S3M
   tokens carry no ``exp``; :meth:`S3MBackend.token_expiry` asks the token service
-  (``GET olcf/v1/token/ctls/introspect``) for its ``plannedExpiration``.
+  (``GET olcf/v1/token/ctls/introspect``) for its ``plannedExpiration``, and ``whoami`` and
+  ``projects`` read the token's user and project there (:mod:`.s3m_identity`).
 * **Job fields**: the gateway accepts only its ``JobDescription`` subset of Slurm's job
   description; a spec that needs another field (GPUs, a custom attribute S3M lacks) is refused
   before any request, naming the field.
@@ -42,6 +43,7 @@ from ..http import ApiRequest
 from ..models import JobSpec, Outage, ResourceState, ResourceStatus
 from ..options import BackendOptions
 from ..url_paths import path_segment
+from .s3m_identity import S3MIdentity
 from .s3m_streaming import S3MStreaming
 from .slurm_script import SbatchOption
 from .slurmrest.backend import SlurmRestBackend
@@ -195,9 +197,10 @@ def _refuse_fields(job: Mapping[str, Any]) -> None:
     )
 
 
-class S3MBackend(S3MStreaming, SlurmRestBackend):
+class S3MBackend(S3MIdentity, S3MStreaming, SlurmRestBackend):
     """OLCF S3M: Slurm REST v0.0.43/v0.0.44 per cluster, status downtimes, token introspection
-    and revocation, streaming clusters (:class:`~.s3m_streaming.S3MStreaming`)."""
+    and revocation, the token's identity (:class:`~.s3m_identity.S3MIdentity`), streaming clusters
+    (:class:`~.s3m_streaming.S3MStreaming`)."""
 
     name: ClassVar[str] = "s3m"
     Options: ClassVar[type[BackendOptions]] = S3MOptions

@@ -173,11 +173,14 @@ class StatusRoutes:
     async def userinfo(self, request: Request) -> Response:
         system_of(request)
         user = self.state.config.user
+        ledger = self.state.ledger
         return json_response(
             {
                 "user": {"id": str(os.getuid()), "name": user},
                 "group": {"id": str(os.getgid()), "name": user},
                 "groups": [{"id": str(os.getgid()), "name": user}],
-                "accounts": [{"name": "demo", "default": True}],
+                "accounts": [
+                    {"name": name, "default": name == ledger.default_project} for name in ledger.projects
+                ],
             }
         )

@@ -20,7 +20,7 @@ def iri_routes(state: EmulatorState) -> list[Route]:
         routes += StatusRoutes(state, version).routes()
         routes += ComputeRoutes(state, version).routes()
         routes += FilesystemRoutes(state, version).routes()
+        routes += AccountRoutes(state, version).routes()
         if version == "v2":
             routes += StorageRoutes(state, version).routes()
-            routes += AccountRoutes(state, version).routes()
     return routes

@@ -89,7 +89,10 @@ class StatusRoutes:
             "supported_endpoints": SUPPORTED_ENDPOINTS.get(resource.resource_type, []),
             "self_uri": f"{base}/status/resources/{resource.id}",
             "site_uri": f"{base}/facility/sites/{self.state.facility.site_id}",
-            "capability_uris": [],
+            "capability_uris": [
+                f"{base}/account/capabilities/{c.id}"
+                for c in self.state.ledger.capabilities_of(resource.name)
+            ],
         }
         return self._linked(view, lambda: links.resource_links(base, resource, view))
 
@@ -220,7 +223,9 @@ class StatusRoutes:
                 continue
             if since and resource.last_modified < since:
                 continue
-            if q.get("capability"):
+            if q.get("capability") and not any(
+                uri.rsplit("/", 1)[-1] == q["capability"] for uri in view["capability_uris"]
+            ):
                 continue
             views.append(view)
         return views

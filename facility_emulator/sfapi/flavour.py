@@ -16,6 +16,7 @@ from typing import Any
 from starlette.routing import Route
 
 from facility_emulator.flavours import Flavour
+from facility_emulator.sfapi.account import SFAPIAccountRoutes
 from facility_emulator.sfapi.clients import ClientRegistry, RegisteredClient, TokenEndpoint
 from facility_emulator.sfapi.globus import SFAPIGlobusRoutes
 from facility_emulator.sfapi.routes import MACHINES, PREFIX, SFAPIRoutes
@@ -45,6 +46,7 @@ def build(state: EmulatorState) -> Flavour:
     routes: list[Any] = [Route(TOKEN_PATH, TokenEndpoint(state, registry).handle, methods=["POST"])]
     routes += globus.routes()  # before SFAPIRoutes: /status/globus must win over /status/{name}
     routes += SFAPIRoutes(state).routes()
+    routes += SFAPIAccountRoutes(state, PREFIX).routes()
 
     def credentials(root_url: str) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from facility_emulator.flavours import Flavour
+from facility_emulator.slurmrestd.associations import AccountingRoutes
 from facility_emulator.slurmrestd.common import VERSION, ControllerSettings, SlurmAuth, SlurmClock
 from facility_emulator.slurmrestd.routes import SlurmRestdRoutes, partitions
 from facility_emulator.state import EmulatorState
@@ -99,7 +100,8 @@ def build(state: EmulatorState) -> Flavour:
     auth = SlurmAuth(state.config.user, secrets.token_urlsafe(32), state.tokens)
     clock = SlurmClock()
     controller = ControllerSettings()
-    served = SlurmRestdRoutes(state, auth, clock, PREFIX, controller).routes()
+    cluster = SlurmRestdRoutes(state, auth, clock, PREFIX, controller)
+    served = [*cluster.routes(), *AccountingRoutes(cluster).routes()]
 
     def credentials(root_url: str) -> dict[str, Any]:
         return {

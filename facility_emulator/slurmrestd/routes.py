@@ -307,6 +307,7 @@ class SlurmRestdRoutes:
             "comment": str(job.get("comment") or ""),
             "partition": partition.name,
             "account": str(job.get("account") or directives.account or ""),
+            "nodes": job.get("minimum_nodes") or job.get("nodes") or directives.nodes or 1,
             "time_limit": minutes,
             "cwd": str(cwd),
             "stdout": str(plan.stdout),

@@ -29,6 +29,8 @@ def _rebuild(trigger: Any) -> Any:
         FacilityJobTrigger("conn", "polaris", "42", poll_interval=2.5, deadline=1.9e9, cancel_on_kill=False),
         FacilityResourceTrigger("conn", "eagle"),
         FacilityResourceTrigger("conn", "eagle", duration=120.0, poll_interval=3.0),
+        FacilityResourceTrigger("conn", "polaris", min_remaining="5%", project="demo", capability="gpu"),
+        FacilityResourceTrigger("conn", "polaris", min_remaining=12.5),
     ],
 )
 def test_serialize_round_trip(trigger: Any) -> None:

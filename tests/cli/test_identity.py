@@ -37,11 +37,41 @@ def test_whoami_reads_s3m_introspection(env: dict[str, str | None], cli_emulator
     )
     result = run({**env, "FACILITY_CONN": conn}, "whoami")
     assert result.exit_code == 0, result.output
-    assert "identity    demo_auser (from token introspection)" in result.stdout
+    assert "identity    demo_auser (from GET olcf/v1/token/ctls/introspect)" in result.stdout
+    assert "projects    demo (default)" in result.stdout
     assert "expires" in result.stdout and "in " in result.stdout
     assert credentials["token"] not in result.output
     data = json.loads(run({**env, "FACILITY_CONN": conn}, "whoami", "--json").stdout)
     assert data["identity"] == "demo_auser" and data["expires"]
+    assert data["projects"] == ["demo"] and data["permissions"] == ["compute-ace"]
+
+
+def test_whoami_shows_the_identity_and_projects_the_api_tells(
+    env: dict[str, str | None], cli_emulator: Any
+) -> None:
+    shown = run({**env, "FACILITY_URL": cli_emulator.iri_url("v2"), "FACILITY_PROJECT": "demo"}, "whoami")
+    assert shown.exit_code == 0, shown.output
+    assert "identity    demo (from GET /account/whoami)" in shown.stdout
+    assert "projects    demo (default), staff" in shown.stdout
+
+    extra = cli_emulator.flavour_credentials("sfapi")
+    auth = {
+        "auth_type": "private_key_jwt",
+        "token_url": extra["token_url"],
+        "private_key": extra["private_key"],
+    }
+    conn = json.dumps(
+        {
+            "conn_type": "facility_sfapi",
+            "host": cli_emulator.api_url("sfapi"),
+            "login": extra["client_id"],
+            "extra": auth,
+        }
+    )
+    data = json.loads(run({**env, "FACILITY_CONN": conn}, "whoami", "--json").stdout)
+    assert data["identity"] == cli_emulator.config.user and data["source"] == "GET /account/"
+    assert data["projects"] == ["demo", "staff"]
+    assert extra["private_key"] not in json.dumps(data)
 
 
 def test_whoami_reads_a_jwt_and_says_when_the_api_cannot_tell(env: dict[str, str | None]) -> None:

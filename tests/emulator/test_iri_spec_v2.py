@@ -246,6 +246,15 @@ def exercise(server: EmulatorServer, version: str) -> None:
         if v2:
             c.get("/storage/locations/polaris")
             c.get("/storage/access-endpoints/eagle")
+        capability = c.get("/account/capabilities", params={"limit": 1}).json()[0]
+        c.get(f"/account/capabilities/{capability['id']}")
+        c.get("/account/projects")
+        c.get("/account/projects/demo")
+        allocation = c.get("/account/projects/demo/project_allocations").json()[0]
+        shares = f"/account/projects/demo/project_allocations/{allocation['id']}/user_allocations"
+        c.get(f"/account/projects/demo/project_allocations/{allocation['id']}")
+        c.get(f"{shares}/{c.get(shares).json()[0]['id']}")
+        c.get("/account/projects/nosuch")
     httpx.delete(f"{server.url}/_emulator/incidents/{incident['id']}")
 
 
@@ -259,6 +268,6 @@ def test_every_exchange_follows_the_newest_spec(fidelity: str, tmp_path: Path) -
     statuses = {(e.method, e.route, e.status) for e in exchanges}
     if fidelity != "spec":  # the reference server's 404 pages were exercised
         assert ("GET", "/iri/api/v2/status/events", 404) in statuses
-    assert len({(e.method, e.route) for e in exchanges}) >= 30
+    assert len({(e.method, e.route) for e in exchanges}) >= 40
     failures = [message for exchange in exchanges for message in iri_exchange_errors(exchange)]
     assert not failures, "\n".join(failures[:20])

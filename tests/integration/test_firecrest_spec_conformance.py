@@ -124,6 +124,8 @@ def exercise(server: EmulatorServer, tmp_path: Path) -> None:
         "firecrest", base_url=server.api_url("firecrest"), auth=auth, account="demo"
     ) as client:
         assert {r.name for r in client.resources()} == {"daint", "eiger", "santis"}
+        assert client.whoami().default_project == "demo"
+        assert {p.id for p in client.projects()} == {"demo", "staff"}
         assert client.resource("daint").name == "daint"
         assert client.outages("daint")
         spec = JobSpec(
@@ -184,5 +186,6 @@ def test_every_exchange_follows_the_spec(recording_emulator: EmulatorServer, tmp
     exchanges = [e for e in recording_emulator.exchanges() if e.path.startswith("/firecrest/")]
     routes = {(e.method, re.sub(r"/jobs/\d+", "/jobs/{id}", e.route or e.path)) for e in exchanges}
     assert len(routes) >= 25, sorted(routes)
+    assert any(route.endswith("/userinfo") for _, route in routes), sorted(routes)
     failures = [message for exchange in exchanges for message in validation_errors(exchange)]
     assert not failures, json.dumps(failures[:20], indent=1)

@@ -297,10 +297,10 @@ def test_v2_server_without_an_idempotency_store(tmp_path: Path) -> None:
 
 def test_whoami_where_offered(reference: EmulatorServer) -> None:
     async def v2(backend: IRIBackend) -> str:
-        return await backend.whoami()
+        return (await backend.whoami()).username
 
     async def v1(backend: IRIBackend) -> str:
-        return await backend.whoami()
+        return (await backend.whoami()).username
 
     assert run(reference, "v2", v2) == reference.config.user
     with pytest.raises(UnsupportedOperation, match="v1"):

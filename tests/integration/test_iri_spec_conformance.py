@@ -40,6 +40,7 @@ def exercise(server: EmulatorServer, version: str, tmp_path: Path) -> None:
     from facility_common import AsyncFacilityClient
     from facility_common.backends.iri import IRIBackend
     from facility_common.errors import JobSubmissionError
+    from facility_common.http import ApiRequest
 
     credentials = server.credentials
     auth = {
@@ -56,6 +57,9 @@ def exercise(server: EmulatorServer, version: str, tmp_path: Path) -> None:
         client.resource("polaris")
         client.outages("polaris")
         client.is_available("polaris")
+        projects = client.projects()
+        client.allocations()
+        allocation = client.allocations(projects[0].id)[0]
         spec = JobSpec(
             executable="/bin/echo",
             arguments=["spec"],
@@ -133,6 +137,16 @@ def exercise(server: EmulatorServer, version: str, tmp_path: Path) -> None:
             tasks = await backend.tasks()
             await backend.get_task(tasks[-1]["id"])
             await backend.delete_task(tasks[-1]["id"])
+            shares = await backend.user_allocations(allocation.project, str(allocation.id))
+            # The account routes the backend does not call, for the emulator's answers.
+            base = f"account/projects/{allocation.project}"
+            for path in (
+                base,
+                f"{base}/project_allocations/{allocation.id}",
+                f"{base}/project_allocations/{allocation.id}/user_allocations/{shares[0].raw['id']}",
+                f"account/capabilities/{allocation.raw['capability_uri'].rsplit('/', 1)[-1]}",
+            ):
+                await backend._session.call(ApiRequest("GET", path))
 
     anyio.run(extras)
 
@@ -146,5 +160,12 @@ def test_every_exchange_follows_the_spec(
     exchanges = [e for e in recording_emulator.exchanges() if e.path.startswith(f"/iri/api/{version}/")]
     routes = {(e.method, e.route) for e in exchanges}
     assert len(routes) >= 15, routes
+    assert {route for _, route in routes if "/account/" in route} >= {
+        f"/iri/api/{version}/account/projects",
+        f"/iri/api/{version}/account/projects/{{project_id}}/project_allocations",
+        f"/iri/api/{version}/account/projects/{{project_id}}/project_allocations/{{allocation_id}}/user_allocations",
+        f"/iri/api/{version}/account/capabilities",
+        f"/iri/api/{version}/account/capabilities/{{capability_id}}",
+    }
     failures = [message for exchange in exchanges for message in iri_exchange_errors(exchange)]
     assert not failures, json.dumps(failures[:20], indent=1)

@@ -45,7 +45,8 @@ def recording_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emu
 
 
 def exercise(server: EmulatorServer, tmp_path: Path) -> None:
-    """Every backend operation once, plus sfapi_client's status, submit, ls and download."""
+    """Every backend operation once, plus sfapi_client's status, submit, ls, download, user and
+    projects."""
     creds = server.flavour_credentials("sfapi")
     auth = {
         "type": "private_key_jwt",
@@ -60,6 +61,9 @@ def exercise(server: EmulatorServer, tmp_path: Path) -> None:
         client.resource("perlmutter")
         client.outages()
         client.outages("perlmutter")
+        client.whoami()
+        client.projects()
+        client.allocations("demo")
         spec = JobSpec(
             executable="/bin/echo",
             arguments=["spec"],
@@ -109,6 +113,12 @@ def exercise(server: EmulatorServer, tmp_path: Path) -> None:
             await perlmutter.jobs(jobids=[sf_job.jobid])
             [path] = await perlmutter.ls(f"{home}/spec-in.txt")
             await path.download()
+            # sfapi_client reads the account answers into its models (UserInfo, ProjectStats).
+            me = await sf.user()
+            projects = await me.projects()
+            assert me.name == server.config.user
+            assert {p.repo_name for p in projects} == {"demo", "staff"}
+            assert all(p.cpu_project_hours_given for p in projects)
 
     anyio.run(extras)
 
@@ -165,5 +175,6 @@ def test_every_exchange_follows_the_spec(recording_emulator: EmulatorServer, tmp
     ]
     routes = {(e.method, e.route) for e in exchanges}
     assert len(routes) >= 13, routes
+    assert {("GET", f"{PREFIX}/account/"), ("GET", f"{PREFIX}/account/projects")} <= routes
     failures = [message for exchange in exchanges for message in validation_errors(exchange)]
     assert not failures, json.dumps(failures[:20], indent=1)

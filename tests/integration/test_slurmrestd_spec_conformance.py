@@ -33,7 +33,7 @@ SPEC_HOST = "http://127.0.0.1:6820"
 # error.code), which no real answer has; such findings alone are the document's quirk.
 _FLATTENED_REQUIRED = re.compile(r"'[a-z_]+/[a-z_]+' is a required property")
 _EMULATED = re.compile(r"^/slurmrestd(/slurm(?:db)?/v0\.0\.43/.*)$")
-_COLLECTIONS = ("ping", "diag", "jobs", "nodes", "partitions", "reservations")
+_COLLECTIONS = ("ping", "diag", "jobs", "nodes", "partitions", "reservations", "associations")
 
 pytestmark = pytest.mark.skipif(not SPEC_FILE.is_file(), reason=f"{SPEC_NAME} is not in specs/olcf-s3m")
 
@@ -82,6 +82,9 @@ def exercise(server: EmulatorServer) -> None:
     ).raise_for_status()
     with FacilityClient.connect("slurmrest", base_url=base_url, **options) as client:
         client.resources()
+        assert client.whoami().projects
+        client.projects()
+        assert client.allocations()
         assert client.is_available("polaris")
         assert client.outages("polaris")
         spec = JobSpec(
@@ -176,6 +179,8 @@ def test_every_slurmrestd_exchange_follows_the_v0043_spec(recording_emulator: Em
     routes = {(e.method, spec_path(e.path)) for e in exchanges}
     assert len(routes) >= 10, routes
     assert any(path.startswith("/slurmdb/") for _, path in routes), routes
+    accounting = {path.rsplit("/v0.0.43/", 1)[-1].split("/")[0] for _, path in routes if "/slurmdb/" in path}
+    assert {"user", "associations", "jobs"} <= accounting, accounting
     statuses = {e.status for e in exchanges}
     assert {200, 404, 500} <= statuses, statuses
     failures = [message for exchange in exchanges for message in validation_errors(exchange)]

@@ -431,7 +431,16 @@ def test_describe_has_no_secrets() -> None:
     backend = IRIBackend(base_url="https://api.alcf.anl.gov/api/v1", auth=httpx.BasicAuth("u", "secret"))
     text = json.dumps(backend.describe()) + repr(backend)
     assert "secret" not in text
-    assert backend.describe()["capabilities"] == ["files", "job_output", "jobs", "outages", "status", "tags"]
+    assert backend.describe()["capabilities"] == [
+        "allocations",
+        "files",
+        "identity",
+        "job_output",
+        "jobs",
+        "outages",
+        "status",
+        "tags",
+    ]
 
 
 def test_update_job_builder_v1_and_v2() -> None:

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ...models import Outage, ResourceStatus
+from .account import AccountMixin
 from .core import FACILITY
 from .files import FileMethods
 from .jobs import JobMethods
@@ -45,7 +46,7 @@ from .requests import build_reservations
 __all__ = ["FACILITY", "FirecrestBackend"]
 
 
-class FirecrestBackend(JobMethods, FileMethods):
+class FirecrestBackend(JobMethods, FileMethods, AccountMixin):
     """FirecREST v2 at one site.
 
     ``account`` and ``partition`` are used when a JobSpec names none; ``directory`` is the

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import httpx
 
 from ...options import BackendOptions
+from .account import AccountMixin
 from .events import EventsMixin
 from .files import FilesMixin
 from .jobs import JobsMixin
@@ -17,7 +18,7 @@ from .status import StatusMixin
 __all__ = ["IRIBackend"]
 
 
-class IRIBackend(JobsMixin, FilesMixin, StatusMixin, EventsMixin):
+class IRIBackend(JobsMixin, FilesMixin, AccountMixin, StatusMixin, EventsMixin):
     """The DOE IRI Facility API, v1 or v2, at one facility.
 
     ``base_url`` includes the version (``https://api.alcf.anl.gov/api/v1``); ``api_version``

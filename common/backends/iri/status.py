@@ -1,7 +1,7 @@
 """The IRI backend's status and facility methods: resources, outages, and the IRI-only reads.
 
 **IRI-only calls** (``facility_info``, ``sites``, ``site``, ``event``, ``incident``,
-``whoami``, ``compute_resources``, ``filesystem_resources``) are outside the generic contract.
+``compute_resources``, ``filesystem_resources``) are outside the generic contract.
 Facility, site and event documents have no shared model and are returned as the plain dicts the
 API serves, after a shape check (an object with an ``id``). The events feed (``events``) lives in
 :mod:`.events`.
@@ -13,7 +13,7 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
-from ...errors import FacilityError, NotFoundError, UnsupportedOperation
+from ...errors import FacilityError
 from ...http import ApiRequest
 from ...models import Outage, ResourceStatus
 from .core import IRIBase
@@ -26,7 +26,6 @@ from .parsers import (
     _parse_resources,
 )
 from .requests import (
-    FACILITY,
     _build_compute_resources,
     _build_event,
     _build_facility,
@@ -36,7 +35,6 @@ from .requests import (
     _build_resource,
     _build_site,
     _build_sites,
-    _build_whoami,
 )
 
 
@@ -147,34 +145,6 @@ class StatusMixin(IRIBase):
         :calls: GET /facility/sites/{site_id}
         """
         return await self._object(_build_site(site_id), "site")
-
-    async def whoami(self) -> str:
-        """The user name the facility knows the caller by (its token's owner).
-
-        v2 only, and only where the deployment serves it (the reference server's newer releases
-        do; neither revision of the v2 spec names it): elsewhere :class:`UnsupportedOperation`
-        names the API version.
-
-        :calls: GET /account/whoami
-        """
-        if self.api_version == "v1":
-            raise UnsupportedOperation(
-                f"whoami: the {self.facility_label} v1 has no account/whoami operation (v2 "
-                "deployments may offer it)",
-                facility=FACILITY,
-            )
-        try:
-            data = await self._session.call(_build_whoami())
-        except NotFoundError:
-            raise UnsupportedOperation(
-                f"whoami: this {self.facility_label} {self.api_version} deployment does not offer "
-                "GET /account/whoami",
-                facility=FACILITY,
-            ) from None
-        username = data.get("username") if isinstance(data, dict) else None
-        if not isinstance(username, str) or not username:
-            raise self._bad_answer("GET /account/whoami", ValueError("no username"), None)
-        return username
 
     async def compute_resources(self) -> list[ResourceStatus]:
         """The compute resources the caller may submit to.

@@ -40,6 +40,7 @@ from ...http import ApiRequest
 from ...models import Job, JobSpec, Outage, ResourceStatus
 from ...options import BackendOptions
 from ..submit import UnreadableAnswer, newest, tag_of
+from .account import SFAPIAccount
 from .files import SFAPIFiles
 from .options import SFAPIOptions
 from .parsers import (
@@ -70,7 +71,7 @@ __all__ = ["SFAPIBackend"]
 FACILITY = "sfapi"
 
 
-class SFAPIBackend(SFAPIFiles):
+class SFAPIBackend(SFAPIFiles, SFAPIAccount):
     """The NERSC Superfacility API v1.2.
 
     Options (:class:`SFAPIOptions`): ``task_timeout``/``task_poll_interval`` bound the wait for

@@ -50,6 +50,8 @@ Choices where slurmrestd is silent or awkward:
   otherwise it raises :class:`UnsupportedOperation`.
 * **Outages** are reservations flagged ``MAINT``: planned, for their partition or the whole
   cluster.
+* **Identity and allocations** come from the accounting routes: the user's associations, the
+  accounts' ``GrpTRESMins`` and their jobs' recorded usage (:mod:`.account`).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ from ...models import Job, JobSpec, JobState
 from ...options import BackendOptions
 from ..slurm_script import SbatchOption
 from ..submit import UnreadableAnswer, newest, tag_of, tagged_environment
+from .account import AccountCalls
 from .auth import SlurmTokenAuth
 from .cluster import ClusterCalls
 from .discovery import ServedApi, remember_served, served_api, served_in_document
@@ -124,7 +127,7 @@ CLOCK_SKEW_SECONDS = 120
 it with its own clock, which may lag this host's."""
 
 
-class SlurmRestBackend(ClusterCalls):
+class SlurmRestBackend(AccountCalls, ClusterCalls):
     """slurmrestd, one cluster: partitions as resources, MAINT reservations as outages, jobs."""
 
     name: ClassVar[str] = "slurmrest"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from facility_common.backends.base import Capability
+
 from ..flavour import Flavour
 
 REFERENCE = "firecrest=reference"
@@ -28,6 +30,7 @@ def firecrest_flavour(server: Any, fidelity: str = "spec") -> Flavour:
         scratch=credentials["home"],
         options={"account": "demo"},
         fidelity=fidelity,
+        capabilities=Capability.ALL - {Capability.ALLOCATIONS},
     )
 
 

@@ -27,6 +27,8 @@ def iri_flavour(server: Any, version: str, fidelity: str = "spec") -> Flavour:
     capabilities = (
         Capability.ALL - _HIDDEN_BY_THE_REFERENCE_SERVER if fidelity == REFERENCE else Capability.ALL
     )
+    if version == "v1":
+        capabilities -= {Capability.IDENTITY}  # v1 has projects but no whoami
     return Flavour(
         facility="iri",
         base_url=server.iri_url(version),

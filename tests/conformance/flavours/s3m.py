@@ -33,7 +33,13 @@ def s3m_flavour(server: Any) -> Flavour:
         scratch=credentials["home"],
         options={"directory": credentials["home"], "local_output": True},
         capabilities=frozenset(
-            {Capability.STATUS, Capability.OUTAGES, Capability.JOBS, Capability.JOB_OUTPUT}
+            {
+                Capability.STATUS,
+                Capability.OUTAGES,
+                Capability.JOBS,
+                Capability.JOB_OUTPUT,
+                Capability.IDENTITY,
+            }
         ),
         walltime_seconds=60,
     )

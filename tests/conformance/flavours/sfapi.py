@@ -41,6 +41,8 @@ def sfapi_flavour(server: Any) -> Flavour:
                 Capability.JOBS,
                 Capability.JOB_OUTPUT,
                 Capability.FILES,
+                Capability.IDENTITY,
+                Capability.ALLOCATIONS,
             }
         ),
         walltime_seconds=2,

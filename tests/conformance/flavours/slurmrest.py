@@ -60,7 +60,14 @@ def slurmrest_flavour(server: Any) -> Flavour:
         scratch=str(scratch),
         options={"user_name": settings["SLURM_USER"], "directory": str(scratch), "local_output": True},
         capabilities=frozenset(
-            {Capability.STATUS, Capability.OUTAGES, Capability.JOBS, Capability.JOB_OUTPUT}
+            {
+                Capability.STATUS,
+                Capability.OUTAGES,
+                Capability.JOBS,
+                Capability.JOB_OUTPUT,
+                Capability.IDENTITY,
+                Capability.ALLOCATIONS,
+            }
         ),
         walltime_seconds=60,
     )

@@ -37,7 +37,14 @@ def slurmrest_emulated_flavour(server: Any) -> Flavour:
             "local_output": True,
         },
         capabilities=frozenset(
-            {Capability.STATUS, Capability.OUTAGES, Capability.JOBS, Capability.JOB_OUTPUT}
+            {
+                Capability.STATUS,
+                Capability.OUTAGES,
+                Capability.JOBS,
+                Capability.JOB_OUTPUT,
+                Capability.IDENTITY,
+                Capability.ALLOCATIONS,
+            }
         ),
         walltime_seconds=60,
     )
