@@ -102,7 +102,7 @@ def main(path: str) -> int:
     try:
         for block in job["blocks"]:
             print(f"### {block['where']}", file=sys.stderr, flush=True)
-            code = compile(block["code"], block["where"], "exec", ast.PyCF_ONLY_AST)
+            code = ast.parse(block["code"], block["where"])
             if not _binds_server(code):
                 namespace["server"] = view  # a block that starts an emulator of its own names it so
             exec(compile(code, block["where"], "exec"), namespace)
