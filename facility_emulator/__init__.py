@@ -1,4 +1,6 @@
-"""Local emulator of HPC facility REST APIs (DOE IRI v1/v2) with real jobs and real auth.
+"""Local emulator of HPC facility REST APIs with real jobs and real auth: the DOE IRI Facility API
+(v1 and v2), the NERSC Superfacility API, OLCF S3M, slurmrestd, the Flux RESTful API, FirecREST v2,
+and Globus Transfer with its token endpoint.
 
 Public in-process API: :class:`EmulatorConfig`, :class:`EmulatorServer`.
 """

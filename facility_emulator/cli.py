@@ -47,8 +47,9 @@ def parse_args(
     """Parse command line options."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Local stand-in for HPC facility APIs (IRI, SF API, S3M, slurmrestd, Flux, "
-        "FirecREST) with real jobs and real auth. Prints the settings to reach it; serves until Ctrl-C.",
+        description="Local stand-in for HPC facility APIs (IRI v1 and v2, NERSC SF API, OLCF S3M, "
+        "slurmrestd, Flux, FirecREST) and Globus Transfer, with real jobs, real copies and real auth. "
+        "Prints the settings to reach it; serves until Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")

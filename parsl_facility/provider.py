@@ -16,6 +16,9 @@ How Parsl drives it, and what follows from that:
 * When a block FAILS, the tails of its stdout/stderr are copied into ``script_dir`` (once) and the
   ``JobStatus`` points at them, so Parsl's error report says why; a worker command that was not
   found (exit 127) is named as such, with what ``worker_init`` must do (:mod:`.diagnosis`).
+* Parsl starts ``interchange.py`` through ``PATH`` right after it sets ``script_dir``; when this
+  process cannot find it, the provider warns then, saying which environment to activate, before
+  Parsl fails with a bare ``FileNotFoundError``.
 * Every block carries a submit tag (``FACILITY_SUBMIT_TAG``) made from the provider instance and
   the block's job name. When a backend cannot tell whether a submit created the job (the answer
   was lost while the server may still have been at work), ``submit`` sends the same spec again
@@ -32,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,7 +60,7 @@ from facility_common import (
     available_backends,
 )
 
-from .diagnosis import failure_message
+from .diagnosis import failure_message, local_commands_advice, missing_local_commands
 from .output import fetch_output_tails
 from .pilot import PilotSettings, build_job_spec, parse_walltime, render_script, safe_job_name
 from .redaction import redact
@@ -201,7 +205,7 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
         self.output_tail_lines = output_tail_lines
         self.cmd_timeout = cmd_timeout
 
-        self.script_dir: str | None = None  # set by the DataFlowKernel to <run_dir>/submit_scripts
+        self._script_dir: str | None = None
         self.resources: dict[object, Any] = {}  # job id -> _Block
         self._settings = PilotSettings(
             walltime=parse_walltime(walltime),
@@ -232,6 +236,20 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
     def status_polling_interval(self) -> int:
         """Seconds between Parsl's ``status`` calls; each costs one batched request."""
         return self._status_polling_interval
+
+    @property
+    def script_dir(self) -> str | None:
+        """Parsl's ``<run_dir>/submit_scripts``: pilot scripts and failed pilots' output go there."""
+        return self._script_dir
+
+    @script_dir.setter
+    def script_dir(self, value: str | None) -> None:
+        # The DataFlowKernel sets this just before it starts the executor, which starts
+        # interchange.py through PATH: the last moment to say why that would fail.
+        self._script_dir = value
+        missing = missing_local_commands() if value is not None else []
+        if missing:
+            warnings.warn(local_commands_advice(missing), RuntimeWarning, stacklevel=2)
 
     def __repr__(self) -> str:
         """Parsl's constructor-like repr, with credentials masked (HTEX logs it)."""

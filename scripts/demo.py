@@ -65,6 +65,33 @@ EXTRA_STEPS = {
 }
 
 
+#: What to try after the demo: (what it does, the command), printed at its end.
+#: tests/docs/test_demo_next_steps.py runs the three commands.
+NEXT_STEPS = (
+    (
+        "start an emulator in a terminal of its own, from this directory (Ctrl-C stops it)",
+        "source .venv/bin/activate && facility emulate",
+    ),
+    (
+        "in a second terminal, run `source .venv/bin/activate`, paste the export lines it printed, and check",
+        "facility check polaris",
+    ),
+    (
+        "submit a first job and read what it printed",
+        "facility submit --wait --output -- /bin/echo hello from polaris",
+    ),
+)
+
+
+def next_steps() -> str:
+    """The demo's last words: the three commands to try next."""
+    lines = ["", "== what to try next"]
+    for number, (what, command) in enumerate(NEXT_STEPS, start=1):
+        lines += [f"  {number}. {what}:", f"       {command}"]
+    lines.append("  docs/getting-started.md walks through every command.")
+    return "\n".join(lines)
+
+
 def run_step(module_name: str, server: EmulatorServer, scratch: Path) -> bool:
     module = importlib.import_module(module_name)
     section(EXTRA_STEPS[module_name])
@@ -86,6 +113,13 @@ def work_directory() -> Iterator[str]:
 
 
 def main() -> int:
+    ok = run_demo()
+    print(next_steps(), flush=True)
+    return 0 if ok else 1
+
+
+def run_demo() -> bool:
+    """Every step of the demo; True when all succeeded."""
     with work_directory() as scratch:
         config = EmulatorConfig(
             root=Path(scratch) / "facility", credentials_file=os.environ.get(CREDENTIALS_ENV) or None
@@ -157,7 +191,7 @@ def main() -> int:
 
             steps_ok = [run_step(name, server, Path(scratch)) for name in EXTRA_STEPS]
         print("\nemulator stopped; demo finished")
-        return 0 if client_ok and all(steps_ok) else 1
+        return client_ok and all(steps_ok)
 
 
 if __name__ == "__main__":

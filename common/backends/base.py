@@ -85,7 +85,8 @@ class FacilityBackend(abc.ABC):
 
     @classmethod
     def typed_options(cls, options: BackendOptions | None, values: dict[str, Any]) -> Any:
-        """``options`` checked to be this backend's :attr:`Options`, or built from ``values``."""
+        """``options`` checked to be this backend's :attr:`Options` (range checks included, as
+        for options built from text), or built from ``values``."""
         if options is None:
             return cls.Options.from_mapping(cls.name, values)
         if values:
@@ -100,6 +101,7 @@ class FacilityBackend(abc.ABC):
                 f"not {type(options).__name__}",
                 facility=cls.name,
             )
+        options.check(cls.name)
         return options
 
     def jobs_seen(self, jobs: Iterable[Job]) -> None:

@@ -80,3 +80,23 @@ def test_options_from_text_name_the_option_and_the_backend() -> None:
         get_descriptor("iri").options_class().from_mapping("iri", {"timeout": "soon"})
     with pytest.raises(ConfigurationError, match="settle_window: must not be negative"):
         get_descriptor("sfapi").options_class().from_mapping("sfapi", {"settle_window": -1})
+
+
+def test_a_typed_options_object_is_checked_like_options_from_text() -> None:
+    from facility_common import FacilityClient
+    from facility_common.registry import get_descriptor
+
+    options = get_descriptor("iri").options_class()
+    client = FacilityClient.connect(
+        "iri", base_url="https://iri.example.org/api/v2", options=options(project="p1")
+    )
+    assert client.backend.options.project == "p1"
+    client.close()
+    with pytest.raises(ConfigurationError, match=r"timeout: must not be negative \[facility=iri\]"):
+        FacilityClient.connect(
+            "iri", base_url="https://iri.example.org/api/v2", options=options(timeout=-1.0)
+        )
+    with pytest.raises(ConfigurationError, match="not both"):
+        FacilityClient.connect(
+            "iri", base_url="https://iri.example.org/api/v2", options=options(), project="p1"
+        )
