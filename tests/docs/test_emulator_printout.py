@@ -3,12 +3,15 @@
 ``docs/getting-started.md`` and ``docs/parsl.md`` show what ``facility emulate`` (and ``python -m
 facility_emulator``) prints at start. This test makes the real printout of a running emulator and
 compares it with each sample line by line, after putting placeholders for what differs from one
-start to the next: the port, the sandbox directory, generated ids.
+start to the next: the port, the sandbox directory, generated ids. And the emulator's ``--help``
+names every API it serves.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,28 @@ def test_a_sample_printout_is_the_real_one(where: str, sample: list[str], tmp_pa
     assert shown_sandbox, f"{where}: the sample has no sandbox line"
     real = _normalized(printed.splitlines(), str(root))
     assert _normalized(sample, shown_sandbox.group(1)) == real, where
+
+
+#: How the emulator's ``--help`` names the API each of its flavours serves.
+HELP_NAMES = {
+    "firecrest": "FirecREST",
+    "flux": "Flux",
+    "globus": "Globus Transfer",
+    "iri": "IRI v1 and v2",
+    "s3m": "OLCF S3M",
+    "sfapi": "NERSC SF API",
+    "slurmrestd": "slurmrestd",
+}
+
+
+def test_the_emulators_help_names_every_api_it_serves(tmp_path: Path) -> None:
+    from facility_emulator import EmulatorConfig, EmulatorServer
+
+    served = set(EmulatorServer(EmulatorConfig(root=tmp_path)).flavours)
+    assert served == set(HELP_NAMES), "a flavour was added or removed: name it in --help and here"
+    shown = subprocess.run(
+        [sys.executable, "-m", "facility_emulator", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    text = " ".join(shown.split())
+    missing = [name for name in HELP_NAMES.values() if name not in text]
+    assert not missing, f"--help does not name {missing}:\n{shown}"
