@@ -202,3 +202,14 @@ def test_slurm_user_request_asks_for_associations_only_where_understood() -> Non
     assert slurm.build_db_user("slurmdb/v0.0.38", "v0.0.38", "a b").params is None
     assert slurm.build_db_user("slurmdb/v0.0.38", "v0.0.38", "a b").path == "slurmdb/v0.0.38/user/a%20b"
     assert slurm.build_db_user("slurmdb/v0.0.43", "v0.0.43", "u").params == {"with_assocs": "true"}
+
+
+def test_sfapi_groups_sharing_a_name_are_listed_once() -> None:
+    answer = {
+        "groups": [
+            {"gid": 1001, "name": "demo", "users": []},
+            {"gid": 5001, "name": "demo", "users": []},
+            {"gid": 5002, "name": "staff", "users": []},
+        ]
+    }
+    assert sfapi.parse_groups(answer) == ("demo", "staff")

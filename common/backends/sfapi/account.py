@@ -87,11 +87,13 @@ def parse_user(data: Any) -> Identity:
 
 
 def parse_groups(data: Any) -> tuple[str, ...]:
-    """The group names of a ``GET /account/groups`` answer (``{"groups": [GroupStats...]}``)."""
+    """The group names of a ``GET /account/groups`` answer (``{"groups": [GroupStats...]}``), each
+    once, in the answer's order (a user's own group and a project's group may share a name)."""
     groups = data.get("groups") if isinstance(data, Mapping) else None
     if not isinstance(groups, list):
         raise ValueError("expected an object with a list of 'groups'")
-    return tuple(name for item in groups if isinstance(item, Mapping) and (name := _text(item, "name")))
+    names = (name for item in groups if isinstance(item, Mapping) and (name := _text(item, "name")))
+    return tuple(dict.fromkeys(names))
 
 
 def _project_items(data: Any) -> list[Mapping[str, Any]]:
