@@ -9,9 +9,11 @@ directly whatever proxy the environment names (``http_proxy``, ``HTTPS_PROXY``, 
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,12 +23,15 @@ from .tls import VerifySetting, ssl_verify
 
 __all__ = [
     "LOOPBACK_HOSTS",
+    "SyncBody",
     "check_base_url",
     "direct_mounts",
     "host_of",
     "http_client",
     "is_loopback",
     "is_loopback_url",
+    "speaks_sync",
+    "sync_http_client",
 ]
 
 
@@ -52,7 +57,7 @@ LOOPBACK_HOSTS = ("localhost", "localhost.localdomain", "127.0.0.1", "[::1]")
 DEFAULT_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20)
 
 
-def direct_mounts(urls: Iterable[str] = ()) -> dict[str, httpx.AsyncBaseTransport | None]:
+def direct_mounts(urls: Iterable[str] = ()) -> dict[str, None]:
     """httpx mounts that send loopback hosts (and the loopback hosts of ``urls``) past any proxy.
 
     A ``None`` mount means "the client's own transport": a more specific pattern than the proxy
@@ -64,6 +69,31 @@ def direct_mounts(urls: Iterable[str] = ()) -> dict[str, httpx.AsyncBaseTranspor
         if host and is_loopback(host):
             hosts.add(f"[{host}]" if ":" in host else host)
     return {f"all://{host}": None for host in sorted(hosts)}
+
+
+def _client_settings(
+    *,
+    facility: str | None,
+    verify: VerifySetting,
+    timeout: float | httpx.Timeout,
+    base_url: str,
+    auth: httpx.Auth | None,
+    headers: Mapping[str, str] | None,
+    limits: httpx.Limits,
+    direct_to: Iterable[str],
+) -> dict[str, Any]:
+    """What every client of the package is built with (see :func:`http_client`)."""
+    tls: bool | ssl.SSLContext = ssl_verify(verify, facility)
+    return {
+        "base_url": base_url,
+        "auth": auth,
+        "timeout": timeout,
+        "verify": tls,
+        "headers": dict(headers or {}),
+        "follow_redirects": False,
+        "limits": limits,
+        "mounts": direct_mounts([base_url, *direct_to] if base_url else direct_to),
+    }
 
 
 def http_client(
@@ -88,18 +118,79 @@ def http_client(
       an opt-in (:func:`check_base_url`) only because those bytes never leave the machine.
     * ``verify`` is turned into what httpx takes (:func:`facility_common.tls.ssl_verify`).
     """
-    tls: bool | ssl.SSLContext = ssl_verify(verify, facility)
-    return httpx.AsyncClient(
+    settings = _client_settings(
+        facility=facility,
+        verify=verify,
+        timeout=timeout,
         base_url=base_url,
         auth=auth,
-        timeout=timeout,
-        verify=tls,
-        transport=transport,
-        headers=dict(headers or {}),
-        follow_redirects=False,
+        headers=headers,
         limits=limits,
-        mounts=direct_mounts([base_url, *direct_to] if base_url else direct_to),
+        direct_to=direct_to,
     )
+    return httpx.AsyncClient(transport=transport, **settings)
+
+
+def sync_http_client(
+    *,
+    facility: str | None,
+    verify: VerifySetting = True,
+    timeout: float | httpx.Timeout = 30.0,
+    transport: httpx.BaseTransport | None = None,
+    base_url: str = "",
+    auth: httpx.Auth | None = None,
+    headers: Mapping[str, str] | None = None,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+    direct_to: Iterable[str] = (),
+) -> httpx.Client:
+    """The ``httpx.Client`` twin of :func:`http_client`, built with the same settings: the
+    synchronous transport of an :class:`~facility_common.http.ApiSession`."""
+    settings = _client_settings(
+        facility=facility,
+        verify=verify,
+        timeout=timeout,
+        base_url=base_url,
+        auth=auth,
+        headers=headers,
+        limits=limits,
+        direct_to=direct_to,
+    )
+    return httpx.Client(transport=transport, **settings)
+
+
+def speaks_sync(auth: httpx.Auth | None, transport: httpx.AsyncBaseTransport | None) -> bool:
+    """Whether a session with ``auth`` and ``transport`` can also send through an
+    ``httpx.Client``: the transport (if one is given) is a synchronous one too, and the auth has a
+    synchronous flow equivalent to its async one: the class that writes its ``async_auth_flow``
+    writes its ``sync_auth_flow`` too (as :class:`~facility_common.auth.FacilityAuth` does, whose
+    subclasses only change how the token is written), or neither is overridden (only the shared
+    ``auth_flow``)."""
+    if transport is not None:
+        if not isinstance(transport, httpx.BaseTransport):
+            return False
+        if isinstance(transport, httpx.MockTransport) and inspect.iscoroutinefunction(transport.handler):
+            return False
+    if auth is None:
+        return True
+    mro = type(auth).__mro__
+    sync_owner = next(kind for kind in mro if "sync_auth_flow" in kind.__dict__)
+    async_owner = next(kind for kind in mro if "async_auth_flow" in kind.__dict__)
+    return sync_owner is async_owner
+
+
+class SyncBody(httpx.AsyncByteStream):
+    """A synchronous response body read through the async interface: each read blocks the
+    driving thread and completes without suspending (see ``ApiSession._exchange``)."""
+
+    def __init__(self, stream: httpx.SyncByteStream) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._stream.close()
 
 
 def check_base_url(

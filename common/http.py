@@ -19,6 +19,11 @@ Backends never call ``httpx`` directly; they call :meth:`ApiSession.request` (or
 * raises its errors with no chained library exception (whose request would carry the token);
 * reads every body as a stream and stops at a size limit (``max_body_bytes`` for answers, 64 KiB
   for error pages), so a broken or hostile server cannot make the client hold an unbounded body.
+
+The session speaks through an ``httpx.AsyncClient``, or, while the sync facade drives a call on
+the caller's thread (:func:`facility_common.drive.drive`), through a twin ``httpx.Client`` built
+with the same settings and auth: the same code above runs either way, only the exchange of bytes
+differs (:meth:`ApiSession._exchange`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -38,7 +44,16 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from .endpoints import check_base_url, host_of, http_client, is_loopback_url
+from .drive import driving
+from .endpoints import (
+    SyncBody,
+    check_base_url,
+    host_of,
+    http_client,
+    is_loopback_url,
+    speaks_sync,
+    sync_http_client,
+)
 from .errors import (
     APIError,
     AuthenticationError,
@@ -210,6 +225,19 @@ class ApiSession:
             transport=transport,
             headers=headers,
         )
+        self._sync_settings: dict[str, Any] | None = None
+        if speaks_sync(auth, transport):
+            self._sync_settings = {
+                "facility": facility,
+                "base_url": self.base_url + "/",
+                "auth": auth,
+                "timeout": timeout,
+                "verify": verify,
+                "transport": transport,
+                "headers": headers,
+            }
+        self._sync: httpx.Client | None = None
+        self._sync_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ApiSession(facility={self.facility!r}, base_url={self.base_url!r})"
@@ -219,8 +247,41 @@ class ApiSession:
         """The underlying client, for libraries that need one."""
         return self._client
 
+    @property
+    def sync_capable(self) -> bool:
+        """Whether this session can speak synchronously (see :func:`speaks_sync`): its auth and
+        transport have a synchronous flow."""
+        return self._sync_settings is not None
+
+    def _sync_client(self) -> httpx.Client:
+        """The synchronous twin of the client, built on first use."""
+        with self._sync_lock:
+            if self._sync is None:
+                if self._sync_settings is None:
+                    raise RuntimeError(f"{self!r} has no synchronous transport")
+                self._sync = sync_http_client(**self._sync_settings)
+            return self._sync
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and return the response with its body unread (``stream=True``).
+
+        While a call is driven on the caller's thread (:func:`~facility_common.drive.driving`)
+        the synchronous client sends it, blocking without ever suspending, and the body is read
+        through the async interface all the same (:class:`~facility_common.endpoints.SyncBody`).
+        """
+        if driving() and self._sync_settings is not None:
+            response = self._sync_client().send(request, stream=True)
+            if isinstance(response.stream, httpx.SyncByteStream):
+                response.stream = SyncBody(response.stream)
+            return response
+        return await self._client.send(request, stream=True)
+
     async def aclose(self) -> None:
         await self._client.aclose()
+        with self._sync_lock:
+            sync, self._sync = self._sync, None
+        if sync is not None:
+            sync.close()
 
     def _url(self, path: str) -> str:
         return path.lstrip("/")
@@ -317,7 +378,7 @@ class ApiSession:
         started = time.monotonic()
         try:
             request = self._client.build_request(method, self._url(path), **build)
-            response = await self._client.send(request, stream=True)
+            response = await self._exchange(request)
             try:
                 ok_status = response.status_code in ok
                 if ok_status and reader is not None:
@@ -511,7 +572,7 @@ class ApiSession:
         """Send a streamed call's request; a failure to get an answer is returned, not raised."""
         try:
             request = self._client.build_request(method, self._url(path), **build)
-            return await self._client.send(request, stream=True)
+            return await self._exchange(request)
         except httpx.TransportError as exc:
             return self._certificate_error(exc, method, path, resource) or TransportError(
                 f"{method} {path} got no answer: {type(exc).__name__}",
