@@ -9,10 +9,9 @@ directly whatever proxy the environment names (``http_proxy``, ``HTTPS_PROXY``, 
 
 from __future__ import annotations
 
-import inspect
 import ipaddress
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,14 +22,12 @@ from .tls import VerifySetting, ssl_verify
 
 __all__ = [
     "LOOPBACK_HOSTS",
-    "SyncBody",
     "check_base_url",
     "direct_mounts",
     "host_of",
     "http_client",
     "is_loopback",
     "is_loopback_url",
-    "speaks_sync",
     "sync_http_client",
 ]
 
@@ -156,41 +153,6 @@ def sync_http_client(
         direct_to=direct_to,
     )
     return httpx.Client(transport=transport, **settings)
-
-
-def speaks_sync(auth: httpx.Auth | None, transport: httpx.AsyncBaseTransport | None) -> bool:
-    """Whether a session with ``auth`` and ``transport`` can also send through an
-    ``httpx.Client``: the transport (if one is given) is a synchronous one too, and the auth has a
-    synchronous flow equivalent to its async one: the class that writes its ``async_auth_flow``
-    writes its ``sync_auth_flow`` too (as :class:`~facility_common.auth.FacilityAuth` does, whose
-    subclasses only change how the token is written), or neither is overridden (only the shared
-    ``auth_flow``)."""
-    if transport is not None:
-        if not isinstance(transport, httpx.BaseTransport):
-            return False
-        if isinstance(transport, httpx.MockTransport) and inspect.iscoroutinefunction(transport.handler):
-            return False
-    if auth is None:
-        return True
-    mro = type(auth).__mro__
-    sync_owner = next(kind for kind in mro if "sync_auth_flow" in kind.__dict__)
-    async_owner = next(kind for kind in mro if "async_auth_flow" in kind.__dict__)
-    return sync_owner is async_owner
-
-
-class SyncBody(httpx.AsyncByteStream):
-    """A synchronous response body read through the async interface: each read blocks the
-    driving thread and completes without suspending (see ``ApiSession._exchange``)."""
-
-    def __init__(self, stream: httpx.SyncByteStream) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        self._stream.close()
 
 
 def check_base_url(

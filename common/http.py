@@ -34,7 +34,6 @@ import email.utils
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -46,13 +45,10 @@ import httpx
 
 from .drive import driving
 from .endpoints import (
-    SyncBody,
     check_base_url,
     host_of,
     http_client,
     is_loopback_url,
-    speaks_sync,
-    sync_http_client,
 )
 from .errors import (
     APIError,
@@ -68,6 +64,7 @@ from .errors import (
 )
 from .problem_detail import problem_detail
 from .redaction import header_secrets, redact
+from .sync_transport import SyncTwin, speaks_sync
 from .tls import VerifySetting, certificate_failure, certificate_message
 
 __all__ = [
@@ -225,19 +222,19 @@ class ApiSession:
             transport=transport,
             headers=headers,
         )
-        self._sync_settings: dict[str, Any] | None = None
+        self._sync: SyncTwin | None = None
         if speaks_sync(auth, transport):
-            self._sync_settings = {
-                "facility": facility,
-                "base_url": self.base_url + "/",
-                "auth": auth,
-                "timeout": timeout,
-                "verify": verify,
-                "transport": transport,
-                "headers": headers,
-            }
-        self._sync: httpx.Client | None = None
-        self._sync_lock = threading.Lock()
+            self._sync = SyncTwin(
+                {
+                    "facility": facility,
+                    "base_url": self.base_url + "/",
+                    "auth": auth,
+                    "timeout": timeout,
+                    "verify": verify,
+                    "transport": transport,
+                    "headers": headers,
+                }
+            )
 
     def __repr__(self) -> str:
         return f"ApiSession(facility={self.facility!r}, base_url={self.base_url!r})"
@@ -249,39 +246,22 @@ class ApiSession:
 
     @property
     def sync_capable(self) -> bool:
-        """Whether this session can speak synchronously (see :func:`speaks_sync`): its auth and
-        transport have a synchronous flow."""
-        return self._sync_settings is not None
-
-    def _sync_client(self) -> httpx.Client:
-        """The synchronous twin of the client, built on first use."""
-        with self._sync_lock:
-            if self._sync is None:
-                if self._sync_settings is None:
-                    raise RuntimeError(f"{self!r} has no synchronous transport")
-                self._sync = sync_http_client(**self._sync_settings)
-            return self._sync
+        """Whether this session can also send synchronously (its auth and transport have a
+        synchronous flow; see :func:`~facility_common.sync_transport.speaks_sync`)."""
+        return self._sync is not None
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and return the response with its body unread (``stream=True``).
-
-        While a call is driven on the caller's thread (:func:`~facility_common.drive.driving`)
-        the synchronous client sends it, blocking without ever suspending, and the body is read
-        through the async interface all the same (:class:`~facility_common.endpoints.SyncBody`).
-        """
-        if driving() and self._sync_settings is not None:
-            response = self._sync_client().send(request, stream=True)
-            if isinstance(response.stream, httpx.SyncByteStream):
-                response.stream = SyncBody(response.stream)
-            return response
+        """Send ``request``; the response's body is left unread (``stream=True``). While a call
+        is driven on the caller's thread (:func:`~facility_common.drive.driving`) the sync twin
+        sends it, blocking without suspending."""
+        if self._sync is not None and driving():
+            return self._sync.send(request)
         return await self._client.send(request, stream=True)
 
     async def aclose(self) -> None:
         await self._client.aclose()
-        with self._sync_lock:
-            sync, self._sync = self._sync, None
-        if sync is not None:
-            sync.close()
+        if self._sync is not None:
+            self._sync.close()
 
     def _url(self, path: str) -> str:
         return path.lstrip("/")
