@@ -38,8 +38,14 @@ def test_request_economy(tmp_path: Path) -> None:
 
 
 def test_call_overhead() -> None:
-    output = run_script("call_overhead", "--calls", "3", "--rounds", "1")
+    output = run_script("call_overhead", "--calls", "3", "--rounds", "1", "--latency", "1ms")
     assert len(ratio_lines(output)) == 8
+    assert "latency: 1 ms" in output
+
+
+def test_submit_latency() -> None:
+    output = run_script("submit_latency", "--submits", "1", "--latency", "0")
+    assert len(ratio_lines(output)) == 5
 
 
 def test_airflow_triggers() -> None:
