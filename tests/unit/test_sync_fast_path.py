@@ -18,8 +18,8 @@ from facility_common import AsyncFacilityClient, FacilityClient, Job, JobSpec, J
 from facility_common.auth import FacilityAuth, StaticToken
 from facility_common.backends.base import Capability, FacilityBackend
 from facility_common.drive import SharedLock, drive
-from facility_common.sync_transport import speaks_sync
 from facility_common.http import ApiRequest, ApiSession
+from facility_common.sync_transport import speaks_sync
 
 BASE = "https://api.example.org/v1"
 
