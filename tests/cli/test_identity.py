@@ -43,7 +43,7 @@ def test_whoami_reads_s3m_introspection(env: dict[str, str | None], cli_emulator
     assert credentials["token"] not in result.output
     data = json.loads(run({**env, "FACILITY_CONN": conn}, "whoami", "--json").stdout)
     assert data["identity"] == "demo_auser" and data["expires"]
-    assert data["projects"] == ["demo"] and data["permissions"] == ["compute-ace"]
+    assert data["projects"] == ["demo"] and data["permissions"] == ["compute-ace", "data-streaming"]
 
 
 def test_whoami_shows_the_identity_and_projects_the_api_tells(
