@@ -29,6 +29,7 @@ How Parsl drives it, and what follows from that:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import logging
 import tempfile
@@ -187,7 +188,6 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
         self.account = account
         self.queue = queue
         self.reservation = reservation
-        self.walltime = walltime
         self.nodes_per_block = nodes_per_block
         self.init_blocks = init_blocks
         self.min_blocks = min_blocks
@@ -207,6 +207,7 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
 
         self._script_dir: str | None = None
         self.resources: dict[object, Any] = {}  # job id -> _Block
+        self._walltime = walltime
         self._settings = PilotSettings(
             walltime=parse_walltime(walltime),
             nodes_per_block=nodes_per_block,
@@ -224,6 +225,21 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
         self._lock = threading.RLock()
         self._fallback_dir: str | None = None
         self._tag_prefix = uuid.uuid4().hex[:12]
+
+    @property
+    def walltime(self) -> str | int | timedelta:
+        """The walltime of the blocks submitted from now on, as given."""
+        return self._walltime
+
+    @walltime.setter
+    def walltime(self, value: str | int | timedelta) -> None:
+        """Change the walltime of later blocks (as Parsl's own providers read theirs at each
+        submit); checked now, so a bad value fails here and not at the next scale-out."""
+        settings = getattr(self, "_settings", None)
+        parsed = parse_walltime(value)
+        self._walltime = value
+        if settings is not None:
+            self._settings = dataclasses.replace(settings, walltime=parsed)
 
     # -- what Parsl reads -------------------------------------------------------------------
 

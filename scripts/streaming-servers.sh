@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the message servers behind the emulated S3M streaming clusters: Debian's redis-server and
-# rabbitmq-server (with Erlang's epmd). The emulator starts a private server per cluster itself;
-# this script only installs the programs, and keeps Debian's own services from starting.
+# Install the message servers behind the emulated S3M streaming clusters: Debian's redis-server (or
+# valkey-server, the Redis fork, where the release has no redis-server) and rabbitmq-server (with
+# Erlang's epmd). The emulator starts a private server per cluster itself; this script only
+# installs the programs, and keeps Debian's own services from starting.
 #
 #   bash scripts/streaming-servers.sh install   # as root, where a program is missing (default)
 #   bash scripts/streaming-servers.sh check     # exit 0 when everything is there
@@ -13,7 +14,7 @@ set -euo pipefail
 log() { echo "streaming-servers: $*" >&2; }
 
 present() {
-  command -v redis-server >/dev/null 2>&1 \
+  { command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1; } \
     && { [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1; } \
     && { command -v epmd >/dev/null 2>&1 || [ -x /usr/lib/erlang/bin/epmd ]; }
 }
@@ -26,7 +27,7 @@ install() {
     log "redis-server or rabbitmq-server is missing, and only root with apt-get can install them"
     return 3
   fi
-  log "installing Debian's redis-server and rabbitmq-server"
+  log "installing Debian's redis-server (or valkey-server) and rabbitmq-server"
   export DEBIAN_FRONTEND=noninteractive
   # Debian's packages start their services on install; the emulator runs servers of its own,
   # so deny every service start for the length of the install (policy-rc.d answers 101).
@@ -35,12 +36,21 @@ install() {
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
   fi
   local status=0
-  { apt-get update -qq && apt-get install -y -qq redis-server rabbitmq-server >/dev/null; } || status=$?
+  local redis=redis-server
+  if apt-get update -qq; then
+    # A release without Debian's redis-server ships the Redis fork valkey-server instead.
+    if ! apt-cache show redis-server >/dev/null 2>&1 && apt-cache show valkey-server >/dev/null 2>&1; then
+      redis=valkey-server
+    fi
+    apt-get install -y -qq "$redis" rabbitmq-server >/dev/null || status=$?
+  else
+    status=$?
+  fi
   if [ -n "$made_policy" ]; then
     rm -f "$policy"
   fi
   if [ "$status" != 0 ] || ! present; then
-    log "apt-get could not install redis-server and rabbitmq-server"
+    log "apt-get could not install $redis and rabbitmq-server"
     return 3
   fi
 }

@@ -5,7 +5,8 @@ own under the sandbox (``<root>/.s3m-streaming/<engine>-<name>-<id>``), on free 
 with a generated password, and stops when the cluster is deleted or expires and when the
 emulator stops:
 
-* **Redis**: Debian's ``redis-server`` (7.0) with a config file (0600) that binds 127.0.0.1,
+* **Redis**: Debian's ``redis-server`` (7.0), or ``valkey-server`` (the Redis fork newer Debian
+  releases also ship) where there is no ``redis-server``, with a config file (0600) that binds 127.0.0.1,
   keeps nothing on disk (``save ""``, no append-only file), turns the ``default`` user off and
   defines the cluster's user with its password (Redis ACLs), as S3M's URLs carry a user name.
 * **RabbitMQ**: Debian's ``rabbitmq-server`` (3.10), started through its inner script
@@ -242,10 +243,19 @@ class RedisServer(StreamingServer):
     program = "redis-server"
     stop_grace = 5.0
 
+    @staticmethod
+    def _server_program() -> str | None:
+        """Debian's ``redis-server``, else ``valkey-server`` (same configuration language)."""
+        return _program("redis-server", "/usr/bin/redis-server") or _program(
+            "valkey-server", "/usr/bin/valkey-server"
+        )
+
     @classmethod
     def unavailable(cls) -> str | None:
-        if _program("redis-server", "/usr/bin/redis-server") is None:
-            return "redis-server is not installed (Debian: apt-get install redis-server)"
+        if cls._server_program() is None:
+            return (
+                "neither redis-server nor valkey-server is installed (Debian: apt-get install redis-server)"
+            )
         return None
 
     def url(self) -> str:
@@ -280,7 +290,7 @@ class RedisServer(StreamingServer):
         )
 
     def launch(self, timeout: float) -> None:
-        program = _program("redis-server", "/usr/bin/redis-server")
+        program = self._server_program()
         if program is None:
             raise ServerStartError(self.unavailable() or "redis-server is missing")
         if not self.ports:

@@ -1,10 +1,13 @@
-"""SF API ``/account/`` (the caller's ``UserInfo``) and ``/account/projects`` (``ProjectStats``).
+"""SF API ``/account/`` (the caller's ``UserInfo``), ``/account/groups`` (``GroupStats``) and
+``/account/projects`` (``ProjectStats``).
 
 Shapes are those ``sfapi_client`` 0.6.0 reads. The hours come from the emulator's ledger
 (:mod:`facility_emulator.ledger`): Perlmutter's CPU and GPU node-hours of each project
 (``cpu_project_hours_given``/``_used``, ``gpu_...``), their sums (``project_hours_...``) and the
 caller's share, which is the whole project's (``cpu_hours_...``, ``hours_...``: the emulated
-projects have one user). Jobs on Perlmutter charge its CPU hours when they finish.
+projects have one user). Jobs on Perlmutter charge its CPU hours when they finish. The caller's
+groups are its Unix group (as FirecREST's emulated ``userinfo`` tells it) and, as at NERSC, a
+group per project, named as the project.
 """
 
 from __future__ import annotations
@@ -39,11 +42,20 @@ class SFAPIAccountRoutes:
             Route(f"{p}/", self.user, methods=["GET"]),
             Route(p, self.user, methods=["GET"]),
             Route(f"{p}/projects", self.projects, methods=["GET"]),
+            Route(f"{p}/groups", self.groups, methods=["GET"]),
         ]
 
     async def user(self, request: Request) -> Response:
         self.state.require_auth(request)
         return JSONResponse({"uid": os.getuid(), "name": self.state.config.user})
+
+    async def groups(self, request: Request) -> Response:
+        self.state.require_auth(request)
+        me = {"uid": os.getuid(), "name": self.state.config.user}
+        groups = [{"gid": os.getgid(), "name": self.state.config.user, "users": [me]}]
+        for name, record in self.state.ledger.projects.items():
+            groups.append({"gid": 60000 + record.number, "name": name, "users": [me]})
+        return JSONResponse({"groups": groups})
 
     def project_stats(self, name: str, view: LedgerView) -> dict[str, Any]:
         ledger = self.state.ledger

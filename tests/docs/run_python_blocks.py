@@ -1,7 +1,8 @@
 """Run one page's Python blocks in order, in one namespace, as a reader would paste them.
 
 Started by ``test_documented_commands.py`` as ``python run_python_blocks.py BLOCKS.json``: the file
-holds the blocks (``where``, ``code``) and the emulator's description. A block's exception ends the
+holds the blocks (``where``, ``before``, ``code``) and the emulator's description. A block's
+``before`` lines (what its page presumes the reader has) run first, in the same namespace. A block's exception ends the
 run with exit 1 and a traceback naming the page and line. ``server`` in the namespace stands for
 the emulator the test started, in every block that does not start an emulator of its own: the
 blocks may read its addresses and credentials, as code that runs beside an ``EmulatorServer``
@@ -105,6 +106,8 @@ def main(path: str) -> int:
             code = ast.parse(block["code"], block["where"])
             if not _binds_server(code):
                 namespace["server"] = view  # a block that starts an emulator of its own names it so
+            for line in block.get("before", []):
+                exec(compile(line, f"{block['where']} (before)", "exec"), namespace)
             exec(compile(code, block["where"], "exec"), namespace)
             _check_providers(providers)
     except BaseException:

@@ -23,8 +23,11 @@ tests"):
       Items are split like shell words, so quote one holding spaces. Every OLD must be in the
       block: a marker that no longer matches its block fails the test.
   ``<!-- docs-test: before COMMAND -->``
-      (shell blocks) COMMAND runs first, in the same shell: it makes what the block presumes the
-      reader has, such as the batch script ``job.sbatch`` a ``submit --script`` line names.
+      COMMAND runs first: it makes what the block presumes the reader has, such as the batch
+      script ``job.sbatch`` a ``submit --script`` line names. Above a shell block it is a shell
+      command run in the same shell, above a Python block a line of Python run in the blocks'
+      namespace. It may hold the ``{field}`` references a ``site`` marker's NEW may (literal
+      braces doubled, ``{{ }}``).
 
 * The shell blocks of a page run in order in one ``bash`` (``set -euo pipefail``; a ``facility``
   line ending in ``# exit N`` must exit with N), the Python blocks in order in one Python process
@@ -73,7 +76,7 @@ class Block:
     site: list[tuple[str, str]] = field(default_factory=list)
     """(site value, emulator value template) pairs."""
     before: list[str] = field(default_factory=list)
-    """Shell commands run before the block."""
+    """Commands (shell or Python, as the block) run before the block, as templates."""
 
     @property
     def where(self) -> str:
@@ -110,6 +113,10 @@ class Block:
     def facility_lines(self) -> list[str]:
         return [line for line in self.commands if COMMAND.match(line.strip())]
 
+    def prelude(self, values: Mapping[str, Any]) -> list[str]:
+        """The ``before`` commands with the emulator's values (``values``) in place."""
+        return [string.Formatter().vformat(command, (), values) for command in self.before]
+
     def text(self, values: Mapping[str, Any]) -> str:
         """The block's code with its site values replaced by the emulator's (``values``)."""
         code = "\n".join(self.commands if self.kind == "shell" else self.lines) + "\n"
@@ -138,8 +145,8 @@ def _apply(block: Block, marker: str, where: str) -> None:
         if not block.site:
             raise MarkerError(f"{where}: docs-test: site names no value")
     elif directive == "before":
-        if block.kind != "shell" or not argument:
-            raise MarkerError(f"{where}: docs-test: before takes a shell command, above a shell block")
+        if block.kind not in ("shell", "python") or not argument:
+            raise MarkerError(f"{where}: docs-test: before takes a command, above a shell or Python block")
         block.before.insert(0, argument)
     else:
         raise MarkerError(f"{where}: unknown docs-test directive {directive!r} (skip, site or before)")

@@ -175,7 +175,7 @@ def _shell_script(page_blocks_: list[Block], values: dict[str, Any]) -> str:
     ]
     for block in page_blocks_:
         parts.append(f"echo '### {block.where}' >&2")
-        parts.extend(block.before)
+        parts.extend(block.prelude(values))
         for line in block.text(values).splitlines():
             expected = EXPECTED_EXIT.search(line)
             if expected and COMMAND.match(line.strip()):
@@ -216,7 +216,14 @@ def test_python_blocks_run(page: Path, emulator_env: dict[str, Any], tmp_path: P
     env = _page_env(page, emulator_env, tmp_path)
     job = {
         "described": emulator_env["described"],
-        "blocks": [{"where": b.where, "code": b.text(emulator_env["values"])} for b in runnable],
+        "blocks": [
+            {
+                "where": b.where,
+                "before": b.prelude(emulator_env["values"]),
+                "code": b.text(emulator_env["values"]),
+            }
+            for b in runnable
+        ],
     }
     blocks_file = tmp_path / "blocks.json"
     blocks_file.write_text(json.dumps(job))

@@ -1,4 +1,4 @@
-"""The emulated S3M streaming service provisions real servers: messages go into a Redis or
+"""The emulated S3M streaming service provisions real servers: messages go into a Redis (or Valkey) or
 RabbitMQ cluster and come back out, a deleted or expired cluster's processes are gone, stopping
 the emulator stops them all, and a revoked S3M token is refused afterwards."""
 
@@ -199,3 +199,14 @@ def test_a_revoked_token_is_refused_afterwards(server: EmulatorServer, client: F
         with pytest.raises(AuthenticationError):
             doomed.backend.list_streaming_clusters()
     assert client.backend.introspect()["permissions"] == ["compute-ace", "data-streaming"]
+
+
+def test_valkey_server_stands_in_where_redis_server_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from facility_emulator.s3m import servers
+
+    installed = {"valkey-server": "/usr/bin/valkey-server"}
+    monkeypatch.setattr(servers, "_program", lambda name, *candidates: installed.get(name))
+    assert servers.RedisServer._server_program() == "/usr/bin/valkey-server"
+    assert servers.RedisServer.unavailable() is None
+    installed.clear()
+    assert "redis-server" in (servers.RedisServer.unavailable() or "")

@@ -220,3 +220,12 @@ def test_a_reservation_name_reaches_the_job(client: Any) -> None:
         client.submit(
             "perlmutter", JobSpec(executable="/bin/true", attributes=JobAttributes(reservation_id="a b"))
         )
+
+
+def test_whoami_tells_the_groups_and_projects(server: EmulatorServer, client: Any) -> None:
+    """``GET /account/groups`` (sfapi_client's ``GroupStats``) gives the identity its groups: the
+    user's own and one per project, as at NERSC."""
+    identity = client.whoami()
+    assert identity.username == server.config.user
+    assert identity.groups == (server.config.user, "demo", "staff")
+    assert identity.projects == ("demo", "staff")

@@ -167,5 +167,10 @@ def test_every_exchange_follows_the_spec(
         f"/iri/api/{version}/account/capabilities",
         f"/iri/api/{version}/account/capabilities/{{capability_id}}",
     }
+    assert {route for _, route in routes if "/status/" in route} >= {
+        f"/iri/api/{version}/status/events",
+        f"/iri/api/{version}/status/events/{{event_id}}",
+        f"/iri/api/{version}/status/incidents/{{incident_id}}",
+    }
     failures = [message for exchange in exchanges for message in iri_exchange_errors(exchange)]
     assert not failures, json.dumps(failures[:20], indent=1)

@@ -1,5 +1,5 @@
-"""Every streaming exchange between the S3M backend and the emulator follows S3M's own message
-definitions.
+"""Every streaming and token exchange between the S3M backend and the emulator follows S3M's own
+message definitions.
 
 No OpenAPI document covers S3M's streaming service (S3M's OpenAPI document is not public, and the
 slurmrestd documents the Slurm calls are checked against have no streaming paths). What is public
@@ -8,7 +8,9 @@ is the ``streaming.v1alpha`` package of s3m-apis v0.3.5, whose messages are save
 each field's lowerCamelCase name, 32-bit integers as numbers, 64-bit ones as strings, timestamps
 as RFC 3339 text, maps as objects; errors are ``google.rpc.Status`` (``code``, ``message``,
 ``details``). This test records the exchanges of every streaming call the backend makes and checks
-each request and answer body against the message of its RPC, field by field.
+each request and answer body against the message of its RPC, field by field. The token calls
+(introspection and ``revoke_token``) are checked the same way against the ``tms.v1`` package's
+``TokenControl`` messages.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ _PREFIX = re.compile(r"^/olcf/(?:[a-z]+/)?v1alpha/streaming/(.*)$")
 pytestmark = pytest.mark.skipif(not MESSAGES.is_file(), reason=f"{MESSAGES.name} is not in specs/olcf-s3m")
 
 
-def messages() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(MESSAGES.read_text())["packages"][PACKAGE]["messages"]
+def messages(package: str = PACKAGE) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(MESSAGES.read_text())["packages"][package]["messages"]
     return data
 
 
@@ -198,3 +200,40 @@ def test_the_checker_finds_what_the_messages_do_not_allow() -> None:
     lifetime = {"provisionedAt": "2026-01-01T00:00:00Z", "secondsLifetime": "many"}
     assert message_errors("x", "ExtendRedisClusterLifeResponse", {"lifetime": lifetime})
     assert message_errors("x", "ListBackendsResponse", {"backends": [{"resourceOptions": {}}]})
+
+
+#: The token calls of the S3M backend -> (TokenControl RPC's request message, answer message).
+_TOKEN_RPCS = {
+    ("GET", "/olcf/v1/token/ctls/introspect"): ("IntrospectAuthTokenRequest", "IntrospectAuthTokenResponse"),
+    ("DELETE", "/olcf/v1/token/ctls/revoke"): ("RevokeAuthTokenRequest", "RevokeAuthTokenResponse"),
+}  # fmt: skip
+
+
+def test_token_introspection_and_revocation_follow_the_tms_messages(
+    recording_emulator: EmulatorServer,
+) -> None:
+    import httpx
+
+    recording_emulator.clear_exchanges()
+    spare = httpx.post(f"{recording_emulator.url}/_emulator/s3m/tokens").json()["token"]
+    with FacilityClient.connect(
+        "s3m", base_url=recording_emulator.url, auth=spare, retry={"attempts": 1}
+    ) as client:
+        assert client.whoami().projects == ("demo",)
+        client.backend.revoke_token()
+    known = messages("tms.v1")
+    exchanges = [e for e in recording_emulator.exchanges() if (e.method, e.path) in _TOKEN_RPCS]
+    assert {(e.method, e.path) for e in exchanges} == set(_TOKEN_RPCS)
+    failures = []
+    for exchange in exchanges:
+        request_message, answer_message = _TOKEN_RPCS[(exchange.method, exchange.path)]
+        where = f"{exchange.method} {exchange.path} -> {exchange.status}"
+        assert exchange.status == 200, where
+        if exchange.request_body:
+            failures += message_errors(
+                f"request {where}", request_message, json.loads(exchange.request_body), known
+            )
+        failures += message_errors(
+            f"answer {where}", answer_message, json.loads(exchange.response_body), known
+        )
+    assert not failures, json.dumps(failures, indent=1)

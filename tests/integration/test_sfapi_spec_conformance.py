@@ -119,6 +119,7 @@ def exercise(server: EmulatorServer, tmp_path: Path) -> None:
             assert me.name == server.config.user
             assert {p.repo_name for p in projects} == {"demo", "staff"}
             assert all(p.cpu_project_hours_given for p in projects)
+            assert {g.name for g in await me.groups()} >= {"demo", "staff"}
 
     anyio.run(extras)
 

@@ -181,6 +181,8 @@ def test_a_pilot_killed_at_walltime_is_replaced(facility: EmulatorServer, tmp_pa
 
         eventually(block_0_timed_out, "block 0 to be reported TIMEOUT", timeout=PATIENCE)
         assert not executor.bad_state_is_set
+        # The replacement block gets time enough to start and run its task on a loaded machine.
+        provider.walltime = "00:10:00"
 
         def block_0_workers_gone() -> bool:
             return all(manager["block_id"] != "0" for manager in executor.connected_managers())

@@ -8,6 +8,8 @@ project's grants and usage, ``cpu_hours_given``/``_used`` and ``gpu_hours_given`
 caller's share of them. A project that reports no CPU/GPU split gives ``project_hours_given``/
 ``_used`` (and ``hours_given``/``_used``) instead. A project is named by its repository name
 (``m1234``, what ``#SBATCH -A`` takes), its numeric id kept in ``raw``.
+``GET /account/groups`` lists the Unix groups the caller belongs to (``GroupStats``: ``gid``,
+``name``, ``users``), which ``whoami`` gives as the identity's groups.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from ..base import FacilityBackend
 
 __all__ = [
     "SFAPIAccount",
+    "build_groups",
     "build_projects",
     "build_user",
     "parse_allocations",
+    "parse_groups",
     "parse_projects",
     "parse_user",
 ]
@@ -57,6 +61,11 @@ def build_projects() -> ApiRequest:
     return ApiRequest("GET", "account/projects", ok=OK)
 
 
+def build_groups() -> ApiRequest:
+    """:calls: GET /account/groups"""
+    return ApiRequest("GET", "account/groups", ok=OK)
+
+
 def _text(item: Mapping[str, Any], key: str) -> str | None:
     value = item.get(key)
     return str(value) if value not in (None, "") else None
@@ -75,6 +84,14 @@ def parse_user(data: Any) -> Identity:
         source="GET /account/",
         raw=dict(data),
     )
+
+
+def parse_groups(data: Any) -> tuple[str, ...]:
+    """The group names of a ``GET /account/groups`` answer (``{"groups": [GroupStats...]}``)."""
+    groups = data.get("groups") if isinstance(data, Mapping) else None
+    if not isinstance(groups, list):
+        raise ValueError("expected an object with a list of 'groups'")
+    return tuple(name for item in groups if isinstance(item, Mapping) and (name := _text(item, "name")))
 
 
 def _project_items(data: Any) -> list[Mapping[str, Any]]:
@@ -164,9 +181,9 @@ class SFAPIAccount(FacilityBackend):
         return await self._session.call(build_projects())
 
     async def whoami(self) -> Identity:
-        """The caller's user name, uid, name and email, and the caller's projects.
+        """The caller's user name, uid, name and email, groups and projects.
 
-        :calls: GET /account/, GET /account/projects
+        :calls: GET /account/, GET /account/groups, GET /account/projects
         """
         data = await self._session.call(build_user())
         try:
@@ -174,8 +191,14 @@ class SFAPIAccount(FacilityBackend):
         except (KeyError, TypeError, ValueError) as exc:
             raise self._unreadable("GET /account/", exc) from None
         self._username = identity.username
+        try:
+            groups = parse_groups(await self._session.call(build_groups()))
+        except NotFoundError:
+            groups = ()  # a deployment without the route
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._unreadable("GET /account/groups", exc) from None
         projects = await self.projects()
-        return dataclasses.replace(identity, projects=tuple(p.id for p in projects))
+        return dataclasses.replace(identity, groups=groups, projects=tuple(p.id for p in projects))
 
     async def projects(self) -> list[Project]:
         """The caller's projects, named by their repository (``m1234``).
