@@ -152,7 +152,7 @@ async def _pyfirecrest(emu: Emulator, settings: Settings, gate: asyncio.Semaphor
                 info = []  # not visible yet, as wait_for_job allows for
             if info:
                 state = info[0]["status"]["state"]
-                if sched_state_completed(state):
+                if sched_state_completed(state):  # type: ignore[no-untyped-call]
                     return bool(state == "COMPLETED")
             await asyncio.sleep(settings.interval)
 
