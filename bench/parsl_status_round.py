@@ -5,7 +5,7 @@ Parsl's strategy asks the provider for the state of every block it holds once pe
 ``FacilityProvider.submit`` (IRI API; the emulator, a child process, keeps them queued for an hour,
 so no worker starts and the states stay live), then times ``provider.status(block_ids)`` for
 ``--rounds`` rounds after one warm-up round: API requests per round (counted by the emulator,
-token requests left out) and wall time per round (median). The baseline is the same round with
+token requests left out), wall time and this process's CPU time per round (medians). The baseline is the same round with
 one block, measured in the same run; the goal is one request per round whatever the number of
 blocks, and a round's time close to the one-block round's.
 
@@ -35,6 +35,7 @@ class RoundFigures:
     blocks: int
     requests: float
     seconds: float
+    cpu: float
 
 
 def _provider(emu: Emulator, blocks: int) -> FacilityProvider:
@@ -60,17 +61,21 @@ def measure(emu: Emulator, blocks: int, rounds: int) -> RoundFigures:
         assert len(states) == blocks and not any(s.terminal for s in states)
         requests: list[int] = []
         seconds: list[float] = []
+        cpu: list[float] = []
         for _ in range(rounds):
             emu.reset_stats()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             provider.status(ids)
             seconds.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
             requests.append(emu.api_requests())
     finally:
         provider.cancel(ids)
         if provider.client is not None:
             provider.client.close()
-    return RoundFigures(blocks, statistics.median(requests), statistics.median(seconds))
+    return RoundFigures(
+        blocks, statistics.median(requests), statistics.median(seconds), statistics.median(cpu)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(set(args.blocks) | {1})
     with emulator(queue_delay=3600.0, latency=args.latency) as emu:
         figures = [measure(emu, blocks, args.rounds) for blocks in sizes]
-    print(f"{'blocks':>7} {'requests/round':>15} {'ms/round':>9}")
+    print(f"{'blocks':>7} {'requests/round':>15} {'ms/round':>9} {'CPU ms/round':>13}")
     for f in figures:
-        print(f"{f.blocks:>7} {f.requests:>15.1f} {f.seconds * 1000:>9.2f}")
+        print(f"{f.blocks:>7} {f.requests:>15.1f} {f.seconds * 1000:>9.2f} {f.cpu * 1000:>13.2f}")
     base = figures[0]
     for f in figures[1:]:
         print(
