@@ -8,6 +8,7 @@ counts come from the emulator's ``GET /_emulator/stats`` (``DELETE`` zeroes them
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import statistics
 import tempfile
@@ -167,6 +168,24 @@ def emulator(**options: Any) -> Iterator[Emulator]:
             process.join(timeout=30)
             if process.is_alive():
                 process.terminate()
+
+
+def add_latency_option(parser: argparse.ArgumentParser) -> None:
+    """``--latency 30ms``: the emulator waits that long before answering each request, so the
+    figures show what a user at a remote facility sees (``EmulatorConfig.latency``)."""
+    from facility_emulator.cli import duration
+
+    parser.add_argument(
+        "--latency",
+        type=duration,
+        default=0.0,
+        help="emulated facility latency per request: 30ms, 0.03s or 0.03 (default 0)",
+    )
+
+
+def latency_heading(seconds: float) -> str:
+    """The line a script prints first, naming the emulated latency of its figures."""
+    return f"# emulated facility latency: {seconds * 1000:g} ms per request"
 
 
 def median_ms(samples: list[float]) -> float:

@@ -1,8 +1,11 @@
-"""1000 deferred ``FacilityJobTrigger``s in one event loop: requests, CPU and memory per interval.
+"""Deferred ``FacilityJobTrigger``s in one event loop: requests, CPU and memory per interval.
 
-This is what an Airflow triggerer process holds when a thousand tasks wait on facility jobs. The
-jobs are ``/bin/sleep 300`` kept pending by an hour of queue delay, so no wait ends during the
-run. Two ways of waiting are run one after the other in the same process and loop:
+This is what an Airflow triggerer process holds when thousands of tasks wait on facility jobs
+(default 1000 on one facility; the scale figure is 10,000 across 5). Each facility is an emulator
+of its own (a child process each, IRI API, its own connection ``bench_site_<n>``), and the
+triggers are spread evenly over them. The jobs are ``/bin/sleep 300`` kept pending by an hour of
+queue delay, so no wait ends during the run. Two ways of waiting are run one after the other in
+the same process and loop:
 
 * ``FacilityJobTrigger``: the provider's trigger, which polls through the client's shared,
   batched poller (``max_age`` = its interval);
@@ -11,10 +14,12 @@ run. Two ways of waiting are run one after the other in the same process and loo
 
 For each, after one warm-up interval: API requests per interval (counted by the emulator, which
 runs in a child process), CPU seconds of this process per interval, and resident memory added per
-waiting trigger (RSS after the waits are set up, against before).
+waiting trigger (RSS after the waits are set up, against before). The goal is one status request
+per facility per interval, whatever the number of triggers.
 
     uv run python bench/airflow_triggers.py
     uv run python bench/airflow_triggers.py --triggers 1000 --interval 5 --intervals 8
+    uv run python bench/airflow_triggers.py --triggers 10000 --facilities 5 --intervals 4
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Coroutine
+from contextlib import ExitStack
 from typing import Any
 
 from _common import Emulator, emulator, ratio_line
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-CONN_ID = "bench_site"
+CONN_PREFIX = "bench_site"
 SUBMIT_CONCURRENCY = 16
 
 
@@ -44,27 +50,32 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _airflow_env(emu: Emulator, home: str) -> None:
-    """A private AIRFLOW_HOME and the facility connection, set before Airflow is imported."""
+def _conn_id(index: int) -> str:
+    return f"{CONN_PREFIX}_{index}"
+
+
+def _airflow_env(emus: list[Emulator], home: str) -> None:
+    """A private AIRFLOW_HOME and one connection per facility, set before Airflow is imported."""
     os.environ.update(
         {
             "AIRFLOW_HOME": home,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            # Each trigger logs its first state once; keep a thousand such lines out of the report.
+            # Each trigger logs its first state once; keep thousands of such lines out of the report.
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(
-                {
-                    "conn_type": "facility_iri",
-                    "host": emu.info["iri"],
-                    "login": emu.info["client_id"],
-                    "password": emu.info["client_secret"],
-                    "extra": {"auth_type": "oidc_client_credentials", "token_url": emu.info["token_url"]},
-                }
-            ),
         }
     )
+    for index, emu in enumerate(emus):
+        os.environ[f"AIRFLOW_CONN_{_conn_id(index).upper()}"] = json.dumps(
+            {
+                "conn_type": "facility_iri",
+                "host": emu.info["iri"],
+                "login": emu.info["client_id"],
+                "password": emu.info["client_secret"],
+                "extra": {"auth_type": "oidc_client_credentials", "token_url": emu.info["token_url"]},
+            }
+        )
 
 
 async def _submit(emu: Emulator, count: int) -> list[str]:
@@ -94,8 +105,20 @@ async def _cancel(emu: Emulator, job_ids: list[str]) -> None:
         await asyncio.gather(*(one(j) for j in job_ids), return_exceptions=True)
 
 
+async def _api_requests(emus: list[Emulator]) -> int:
+    counts = await asyncio.gather(*(asyncio.to_thread(emu.api_requests) for emu in emus))
+    return sum(counts)
+
+
+async def _reset(emus: list[Emulator]) -> None:
+    await asyncio.gather(*(asyncio.to_thread(emu.reset_stats) for emu in emus))
+
+
 async def _window(
-    emu: Emulator, waits: list[Callable[[], Coroutine[Any, Any, None]]], interval: float, intervals: int
+    emus: list[Emulator],
+    waits: list[Callable[[], Coroutine[Any, Any, None]]],
+    interval: float,
+    intervals: int,
 ) -> dict[str, float]:
     """Start the waits, let one interval pass, then measure ``intervals`` intervals."""
     gc.collect()
@@ -104,11 +127,11 @@ async def _window(
     await asyncio.sleep(interval * 1.5)
     gc.collect()
     rss_after = _rss_bytes()
-    await asyncio.to_thread(emu.reset_stats)
+    await _reset(emus)
     cpu = time.process_time()
     await asyncio.sleep(interval * intervals)
     cpu_used = time.process_time() - cpu
-    requests = await asyncio.to_thread(emu.api_requests)
+    requests = await _api_requests(emus)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -120,38 +143,42 @@ async def _window(
 
 
 async def _measure(
-    emu: Emulator, job_ids: list[str], interval: float, intervals: int
+    emus: list[Emulator], job_ids: list[list[str]], interval: float, intervals: int
 ) -> dict[str, dict[str, float]]:
     from airflow_facility.hooks.facility import shared_async_client
     from airflow_facility.triggers import FacilityJobTrigger
 
-    client, _ = await shared_async_client(CONN_ID)
-    await client.resources()  # token and resource ids, outside the windows
+    clients = []
+    for index in range(len(emus)):
+        client, _ = await shared_async_client(_conn_id(index))
+        await client.resources()  # token and resource ids, outside the windows
+        clients.append(client)
 
-    def trigger_wait(job_id: str) -> Callable[[], Coroutine[Any, Any, None]]:
+    def trigger_wait(index: int, job_id: str) -> Callable[[], Coroutine[Any, Any, None]]:
         async def wait() -> None:
-            trigger = FacilityJobTrigger(CONN_ID, "polaris", job_id, poll_interval=interval)
+            trigger = FacilityJobTrigger(_conn_id(index), "polaris", job_id, poll_interval=interval)
             async for _event in trigger.run():
                 return
 
         return wait
 
-    def naive_wait(job_id: str) -> Callable[[], Coroutine[Any, Any, None]]:
+    def naive_wait(index: int, job_id: str) -> Callable[[], Coroutine[Any, Any, None]]:
         async def wait() -> None:
             while True:
-                job = await client.get_job("polaris", job_id)
+                job = await clients[index].get_job("polaris", job_id)
                 if job.state.is_terminal:
                     return
                 await asyncio.sleep(interval)
 
         return wait
 
+    pairs = [(index, job_id) for index, ids in enumerate(job_ids) for job_id in ids]
     results = {}
     results["FacilityJobTrigger"] = await _window(
-        emu, [trigger_wait(j) for j in job_ids], interval, intervals
+        emus, [trigger_wait(i, j) for i, j in pairs], interval, intervals
     )
     results["naive per-job trigger"] = await _window(
-        emu, [naive_wait(j) for j in job_ids], interval, intervals
+        emus, [naive_wait(i, j) for i, j in pairs], interval, intervals
     )
     return results
 
@@ -163,28 +190,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--triggers", type=int, default=1000, help="deferred waits (default 1000)")
     parser.add_argument("--interval", type=float, default=5.0, help="poll interval in seconds (default 5)")
     parser.add_argument("--intervals", type=int, default=8, help="intervals measured (default 8)")
+    parser.add_argument("--facilities", type=int, default=1, help="facilities, one emulator each (default 1)")
     args = parser.parse_args(argv)
-    with (
-        tempfile.TemporaryDirectory(prefix="airflow-bench-") as home,
-        emulator(queue_delay=3600.0, task_delay=0.0) as emu,
-    ):
-        _airflow_env(emu, home)
-        job_ids = asyncio.run(_submit(emu, args.triggers))
-        print(f"# {len(job_ids)} pending jobs submitted", flush=True)
+    per_site = [
+        args.triggers // args.facilities + (1 if i < args.triggers % args.facilities else 0)
+        for i in range(args.facilities)
+    ]
+    with tempfile.TemporaryDirectory(prefix="airflow-bench-") as home, ExitStack() as stack:
+        emus = [
+            stack.enter_context(emulator(queue_delay=3600.0, task_delay=0.0)) for _ in range(args.facilities)
+        ]
+        _airflow_env(emus, home)
+
+        async def submit_all() -> list[list[str]]:
+            return list(await asyncio.gather(*(_submit(e, n) for e, n in zip(emus, per_site, strict=True))))
+
+        started = time.perf_counter()
+        job_ids = asyncio.run(submit_all())
+        print(
+            f"# {sum(map(len, job_ids))} pending jobs submitted on {len(emus)} facilities"
+            f" in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
 
         async def run() -> dict[str, dict[str, float]]:
-            return await _measure(emu, job_ids, args.interval, args.intervals)
+            return await _measure(emus, job_ids, args.interval, args.intervals)
 
         results = asyncio.run(run())
-        asyncio.run(_cancel(emu, job_ids))
 
-    print(f"# {args.triggers} waits, interval {args.interval:g} s, {args.intervals} intervals measured")
+        async def cancel_all() -> None:
+            await asyncio.gather(*(_cancel(e, ids) for e, ids in zip(emus, job_ids, strict=True)))
+
+        asyncio.run(cancel_all())
+
+    print(
+        f"# {args.triggers} waits on {args.facilities} facilities, interval {args.interval:g} s,"
+        f" {args.intervals} intervals measured"
+    )
     print(f"{'waiter':<24} {'requests/interval':>18} {'CPU s/interval':>15} {'KiB/trigger':>12}")
     for name, r in results.items():
         print(f"{name:<24} {r['requests']:>18.1f} {r['cpu']:>15.3f} {r['memory'] / 1024:>12.1f}")
     ours, naive = results["FacilityJobTrigger"], results["naive per-job trigger"]
     print(
-        ratio_line("FacilityJobTrigger requests per interval / 1 per resource", ours["requests"], 1.0, "1.00")
+        ratio_line(
+            "FacilityJobTrigger requests per interval / 1 per facility",
+            ours["requests"],
+            args.facilities,
+            "1.00",
+        )
     )
     print(
         ratio_line(

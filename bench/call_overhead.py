@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from _common import RESOURCE, Emulator, emulator, median_ms, ratio_line
+from _common import RESOURCE, Emulator, add_latency_option, emulator, latency_heading, median_ms, ratio_line
 
 from facility_common import AsyncFacilityClient, FacilityClient, JobSpec
 from facility_common.auth import FacilityAuth, resolve_auth
@@ -127,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--calls", type=int, default=100, help="calls per contender per round (default 100)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of turns (default 6)")
+    add_latency_option(parser)
     args = parser.parse_args(argv)
+    print(latency_heading(args.latency))
     samples: dict[str, list[float]] = {}
-    with emulator(queue_delay=3600.0, task_delay=0.0) as emu:
+    with emulator(queue_delay=3600.0, task_delay=0.0, latency=args.latency) as emu:
         setup = FacilityClient.connect("iri", **emu.connect_args("iri"))
         jobs = {}
         for api in RESOURCE:

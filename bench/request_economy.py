@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from _common import RESOURCE, Emulator, emulator, ratio_line
+from _common import RESOURCE, Emulator, add_latency_option, emulator, latency_heading, ratio_line
 
 from facility_common import AsyncFacilityClient, JobSpec
 
@@ -202,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 10, 100, 1000], help="live jobs per API")
     parser.add_argument("--plot", type=Path, help="write the requests-per-round plot (PNG) here")
+    add_latency_option(parser)
     args = parser.parse_args(argv)
+    print(latency_heading(args.latency))
     sizes = sorted(args.jobs)
-    with emulator(queue_delay=3600.0, task_delay=0.0) as emu:
+    with emulator(queue_delay=3600.0, task_delay=0.0, latency=args.latency) as emu:
         results = asyncio.run(_measure(emu, sizes))
 
     print(f"{'client':<32}" + "".join(f"{f'{n} jobs':>14}" for n in sizes))

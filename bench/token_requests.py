@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _common import Emulator, emulator, ratio_line
+from _common import Emulator, add_latency_option, emulator, latency_heading, ratio_line
 
 from facility_common import AsyncFacilityClient, FacilityClient, JobSpec
 from facility_common.auth import DEFAULT_REFRESH_FRACTION
@@ -100,10 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callers", type=int, default=100, help="concurrent callers (default 100)")
     parser.add_argument("--lifetime", type=float, default=3.0, help="token lifetime in seconds (default 3)")
     parser.add_argument("--lifetimes", type=float, default=5.0, help="lifetimes measured (default 5)")
+    add_latency_option(parser)
     args = parser.parse_args(argv)
+    print(latency_heading(args.latency))
     seconds = args.lifetime * args.lifetimes
     results: dict[str, Result] = {}
-    with emulator(queue_delay=3600.0, task_delay=0.0, token_lifetime=args.lifetime) as emu:
+    with emulator(
+        queue_delay=3600.0, task_delay=0.0, token_lifetime=args.lifetime, latency=args.latency
+    ) as emu:
         setup = FacilityClient.connect("iri", **emu.connect_args("iri"))
         job = setup.submit(
             "polaris", JobSpec(executable="/bin/sleep", arguments=["300"], name="bench-token")

@@ -37,7 +37,7 @@ from typing import Any
 
 import anyio
 import httpx
-from _common import MIB, Emulator, emulator, ratio_line
+from _common import MIB, Emulator, add_latency_option, emulator, latency_heading, ratio_line
 
 from facility_common import AsyncFacilityClient
 from facility_common.auth import FacilityAuth, resolve_auth
@@ -249,8 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--size", type=int, default=256, help="file size in MiB (default 256; 1024 = 1 GiB)")
     parser.add_argument("--no-peer", action="store_true", help="leave pyfirecrest out")
+    add_latency_option(parser)
     args = parser.parse_args(argv)
-    with emulator(queue_delay=0.0, task_delay=0.0) as emu:
+    print(latency_heading(args.latency))
+    with emulator(queue_delay=0.0, task_delay=0.0, latency=args.latency) as emu:
         results = asyncio.run(_measure(emu, args.size, emu.root, not args.no_peer))
     print(f"# {args.size} MiB file, staged FirecREST path on {SYSTEM}")
     print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import ssl
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,6 +28,7 @@ __all__ = [
     "http_client",
     "is_loopback",
     "is_loopback_url",
+    "sync_http_client",
 ]
 
 
@@ -52,7 +54,7 @@ LOOPBACK_HOSTS = ("localhost", "localhost.localdomain", "127.0.0.1", "[::1]")
 DEFAULT_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20)
 
 
-def direct_mounts(urls: Iterable[str] = ()) -> dict[str, httpx.AsyncBaseTransport | None]:
+def direct_mounts(urls: Iterable[str] = ()) -> dict[str, None]:
     """httpx mounts that send loopback hosts (and the loopback hosts of ``urls``) past any proxy.
 
     A ``None`` mount means "the client's own transport": a more specific pattern than the proxy
@@ -64,6 +66,31 @@ def direct_mounts(urls: Iterable[str] = ()) -> dict[str, httpx.AsyncBaseTranspor
         if host and is_loopback(host):
             hosts.add(f"[{host}]" if ":" in host else host)
     return {f"all://{host}": None for host in sorted(hosts)}
+
+
+def _client_settings(
+    *,
+    facility: str | None,
+    verify: VerifySetting,
+    timeout: float | httpx.Timeout,
+    base_url: str,
+    auth: httpx.Auth | None,
+    headers: Mapping[str, str] | None,
+    limits: httpx.Limits,
+    direct_to: Iterable[str],
+) -> dict[str, Any]:
+    """What every client of the package is built with (see :func:`http_client`)."""
+    tls: bool | ssl.SSLContext = ssl_verify(verify, facility)
+    return {
+        "base_url": base_url,
+        "auth": auth,
+        "timeout": timeout,
+        "verify": tls,
+        "headers": dict(headers or {}),
+        "follow_redirects": False,
+        "limits": limits,
+        "mounts": direct_mounts([base_url, *direct_to] if base_url else direct_to),
+    }
 
 
 def http_client(
@@ -88,18 +115,44 @@ def http_client(
       an opt-in (:func:`check_base_url`) only because those bytes never leave the machine.
     * ``verify`` is turned into what httpx takes (:func:`facility_common.tls.ssl_verify`).
     """
-    tls: bool | ssl.SSLContext = ssl_verify(verify, facility)
-    return httpx.AsyncClient(
+    settings = _client_settings(
+        facility=facility,
+        verify=verify,
+        timeout=timeout,
         base_url=base_url,
         auth=auth,
-        timeout=timeout,
-        verify=tls,
-        transport=transport,
-        headers=dict(headers or {}),
-        follow_redirects=False,
+        headers=headers,
         limits=limits,
-        mounts=direct_mounts([base_url, *direct_to] if base_url else direct_to),
+        direct_to=direct_to,
     )
+    return httpx.AsyncClient(transport=transport, **settings)
+
+
+def sync_http_client(
+    *,
+    facility: str | None,
+    verify: VerifySetting = True,
+    timeout: float | httpx.Timeout = 30.0,
+    transport: httpx.BaseTransport | None = None,
+    base_url: str = "",
+    auth: httpx.Auth | None = None,
+    headers: Mapping[str, str] | None = None,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+    direct_to: Iterable[str] = (),
+) -> httpx.Client:
+    """The ``httpx.Client`` twin of :func:`http_client`, built with the same settings: the
+    synchronous transport of an :class:`~facility_common.http.ApiSession`."""
+    settings = _client_settings(
+        facility=facility,
+        verify=verify,
+        timeout=timeout,
+        base_url=base_url,
+        auth=auth,
+        headers=headers,
+        limits=limits,
+        direct_to=direct_to,
+    )
+    return httpx.Client(transport=transport, **settings)
 
 
 def check_base_url(

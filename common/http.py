@@ -19,6 +19,11 @@ Backends never call ``httpx`` directly; they call :meth:`ApiSession.request` (or
 * raises its errors with no chained library exception (whose request would carry the token);
 * reads every body as a stream and stops at a size limit (``max_body_bytes`` for answers, 64 KiB
   for error pages), so a broken or hostile server cannot make the client hold an unbounded body.
+
+The session speaks through an ``httpx.AsyncClient``, or, while the sync facade drives a call on
+the caller's thread (:func:`facility_common.drive.drive`), through a twin ``httpx.Client`` built
+with the same settings and auth: the same code above runs either way, only the exchange of bytes
+differs (:meth:`ApiSession._exchange`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,13 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from .endpoints import check_base_url, host_of, http_client, is_loopback_url
+from .drive import driving
+from .endpoints import (
+    check_base_url,
+    host_of,
+    http_client,
+    is_loopback_url,
+)
 from .errors import (
     APIError,
     AuthenticationError,
@@ -53,6 +64,7 @@ from .errors import (
 )
 from .problem_detail import problem_detail
 from .redaction import header_secrets, redact
+from .sync_transport import SyncTwin, speaks_sync
 from .tls import VerifySetting, certificate_failure, certificate_message
 
 __all__ = [
@@ -210,6 +222,19 @@ class ApiSession:
             transport=transport,
             headers=headers,
         )
+        self._sync: SyncTwin | None = None
+        if speaks_sync(auth, transport):
+            self._sync = SyncTwin(
+                {
+                    "facility": facility,
+                    "base_url": self.base_url + "/",
+                    "auth": auth,
+                    "timeout": timeout,
+                    "verify": verify,
+                    "transport": transport,
+                    "headers": headers,
+                }
+            )
 
     def __repr__(self) -> str:
         return f"ApiSession(facility={self.facility!r}, base_url={self.base_url!r})"
@@ -219,8 +244,24 @@ class ApiSession:
         """The underlying client, for libraries that need one."""
         return self._client
 
+    @property
+    def sync_capable(self) -> bool:
+        """Whether this session can also send synchronously (its auth and transport have a
+        synchronous flow; see :func:`~facility_common.sync_transport.speaks_sync`)."""
+        return self._sync is not None
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``; the response's body is left unread (``stream=True``). While a call
+        is driven on the caller's thread (:func:`~facility_common.drive.driving`) the sync twin
+        sends it, blocking without suspending."""
+        if self._sync is not None and driving():
+            return self._sync.send(request)
+        return await self._client.send(request, stream=True)
+
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._sync is not None:
+            self._sync.close()
 
     def _url(self, path: str) -> str:
         return path.lstrip("/")
@@ -317,7 +358,7 @@ class ApiSession:
         started = time.monotonic()
         try:
             request = self._client.build_request(method, self._url(path), **build)
-            response = await self._client.send(request, stream=True)
+            response = await self._exchange(request)
             try:
                 ok_status = response.status_code in ok
                 if ok_status and reader is not None:
@@ -511,7 +552,7 @@ class ApiSession:
         """Send a streamed call's request; a failure to get an answer is returned, not raised."""
         try:
             request = self._client.build_request(method, self._url(path), **build)
-            return await self._client.send(request, stream=True)
+            return await self._exchange(request)
         except httpx.TransportError as exc:
             return self._certificate_error(exc, method, path, resource) or TransportError(
                 f"{method} {path} got no answer: {type(exc).__name__}",

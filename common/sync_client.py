@@ -1,25 +1,31 @@
 """The synchronous facade: :class:`FacilityClient`, the same methods as the async client, blocking.
 
-Calls run on one background event-loop thread per process (a plain asyncio loop), shared by every
-sync client and replaced in a forked child. The facade is generated from
-:class:`~facility_common.AsyncFacilityClient`: every public coroutine method gets a blocking twin,
-so the two surfaces cannot drift (a parity test checks it). A call interrupted in the caller's
-thread (Ctrl-C, a signal-based timeout) cancels its coroutine and waits for it to stop, so an
-interrupted submit or wait does not go on in the background.
+The facade is generated from :class:`~facility_common.AsyncFacilityClient`: every public coroutine
+method gets a blocking twin that runs the async method itself, so the two surfaces cannot drift
+(a parity test checks it) and each operation has one implementation. How the coroutine runs
+(:mod:`facility_common.drive`):
+
+* a plain request/response call (a job's state, a submit, a listing, a file operation) runs on
+  the caller's thread, its HTTP going through the session's synchronous ``httpx.Client``: no
+  thread hop and no async I/O layer, so it costs about what a bare ``httpx.Client`` request does;
+* waits, batched polls, transfers, backend extras, and any call from a thread that already runs
+  an event loop or of a backend that cannot speak synchronously, run on one background event-loop
+  thread per process, shared by every sync client and replaced in a forked child.
+
+A call interrupted in the caller's thread (Ctrl-C, a signal-based timeout) cancels its coroutine
+and waits for it to stop, so an interrupted submit or wait does not go on in the background.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import functools
 import inspect
 import os
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from .client import AsyncFacilityClient
+from .drive import drive, on_home_loop, running_loop
 from .options import BackendOptions
 
 if TYPE_CHECKING:
@@ -29,69 +35,21 @@ __all__ = ["BlockingBackend", "FacilityClient"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-#: How long an interrupted call may take to finish cancelling (seconds).
-CANCEL_WAIT = 10.0
-
-
-class _LoopThread:
-    """One asyncio event loop on a daemon thread per process, shared by every sync client.
-
-    A forked child does not inherit the parent's loop thread; ``os.register_at_fork`` drops the
-    inherited reference so the child starts a loop of its own on first use.
-    """
-
-    _lock = threading.Lock()
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-
-    @classmethod
-    def loop(cls) -> asyncio.AbstractEventLoop:
-        with cls._lock:
-            if cls._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="facility-client-loop", daemon=True)
-                thread.start()
-                cls._loop, cls._thread = loop, thread
-            return cls._loop
-
-    @classmethod
-    def forget_after_fork(cls) -> None:
-        cls._lock = threading.Lock()
-        cls._loop = cls._thread = None
-
-    @classmethod
-    def shutdown(cls) -> None:
-        with cls._lock:
-            loop, thread = cls._loop, cls._thread
-            cls._loop = cls._thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=5)
-            if not loop.is_running():
-                loop.close()
-
-
-atexit.register(_LoopThread.shutdown)
-os.register_at_fork(after_in_child=_LoopThread.forget_after_fork)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _sync(
-    method: Callable[Concatenate[AsyncFacilityClient, P], Awaitable[R]],
+    method: Callable[Concatenate[AsyncFacilityClient, P], Awaitable[R]], *, plain: bool = True
 ) -> Callable[Concatenate[FacilityClient, P], R]:
-    """Make a blocking twin of an :class:`AsyncFacilityClient` method."""
+    """Make a blocking twin of an :class:`AsyncFacilityClient` method. ``plain`` marks a
+    request/response call, run on the caller's thread where the backend allows it."""
 
     def blocking(self: FacilityClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        async def call() -> R:
-            return await method(self._client_for_this_process(), *args, **kwargs)
+        client = self._client_for_this_process()
 
-        return self._run(call)
+        async def call() -> R:
+            return await method(client, *args, **kwargs)
+
+        return self._run(call, here=plain and client.backend.drives_synchronously())
 
     functools.update_wrapper(blocking, method)
     return blocking
@@ -229,8 +187,12 @@ class FacilityClient:
             self._client, self._pid = self._factory(), os.getpid()
         return self._client
 
-    def _run(self, call: Callable[[], Coroutine[Any, Any, R]]) -> R:
-        return run_blocking(call, "FacilityClient", "AsyncFacilityClient")
+    def _run(self, call: Callable[[], Coroutine[Any, Any, R]], *, here: bool = False) -> R:
+        """Run ``call()`` to completion: on this thread when ``here`` and no event loop runs
+        in it (:func:`~facility_common.drive.drive`), else on the home loop."""
+        if here and running_loop() is None:
+            return drive(call)
+        return on_home_loop(call)
 
     def close(self) -> None:
         """Close the connections of this client."""
@@ -262,11 +224,11 @@ class FacilityClient:
     list_jobs = _sync(AsyncFacilityClient.list_jobs)
     cancel = _sync(AsyncFacilityClient.cancel)
     update_job = _sync(AsyncFacilityClient.update_job)
-    poll_jobs = _sync(AsyncFacilityClient.poll_jobs)
-    wait = _sync(AsyncFacilityClient.wait)
+    poll_jobs = _sync(AsyncFacilityClient.poll_jobs, plain=False)
+    wait = _sync(AsyncFacilityClient.wait, plain=False)
     job_output = _sync(AsyncFacilityClient.job_output)
     follow_output = _sync_iter(AsyncFacilityClient.follow_output)
-    call_backend = _sync(AsyncFacilityClient.call_backend)
+    call_backend = _sync(AsyncFacilityClient.call_backend, plain=False)
     ls = _sync(AsyncFacilityClient.ls)
     stat = _sync(AsyncFacilityClient.stat)
     mkdir = _sync(AsyncFacilityClient.mkdir)
@@ -283,8 +245,8 @@ class FacilityClient:
     view = _sync(AsyncFacilityClient.view)
     head = _sync(AsyncFacilityClient.head)
     tail = _sync(AsyncFacilityClient.tail)
-    upload = _sync(AsyncFacilityClient.upload)
-    download = _sync(AsyncFacilityClient.download)
+    upload = _sync(AsyncFacilityClient.upload, plain=False)
+    download = _sync(AsyncFacilityClient.download, plain=False)
 
 
 def run_blocking(
@@ -292,30 +254,7 @@ def run_blocking(
     facade: str = "a blocking client",
     instead: str = "its async client",
 ) -> R:
-    """Run ``call()`` on the process's loop thread and wait for its result: what every blocking
-    facade of the package (:class:`FacilityClient`, the transfer client's) does per call.
-
-    An interruption in the caller's thread (Ctrl-C, a signal-based timeout) or a failure there
-    cancels the coroutine and waits for it to stop, so an interrupted call does not go on in the
-    background. Calling from the loop thread itself is refused (it would deadlock).
-    """
-    if _running_loop() is _LoopThread.loop():
-        raise RuntimeError(f"{facade} cannot be called from its own event loop; use {instead}")
-    finished = threading.Event()
-
-    async def guarded() -> R:
-        try:
-            return await call()
-        finally:
-            finished.set()
-
-    future = asyncio.run_coroutine_threadsafe(guarded(), _LoopThread.loop())
-    try:
-        return future.result()
-    except BaseException:
-        # Interrupted here (KeyboardInterrupt, a signal-based timeout) or failed there: make
-        # sure the call stops on the loop before the caller goes on.
-        if not future.done():
-            future.cancel()
-            finished.wait(CANCEL_WAIT)
-        raise
+    """Run ``call()`` on the process's home loop and wait for its result: what every blocking
+    facade of the package (:class:`FacilityClient`, the transfer client's) does for a call that
+    does not run on the caller's thread (see :func:`~facility_common.drive.on_home_loop`)."""
+    return on_home_loop(call, facade, instead)

@@ -41,7 +41,7 @@ def build_app(state: EmulatorState, flavours: list[Flavour] | None = None) -> AS
         exception_handlers={ProblemError: problem_exception_handler, HTTPException: http_exception_handler},
     )
     app.state.emulator = state
-    faulted = FaultMiddleware(app, state.faults)
+    faulted = FaultMiddleware(app, state.faults, latency=state.config.latency)
     return ObservationMiddleware(
         faulted, lambda scope: route_template(routes, scope), state.stats, state.exchanges
     )

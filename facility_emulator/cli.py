@@ -41,6 +41,23 @@ _PUBLIC_KEYS = ("client_id", "native_client_id", "user", "home")
 _PEM_KEYS = frozenset({"private_key", "expired_private_key"})
 
 
+def duration(text: str) -> float:
+    """Seconds from ``30ms``, ``0.03s`` or ``0.03`` (the ``--latency`` option's forms)."""
+    value = text.strip().lower()
+    scale = 1.0
+    if value.endswith("ms"):
+        value, scale = value[:-2], 0.001
+    elif value.endswith("s"):
+        value = value[:-1]
+    try:
+        seconds = float(value) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30ms, 0.03s)") from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"a duration must be >= 0, not {text!r}")
+    return seconds
+
+
 def parse_args(
     argv: list[str] | None = None, prog: str = "python -m facility_emulator"
 ) -> argparse.Namespace:
@@ -64,6 +81,12 @@ def parse_args(
     parser.add_argument("--queue-delay", type=float, default=0.2, help="seconds a job stays queued")
     parser.add_argument("--task-delay", type=float, default=0.05, help="seconds a filesystem task takes")
     parser.add_argument("--faults", default="", help=FAULTS_HELP)
+    parser.add_argument(
+        "--latency",
+        type=duration,
+        default=0.0,
+        help="added before answering every request, as at a remote facility: 30ms, 0.03s or 0.03 (default 0)",
+    )
     parser.add_argument(
         "--scheduler",
         choices=["local", "slurm"],
@@ -300,6 +323,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m facility_emulator
         queue_delay=args.queue_delay,
         task_delay=args.task_delay,
         faults=args.faults,
+        latency=args.latency,
         user=args.user,
         host=args.host,
         port=args.port,

@@ -37,6 +37,10 @@ class EmulatorConfig:
         queue_delay: seconds a job spends ``queued`` before it becomes ``active``.
         task_delay: seconds a filesystem task spends before its work is done.
         faults: fault specification string (see :mod:`facility_emulator.faults`).
+        latency: seconds added before answering every request (token requests included, the
+            ``/_emulator`` routes not), so a benchmark sees what a user at a remote facility
+            sees: 0.03 is a 30 ms round trip. Unlike a ``latency`` fault it stays when the faults
+            are replaced.
         user: user name; the sandbox home is ``<root>/home/<user>``.
         host: interface to bind (only loopback makes sense).
         port: TCP port; 0 picks a free one.
@@ -65,6 +69,7 @@ class EmulatorConfig:
     queue_delay: float = 0.2
     task_delay: float = 0.05
     faults: str = ""
+    latency: float = 0.0
     user: str = "demo"
     host: str = "127.0.0.1"
     port: int = 0
@@ -81,6 +86,8 @@ class EmulatorConfig:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
+        if not self.latency >= 0.0:
+            raise ValueError(f"latency must be a number of seconds >= 0, not {self.latency!r}")
         Fidelity.parse(self.fidelity)  # a bad setting fails here, naming the flavour or level
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile go together")

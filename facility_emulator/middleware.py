@@ -105,20 +105,25 @@ class _Answer:
 
 
 class FaultMiddleware:
-    """Applies the decisions of a :class:`FaultInjector` to each request."""
+    """Applies the decisions of a :class:`FaultInjector` to each request, after the emulator's
+    own ``latency`` (seconds before answering any request but the ``/_emulator`` ones)."""
 
-    def __init__(self, app: ASGIApp, injector: FaultInjector) -> None:
+    def __init__(self, app: ASGIApp, injector: FaultInjector, *, latency: float = 0.0) -> None:
         self.app = app
         self.injector = injector
+        self.latency = latency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         decision = self.injector.decide(scope["method"], scope["path"])
-        if decision.delay > 0:
+        delay = decision.delay
+        if self.latency > 0 and not scope["path"].startswith("/_emulator"):
+            delay += self.latency
+        if delay > 0:
             receive = await _received_whole(receive)
-            await asyncio.sleep(decision.delay)
+            await asyncio.sleep(delay)
         rule = decision.rule
         if rule is None:
             await self.app(scope, receive, send)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 
 import httpx
 
-from ..errors import AuthenticationError, ConfigurationError, FacilityError
+from ..drive import on_home_loop, step_through
+from ..errors import AuthenticationError, FacilityError
 from .secret import Secret
 from .source import TokenSource
 
@@ -23,7 +24,8 @@ class FacilityAuth(httpx.Auth):
     empty). On a 401 the token is invalidated and the request is sent once more with a fresh
     token; a second 401 (or a first one when no other token can be had) is returned to the caller,
     which maps it to :class:`AuthenticationError`. A streamed request body cannot be replayed, so
-    such a request is not retried. Only the async flow exists: the project's clients are async.
+    such a request is not retried. The policy is written once (:meth:`_flow`) and serves both
+    httpx flows: the async one, and the sync one of the sync facade's transport.
 
     The token is held as a :class:`Secret` in this flow's frame, and the refused token is taken
     off the request before a fresh one is asked for, so an error raised meanwhile carries neither.
@@ -58,8 +60,24 @@ class FacilityAuth(httpx.Auth):
         request.headers.pop("Authorization", None)
 
     async def _token(self) -> Secret:
+        return await self._token_from(self.source.token)
+
+    async def _token_here(self) -> Secret:
+        """The token for the synchronous flow, without suspending: the cached one, else one
+        fetched on the home event loop where the source lives (its lock and its own HTTP client
+        belong to that loop), this thread blocking meanwhile."""
+        cached = self.source.cached_token(min_validity=self.min_validity)
+        if cached is not None:
+            return Secret(cached)
+
+        async def fetched(*, min_validity: float = 0.0) -> str:
+            return on_home_loop(lambda: self.source.token(min_validity=min_validity))
+
+        return await self._token_from(fetched)
+
+    async def _token_from(self, fetch: Callable[..., Awaitable[str]]) -> Secret:
         try:
-            return Secret(await self.source.token(min_validity=self.min_validity))
+            return Secret(await fetch(min_validity=self.min_validity))
         except FacilityError:
             raise
         except Exception as exc:
@@ -70,7 +88,29 @@ class FacilityAuth(httpx.Auth):
         raise failure
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self._token()
+        flow = self._flow(request, self._token)
+        try:
+            response = None
+            while True:
+                try:
+                    sent = await flow.asend(response)  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+                response = yield sent
+        finally:
+            await flow.aclose()
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """The same flow for an ``httpx.Client`` (the sync facade's transport): its awaits all
+        complete at once (:meth:`_token_here`), so it is stepped through synchronously."""
+        return step_through(self._flow(request, self._token_here))
+
+    async def _flow(
+        self, request: httpx.Request, token_of: Callable[[], Awaitable[Secret]]
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """The policy, written once for both flows: send with the token, and after a 401 once
+        more with a fresh one."""
+        token = await token_of()
         self.write(request, token)
         response = yield request
         if response.status_code != 401 or not self.source.refreshable:
@@ -81,7 +121,7 @@ class FacilityAuth(httpx.Auth):
             return
         self.erase(request)
         self.source.invalidate(token.get_secret_value())
-        fresh = await self._token()
+        fresh = await token_of()
         if fresh == token:
             # No other token to try: the 401 goes to the caller, whose error text is redacted
             # with what the request carried.
@@ -90,14 +130,6 @@ class FacilityAuth(httpx.Auth):
         logger.debug("%s refused a token with 401; retrying once with a fresh one", request.url.host)
         self.write(request, fresh)
         yield request
-
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        raise ConfigurationError(
-            "FacilityAuth works with httpx.AsyncClient only; use the async client or the "
-            "FacilityClient facade",
-            facility=self.facility,
-        )
-        yield request  # pragma: no cover - makes this a generator, as httpx expects
 
     def __repr__(self) -> str:
         return f"FacilityAuth({self.source!r})"

@@ -161,6 +161,17 @@ class TokenSource(abc.ABC):
     def _usable(cached: _Cached | None, now: float, min_validity: float) -> bool:
         return cached is not None and (cached.expires_at is None or now + min_validity < cached.expires_at)
 
+    def cached_token(self, *, min_validity: float = 0.0) -> str | None:
+        """The cached token if :meth:`token` would return it without fetching, else None.
+
+        Never waits: for synchronous callers (the sync facade's transport), which fetch through
+        :meth:`token` on the event loop the source lives on when this returns None.
+        """
+        cached = self._cached
+        if cached is not None and self._fresh(cached, self._clock(), min_validity):
+            return cached.value.get_secret_value()
+        return None
+
     async def token(self, *, min_validity: float = 0.0) -> str:
         """Return a valid access token, fetching or refreshing it when needed.
 

@@ -22,6 +22,7 @@ import httpx
 from ..account import Allocation, Identity, Project
 from ..errors import ConfigurationError, NotFoundError, UnsupportedOperation
 from ..follow import follow_by_polling
+from ..http import ApiSession
 from ..models import FileEntry, Job, JobSpec, Outage, ResourceStatus
 from ..options import BackendOptions
 from ..registry import BUILTIN_DESCRIPTORS, Capability
@@ -47,6 +48,12 @@ class FacilityBackend(abc.ABC):
     """Appended instead for ``whoami``, ``projects`` and ``allocations``: where to find them."""
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     """The typed options this backend takes (a :class:`BackendOptions` subclass)."""
+    session_only: ClassVar[bool] = False
+    """True when every method but ``upload`` and ``download`` reaches the network through the
+    backend's ``_session`` (an :class:`~facility_common.http.ApiSession`) and holds no other
+    event-loop-bound object across calls. The sync facade then runs those methods on the caller's
+    thread through the session's synchronous transport (:meth:`drives_synchronously`). Built-in
+    backends are; a third-party backend opts in by setting it."""
 
     #: label of this deployment in messages and errors, e.g. "iri"
     facility: str
@@ -68,6 +75,8 @@ class FacilityBackend(abc.ABC):
             cls.unsupported_hint = descriptor.unsupported_hint
         if "identity_hint" not in cls.__dict__ and descriptor.identity_hint:
             cls.identity_hint = descriptor.identity_hint
+        if "session_only" not in cls.__dict__:
+            cls.session_only = True
 
     def __init__(
         self,
@@ -103,6 +112,13 @@ class FacilityBackend(abc.ABC):
             )
         options.check(cls.name)
         return options
+
+    def drives_synchronously(self) -> bool:
+        """Whether the sync facade may run this backend's calls on the caller's thread: it is
+        :attr:`session_only` and its session can speak synchronously (its auth and transport
+        have a synchronous flow; see :attr:`ApiSession.sync_capable`)."""
+        session = getattr(self, "_session", None)
+        return self.session_only and isinstance(session, ApiSession) and session.sync_capable
 
     def jobs_seen(self, jobs: Iterable[Job]) -> None:
         """Tell the submit policy's memory that the API reported ``jobs`` (the client calls this

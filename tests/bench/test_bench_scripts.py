@@ -38,8 +38,14 @@ def test_request_economy(tmp_path: Path) -> None:
 
 
 def test_call_overhead() -> None:
-    output = run_script("call_overhead", "--calls", "3", "--rounds", "1")
+    output = run_script("call_overhead", "--calls", "3", "--rounds", "1", "--latency", "1ms")
     assert len(ratio_lines(output)) == 8
+    assert "latency: 1 ms" in output
+
+
+def test_submit_latency() -> None:
+    output = run_script("submit_latency", "--submits", "1", "--latency", "0")
+    assert len(ratio_lines(output)) == 5
 
 
 def test_airflow_triggers() -> None:
@@ -98,3 +104,44 @@ def test_slurmrest_status_round() -> None:
     )
     assert len(ratio_lines(output)) == 8
     assert "| other users' jobs |" in output
+
+
+def test_jobs_end_to_end() -> None:
+    output = run_script(
+        "jobs_end_to_end", "--jobs", "3", "--interval", "0.2", "--queue-delay", "0.1", "--latency", "1ms"
+    )
+    assert len(ratio_lines(output)) == 6
+    assert "latency: 1 ms" in output
+
+
+def test_airflow_triggers_across_facilities() -> None:
+    output = run_script(
+        "airflow_triggers", "--triggers", "6", "--facilities", "2", "--interval", "0.5", "--intervals", "1"
+    )
+    assert len(ratio_lines(output)) == 3
+    assert "on 2 facilities" in output
+
+
+def test_parsl_status_round() -> None:
+    output = run_script("parsl_status_round", "--blocks", "1", "3", "--rounds", "1")
+    assert len(ratio_lines(output)) == 2
+
+
+def test_status_round_scale(tmp_path: Path) -> None:
+    plot = tmp_path / "scale.png"
+    output = run_script(
+        "status_round_scale",
+        "--sizes",
+        "5",
+        "20",
+        "--own",
+        "2",
+        "--rounds",
+        "1",
+        "--listing-max",
+        "20",
+        "--plot",
+        str(plot),
+    )
+    assert len(ratio_lines(output)) == 8
+    assert plot.stat().st_size > 0

@@ -30,6 +30,7 @@ from facility_common.auth import (
     ALCF_FACILITY_API_CLIENT_ID,
     ALCF_IRI_RESOURCE_SERVER,
     FacilityAuth,
+    Fetched,
     GlobusConfidentialClient,
     GlobusRefreshToken,
     OIDCClientCredentials,
@@ -387,12 +388,33 @@ async def test_raw_token_scheme() -> None:
     await api_session.aclose()
 
 
-def test_sync_flow_is_refused() -> None:
+def test_sync_flow_sends_the_token_and_refreshes_once_after_a_401() -> None:
+    """The sync facade's transport: the same policy through httpx's synchronous flow, the token
+    fetched on the facade's event loop (where the source and its HTTP client live)."""
+    server = OIDCServer()
+    source = oidc_source(server)
+    api = FacilityAPI()
+    with httpx.Client(auth=FacilityAuth(source), transport=httpx.MockTransport(api)) as client:
+        first = client.get(API_URL).json()["token"]
+        assert client.get(API_URL).json()["token"] == first  # cached: no second fetch
+        assert server.fetches == 1
+        api.valid = set()  # the API now refuses the token: one fresh token, one resend
+        answer = client.get(API_URL)
+    assert answer.status_code == 401
+    assert server.fetches == 2
+    assert len(api.seen) == 4
+
+
+def test_sync_flow_raises_a_token_failure_as_authentication_error() -> None:
+    class Broken(TokenSource):
+        async def _fetch(self) -> Fetched:
+            raise RuntimeError("boom")
+
     with (
-        httpx.Client(auth=FacilityAuth(StaticToken("t")), transport=httpx.MockTransport(FacilityAPI())) as c,
-        pytest.raises(ConfigurationError, match="AsyncClient"),
+        httpx.Client(auth=FacilityAuth(Broken()), transport=httpx.MockTransport(FacilityAPI())) as client,
+        pytest.raises(AuthenticationError, match="could not provide a token"),
     ):
-        c.get(API_URL)
+        client.get(API_URL)
 
 
 @pytest.mark.anyio

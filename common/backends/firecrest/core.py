@@ -16,6 +16,7 @@ import anyio
 import httpx
 
 from ...auth import FacilityAuth
+from ...drive import SharedLock
 from ...errors import FacilityError, JobSubmissionError, NotFoundError
 from ...http import ApiRequest, ApiSession
 from ...options import BackendOptions
@@ -68,7 +69,7 @@ class FirecrestCore(FacilityBackend):
         self._storage: httpx.AsyncClient | None = None
         self._systems: dict[str, dict[str, Any]] = {}
         self._systems_at: float | None = None
-        self._systems_lock: anyio.Lock | None = None
+        self._systems_lock: SharedLock | None = None
         self._server_version: tuple[int, ...] | None = None
         self._user: str | None = None
         self._metadata_cache: dict[tuple[str, str], dict[str, Any]] = {}
@@ -111,7 +112,7 @@ class FirecrestCore(FacilityBackend):
         """The systems by name, asked again when older than ``system_cache_seconds``; the
         server's version is read from the same answer's ``F7T-AppVersion`` header."""
         if self._systems_lock is None:
-            self._systems_lock = anyio.Lock()
+            self._systems_lock = SharedLock()
         async with self._systems_lock:
             fresh = (
                 self._systems_at is not None

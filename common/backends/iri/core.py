@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import anyio
-
+from ...drive import SharedLock
 from ...errors import APIError, NotFoundError
 from ...http import ApiRequest, ApiSession
 from ...models import ResourceStatus
@@ -50,7 +49,7 @@ class IRIBase(FacilityBackend):
     _names_by_id: dict[str, str]
     _links: dict[str, dict[str, str]]
     _resources_loaded_at: float | None
-    _resources_lock: anyio.Lock | None
+    _resources_lock: SharedLock | None
 
     def _bad_answer(self, what: str, exc: Exception, resource: str | None) -> APIError:
         return APIError(f"{what}: unusable answer ({exc})", facility=FACILITY, resource=resource)
@@ -145,7 +144,7 @@ class IRIBase(FacilityBackend):
         if found is not None:
             return found
         if self._resources_lock is None:
-            self._resources_lock = anyio.Lock()
+            self._resources_lock = SharedLock()
         async with self._resources_lock:
             found = self._lookup(resource)
             if found is not None:

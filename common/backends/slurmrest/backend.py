@@ -67,6 +67,7 @@ import anyio.to_thread
 import httpx
 
 from ...auth import FacilityAuth
+from ...drive import SharedLock
 from ...errors import (
     APIError,
     ConfigurationError,
@@ -168,7 +169,7 @@ class SlurmRestBackend(AccountCalls, ClusterCalls):
             self.name, base_url, self._wrap_auth(auth), headers={"Accept": "application/json"}
         )
         self.base_url = self._session.base_url
-        self._version_lock: anyio.Lock | None = None
+        self._version_lock: SharedLock | None = None
         self._accounting: bool | None = None
         """Whether the daemon serves ``slurmdb/{version}/job/{id}`` (None: not known yet)."""
 
@@ -219,7 +220,7 @@ class SlurmRestBackend(AccountCalls, ClusterCalls):
         if self.api_version is not None:
             return self.api_version
         if self._version_lock is None:
-            self._version_lock = anyio.Lock()
+            self._version_lock = SharedLock()
         async with self._version_lock:
             if self.api_version is None:
                 served = served_api(self._daemon()) or await self._discover()
