@@ -50,7 +50,7 @@ def test_submit_latency() -> None:
 
 def test_airflow_triggers() -> None:
     output = run_script("airflow_triggers", "--triggers", "4", "--interval", "0.5", "--intervals", "1")
-    assert len(ratio_lines(output)) == 3
+    assert len(ratio_lines(output)) == 4
 
 
 def test_transfer_throughput() -> None:
@@ -118,7 +118,7 @@ def test_airflow_triggers_across_facilities() -> None:
     output = run_script(
         "airflow_triggers", "--triggers", "6", "--facilities", "2", "--interval", "0.5", "--intervals", "1"
     )
-    assert len(ratio_lines(output)) == 3
+    assert len(ratio_lines(output)) == 4
     assert "on 2 facilities" in output
 
 
