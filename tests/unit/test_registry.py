@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from facility_common import ConfigurationError, available_backends, get_backend_class, register_backend
@@ -100,3 +102,26 @@ def test_a_typed_options_object_is_checked_like_options_from_text() -> None:
         FacilityClient.connect(
             "iri", base_url="https://iri.example.org/api/v2", options=options(), project="p1"
         )
+
+
+def test_installed_backends_are_read_once_until_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from facility_common import registry
+
+    registry.forget_installed_backends()
+    calls: list[str] = []
+    real = importlib.metadata.entry_points
+
+    def counting(**kwargs: Any) -> Any:
+        calls.append(kwargs.get("group", ""))
+        return real(**kwargs)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", counting)
+    for _ in range(3):
+        available_backends()
+    assert calls == [registry.ENTRY_POINT_GROUP]
+    registry.forget_installed_backends()
+    available_backends()
+    assert len(calls) == 2
+    registry.forget_installed_backends()
