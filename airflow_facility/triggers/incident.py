@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from facility_common import FacilityError, NotFoundError
 
 from ..hooks.facility import shared_async_client
 from ..payloads import event
+from .serialized import SerializedTrigger
 
 __all__ = ["FacilityIncidentTrigger", "ended_payload"]
 
@@ -33,13 +34,21 @@ def ended_payload(incident_id: str, outage: Any) -> dict[str, Any]:
     return payload
 
 
-class FacilityIncidentTrigger(BaseTrigger):
+class FacilityIncidentTrigger(SerializedTrigger):
     """Yield ``{"status": "ended", "incident_id", "outage"?}`` once the outage has ended.
 
     A failed status call is logged and tried again at the next interval. An outage the facility
     does not show ends the wait as ended when it was ``seen`` before (by the sensor), and with
     ``{"status": "error"}`` otherwise; so does a configuration error.
     """
+
+    serialized_fields: ClassVar[tuple[str, ...]] = (
+        "facility_conn_id",
+        "incident_id",
+        "resource",
+        "poll_interval",
+        "seen",
+    )
 
     def __init__(
         self,
@@ -63,19 +72,6 @@ class FacilityIncidentTrigger(BaseTrigger):
         self.resource = resource
         self.poll_interval = float(poll_interval)
         self.seen = bool(seen)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and the keyword arguments that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "facility_conn_id": self.facility_conn_id,
-                "incident_id": self.incident_id,
-                "resource": self.resource,
-                "poll_interval": self.poll_interval,
-                "seen": self.seen,
-            },
-        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Read the outage every ``poll_interval`` seconds until it has ended."""

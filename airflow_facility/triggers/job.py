@@ -24,15 +24,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
-from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
 from facility_common import FacilityError, JobState
 
 from ..hooks.facility import shared_async_client
 from ..payloads import event, job_payload
 from .killed import deferred_task_state, keep_on_kill_work
+from .serialized import SerializedTrigger
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["FacilityJobTrigger"]
 
 
-class FacilityJobTrigger(BaseTrigger):
+class FacilityJobTrigger(SerializedTrigger):
     """Yield one event when the job is terminal, when ``deadline`` passes, or on an error.
 
     Event payloads: ``{"status": "terminal", "job": {...}}``, ``{"status": "timeout", "job": {...},
@@ -59,6 +60,18 @@ class FacilityJobTrigger(BaseTrigger):
     :param finish_on_success: end the task here when the job COMPLETED (see the module).
     :param push_return_value: with ``finish_on_success``, push the job as the return value.
     """
+
+    serialized_fields: ClassVar[tuple[str, ...]] = (
+        "facility_conn_id",
+        "resource",
+        "job_id",
+        "poll_interval",
+        "deadline",
+        "cancel_on_kill",
+        "first_poll_at",
+        "finish_on_success",
+        "push_return_value",
+    )
 
     def __init__(
         self,
@@ -92,23 +105,6 @@ class FacilityJobTrigger(BaseTrigger):
         self.first_poll_at = float(first_poll_at) if first_poll_at is not None else None
         self.finish_on_success = bool(finish_on_success)
         self.push_return_value = bool(push_return_value)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and the keyword arguments that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "facility_conn_id": self.facility_conn_id,
-                "resource": self.resource,
-                "job_id": self.job_id,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "cancel_on_kill": self.cancel_on_kill,
-                "first_poll_at": self.first_poll_at,
-                "finish_on_success": self.finish_on_success,
-                "push_return_value": self.push_return_value,
-            },
-        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll through the shared poller until the job ends or the deadline passes."""

@@ -10,26 +10,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from facility_common import FacilityError
 
 from ..allocation_gate import FATAL_ALLOCATION_ERRORS, AllocationGate
 from ..hooks.facility import shared_async_client
 from ..payloads import event
+from .serialized import SerializedTrigger
 
 __all__ = ["FacilityResourceTrigger"]
 
 
-class FacilityResourceTrigger(BaseTrigger):
+class FacilityResourceTrigger(SerializedTrigger):
     """Yield ``{"status": "available"}`` once ``resource`` is usable for ``duration`` seconds (and
     the allocation has ``min_remaining`` left, when given; the event then says how much).
 
     A failed status call is logged and retried at the next interval: a blip of the status API
     must not fail a gate. A configuration error (bad connection) ends with ``{"status": "error"}``.
     """
+
+    serialized_fields: ClassVar[tuple[str, ...]] = (
+        "facility_conn_id",
+        "resource",
+        "duration",
+        "poll_interval",
+    )
 
     def __init__(
         self,
@@ -55,17 +63,10 @@ class FacilityResourceTrigger(BaseTrigger):
         self.gate = AllocationGate.from_arguments(min_remaining, project, capability)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and the keyword arguments that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "facility_conn_id": self.facility_conn_id,
-                "resource": self.resource,
-                "duration": self.duration,
-                "poll_interval": self.poll_interval,
-                **(self.gate.arguments() if self.gate is not None else {}),
-            },
-        )
+        """Class path and the keyword arguments that rebuild this trigger, with the allocation
+        gate's arguments when one is set."""
+        path, arguments = super().serialize()
+        return path, {**arguments, **(self.gate.arguments() if self.gate is not None else {})}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Check availability every ``poll_interval`` seconds until it holds."""

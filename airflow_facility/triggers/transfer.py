@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
 from facility_common import FacilityError
 from facility_common.transfers import TransferState, TransferTask
@@ -27,6 +27,7 @@ from facility_common.transfers import TransferState, TransferTask
 from ..hooks.transfer import shared_transfer_client
 from ..payloads import event
 from .killed import deferred_task_state, keep_on_kill_work
+from .serialized import SerializedTrigger
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
@@ -41,7 +42,7 @@ def transfer_payload(task: TransferTask) -> dict[str, Any]:
     return data
 
 
-class FacilityTransferTrigger(BaseTrigger):
+class FacilityTransferTrigger(SerializedTrigger):
     """Yield one event when the transfer ends, when ``deadline`` passes, or on an error.
 
     Payloads: ``{"status": "terminal", "transfer": {...}}``, ``{"status": "timeout", "transfer",
@@ -58,6 +59,18 @@ class FacilityTransferTrigger(BaseTrigger):
     :param finish_on_success: end the task here when the transfer SUCCEEDED.
     :param push_return_value: with ``finish_on_success``, push the transfer as the return value.
     """
+
+    serialized_fields: ClassVar[tuple[str, ...]] = (
+        "task_id",
+        "globus_conn_id",
+        "route",
+        "poll_interval",
+        "deadline",
+        "cancel_on_kill",
+        "first_poll_at",
+        "finish_on_success",
+        "push_return_value",
+    )
 
     def __init__(
         self,
@@ -87,23 +100,6 @@ class FacilityTransferTrigger(BaseTrigger):
         self.first_poll_at = float(first_poll_at) if first_poll_at is not None else None
         self.finish_on_success = bool(finish_on_success)
         self.push_return_value = bool(push_return_value)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and the keyword arguments that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "task_id": self.task_id,
-                "globus_conn_id": self.globus_conn_id,
-                "route": self.route,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "cancel_on_kill": self.cancel_on_kill,
-                "first_poll_at": self.first_poll_at,
-                "finish_on_success": self.finish_on_success,
-                "push_return_value": self.push_return_value,
-            },
-        )
 
     async def _client(self) -> Any:
         return await shared_transfer_client(

@@ -97,3 +97,10 @@ def test_hundred_deferred_waits_share_one_request_per_interval(airflow_env: None
     assert requests < 100
     routes = emulator_admin(facility, "GET", "stats")["routes"]
     assert not [route for route in routes if route.startswith("GET ") and "/compute/job/" in route]
+
+
+def test_a_rebuilt_resource_trigger_keeps_its_allocation_gate() -> None:
+    trigger = FacilityResourceTrigger("conn", "polaris", min_remaining="5%", project="demo", capability="gpu")
+    rebuilt = _rebuild(trigger)
+    assert rebuilt.gate is not None and rebuilt.gate.arguments() == trigger.gate.arguments()
+    assert {"min_remaining", "project", "capability"} <= set(trigger.serialize()[1])
