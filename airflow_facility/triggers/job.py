@@ -22,9 +22,8 @@ read, the job is cancelled.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
@@ -32,16 +31,13 @@ from facility_common import FacilityError, JobState
 
 from ..hooks.facility import shared_async_client
 from ..payloads import event, job_payload
+from .ending import EndingTrigger
 from .killed import deferred_task_state, keep_on_kill_work
-from .serialized import SerializedTrigger
-
-if TYPE_CHECKING:
-    from pydantic import JsonValue
 
 __all__ = ["FacilityJobTrigger"]
 
 
-class FacilityJobTrigger(SerializedTrigger):
+class FacilityJobTrigger(EndingTrigger):
     """Yield one event when the job is terminal, when ``deadline`` passes, or on an error.
 
     Event payloads: ``{"status": "terminal", "job": {...}}``, ``{"status": "timeout", "job": {...},
@@ -65,12 +61,7 @@ class FacilityJobTrigger(SerializedTrigger):
         "facility_conn_id",
         "resource",
         "job_id",
-        "poll_interval",
-        "deadline",
-        "cancel_on_kill",
-        "first_poll_at",
-        "finish_on_success",
-        "push_return_value",
+        *EndingTrigger.ending_fields,
     )
 
     def __init__(
@@ -94,17 +85,12 @@ class FacilityJobTrigger(SerializedTrigger):
             raise ValueError("resource: a resource name is required")
         if not isinstance(job_id, str) or not job_id:
             raise ValueError("job_id: a job id string is required")
-        if float(poll_interval) <= 0:
-            raise ValueError("poll_interval: must be positive")
+        self._set_ending(
+            poll_interval, deadline, cancel_on_kill, first_poll_at, finish_on_success, push_return_value
+        )
         self.facility_conn_id = facility_conn_id
         self.resource = resource
         self.job_id = job_id
-        self.poll_interval = float(poll_interval)
-        self.deadline = float(deadline) if deadline is not None else None
-        self.cancel_on_kill = bool(cancel_on_kill)
-        self.first_poll_at = float(first_poll_at) if first_poll_at is not None else None
-        self.finish_on_success = bool(finish_on_success)
-        self.push_return_value = bool(push_return_value)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll through the shared poller until the job ends or the deadline passes."""
@@ -113,8 +99,7 @@ class FacilityJobTrigger(SerializedTrigger):
         except FacilityError as exc:
             yield event({"status": "error", "message": str(exc)})
             return
-        if self.first_poll_at is not None and self.first_poll_at > time.time():
-            await asyncio.sleep(self.first_poll_at - time.time())
+        await self._until_first_poll()
         last_state = None
         while True:
             [job] = await client.poll_jobs(self.resource, [self.job_id], max_age=self.poll_interval)
@@ -123,23 +108,19 @@ class FacilityJobTrigger(SerializedTrigger):
                     "job %s on %s: %s (%s)", job.id, self.resource, job.state.value, job.native_state
                 )
                 last_state = job.state
-            if job.is_terminal and job.state == JobState.COMPLETED and self.finish_on_success:
-                self.log.info("job %s on %s completed (exit code %s)", job.id, self.resource, job.exit_code)
-                result = cast("JsonValue", job_payload(job))
-                xcoms = {"return_value": result} if self.push_return_value else None
-                yield TaskSuccessEvent(xcoms=xcoms)
-                return
-            if job.is_terminal:
-                yield event({"status": "terminal", "job": job_payload(job)})
-                return
-            if self.deadline is not None and time.time() >= self.deadline:
-                yield event(
-                    {
-                        "status": "timeout",
-                        "job": job_payload(job),
-                        "message": f"job {job.id} still {job.state.value} at the deadline",
-                    }
-                )
+            ending = self._ending(
+                "job",
+                job_payload(job),
+                succeeded=job.is_terminal and job.state == JobState.COMPLETED,
+                terminal=job.is_terminal,
+                still=f"job {job.id} still {job.state.value}",
+            )
+            if ending is not None:
+                if isinstance(ending, TaskSuccessEvent):
+                    self.log.info(
+                        "job %s on %s completed (exit code %s)", job.id, self.resource, job.exit_code
+                    )
+                yield ending
                 return
             await asyncio.sleep(self.poll_interval)
 

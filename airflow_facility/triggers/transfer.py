@@ -15,22 +15,18 @@ unless the task was marked success; a triggerer restart cancels nothing.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar
 
-from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from facility_common import FacilityError
 from facility_common.transfers import TransferState, TransferTask
 
 from ..hooks.transfer import shared_transfer_client
 from ..payloads import event
+from .ending import EndingTrigger
 from .killed import deferred_task_state, keep_on_kill_work
-from .serialized import SerializedTrigger
-
-if TYPE_CHECKING:
-    from pydantic import JsonValue
 
 __all__ = ["FacilityTransferTrigger", "transfer_payload"]
 
@@ -42,7 +38,7 @@ def transfer_payload(task: TransferTask) -> dict[str, Any]:
     return data
 
 
-class FacilityTransferTrigger(SerializedTrigger):
+class FacilityTransferTrigger(EndingTrigger):
     """Yield one event when the transfer ends, when ``deadline`` passes, or on an error.
 
     Payloads: ``{"status": "terminal", "transfer": {...}}``, ``{"status": "timeout", "transfer",
@@ -64,12 +60,7 @@ class FacilityTransferTrigger(SerializedTrigger):
         "task_id",
         "globus_conn_id",
         "route",
-        "poll_interval",
-        "deadline",
-        "cancel_on_kill",
-        "first_poll_at",
-        "finish_on_success",
-        "push_return_value",
+        *EndingTrigger.ending_fields,
     )
 
     def __init__(
@@ -89,17 +80,12 @@ class FacilityTransferTrigger(SerializedTrigger):
             raise ValueError("task_id: a transfer id is required")
         if not globus_conn_id and not route:
             raise ValueError("globus_conn_id or route: one is required")
-        if float(poll_interval) <= 0:
-            raise ValueError("poll_interval: must be positive")
+        self._set_ending(
+            poll_interval, deadline, cancel_on_kill, first_poll_at, finish_on_success, push_return_value
+        )
         self.task_id = task_id
         self.globus_conn_id = globus_conn_id or None
         self.route = route or None
-        self.poll_interval = float(poll_interval)
-        self.deadline = float(deadline) if deadline is not None else None
-        self.cancel_on_kill = bool(cancel_on_kill)
-        self.first_poll_at = float(first_poll_at) if first_poll_at is not None else None
-        self.finish_on_success = bool(finish_on_success)
-        self.push_return_value = bool(push_return_value)
 
     async def _client(self) -> Any:
         return await shared_transfer_client(
@@ -113,8 +99,7 @@ class FacilityTransferTrigger(SerializedTrigger):
         except FacilityError as exc:
             yield event({"status": "error", "message": str(exc)})
             return
-        if self.first_poll_at is not None and self.first_poll_at > time.time():
-            await asyncio.sleep(self.first_poll_at - time.time())
+        await self._until_first_poll()
         last: tuple[object, ...] | None = None
         while True:
             try:
@@ -133,21 +118,15 @@ class FacilityTransferTrigger(SerializedTrigger):
                     task.reason or "-",
                 )
                 last = seen
-            if task.state is TransferState.SUCCEEDED and self.finish_on_success:
-                result = cast("JsonValue", transfer_payload(task))
-                yield TaskSuccessEvent(xcoms={"return_value": result} if self.push_return_value else None)
-                return
-            if task.is_terminal:
-                yield event({"status": "terminal", "transfer": transfer_payload(task)})
-                return
-            if self.deadline is not None and time.time() >= self.deadline:
-                yield event(
-                    {
-                        "status": "timeout",
-                        "transfer": transfer_payload(task),
-                        "message": f"transfer {task.id} still {task.state.value} at the deadline",
-                    }
-                )
+            ending = self._ending(
+                "transfer",
+                transfer_payload(task),
+                succeeded=task.state is TransferState.SUCCEEDED,
+                terminal=task.is_terminal,
+                still=f"transfer {task.id} still {task.state.value}",
+            )
+            if ending is not None:
+                yield ending
                 return
             await asyncio.sleep(self.poll_interval)
 
