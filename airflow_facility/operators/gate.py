@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -54,14 +55,11 @@ class FacilityResourceGateOperator(BaseOperator):
         self.project = project
         self.capability = capability
         AllocationGate.from_arguments(min_remaining, project, capability)  # refuse bad values now
-        self._hook: FacilityHook | None = None
 
-    @property
+    @cached_property
     def hook(self) -> FacilityHook:
         """The hook of ``facility_conn_id``, kept for the task's lifetime (one client per try)."""
-        if self._hook is None:
-            self._hook = FacilityHook(facility_conn_id=self.facility_conn_id)
-        return self._hook
+        return FacilityHook(facility_conn_id=self.facility_conn_id)
 
     def execute(self, context: Context) -> bool:
         client = self.hook.get_conn()

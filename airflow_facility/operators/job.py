@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -177,15 +178,12 @@ class FacilitySubmitJobOperator(BaseOperator):
         self.unknown_outcome_delays = tuple(float(delay) for delay in unknown_outcome_delays)
         self.stderr_tail_lines = stderr_tail_lines
         self.job_id: str | None = None
-        self._hook: FacilityHook | None = None
         self._record: SubmitRecord | None = None
 
-    @property
+    @cached_property
     def hook(self) -> FacilityHook:
         """The hook of ``facility_conn_id`` (one per operator instance)."""
-        if self._hook is None:
-            self._hook = FacilityHook(facility_conn_id=self.facility_conn_id)
-        return self._hook
+        return FacilityHook(facility_conn_id=self.facility_conn_id)
 
     def build_spec(self, tag: str) -> JobSpec:
         """The rendered JobSpec, stamped with this task instance's submit tag."""

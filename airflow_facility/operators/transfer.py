@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -154,16 +155,13 @@ class FacilityTransferOperator(BaseOperator):
         self.reattach = reattach
         self.unknown_outcome_delays = tuple(float(d) for d in unknown_outcome_delays)
         self.transfer_id: str | None = None
-        self._hook: GlobusTransferHook | None = None
         self._record: TransferRecord | None = None
 
-    @property
+    @cached_property
     def hook(self) -> GlobusTransferHook:
         """The hook of the Globus connection and the facility connections named."""
-        if self._hook is None:
-            conns = [c for c in (self.source_conn_id, self.destination_conn_id, self.route) if c]
-            self._hook = GlobusTransferHook(self.globus_conn_id, conns, poll_interval=self.poll_interval)
-        return self._hook
+        conns = [c for c in (self.source_conn_id, self.destination_conn_id, self.route) if c]
+        return GlobusTransferHook(self.globus_conn_id, conns, poll_interval=self.poll_interval)
 
     def _endpoint(self, conn_id: str | None, storage: str, side: str) -> str:
         if is_collection_id(storage):

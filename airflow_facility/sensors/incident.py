@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
@@ -56,14 +57,11 @@ class FacilityIncidentSensor(BaseSensorOperator):
         self.missing_is_ended = missing_is_ended
         self.deferrable = deferrable
         self._seen = False
-        self._hook: FacilityHook | None = None
 
-    @property
+    @cached_property
     def hook(self) -> FacilityHook:
         """The hook of ``facility_conn_id``, kept for the task's lifetime (one client per try)."""
-        if self._hook is None:
-            self._hook = FacilityHook(facility_conn_id=self.facility_conn_id)
-        return self._hook
+        return FacilityHook(facility_conn_id=self.facility_conn_id)
 
     def poke(self, context: Context) -> bool:
         client = self.hook.get_conn()

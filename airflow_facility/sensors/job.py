@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
@@ -44,14 +45,11 @@ class FacilityJobSensor(BaseSensorOperator):
         self.job_id = job_id
         self.deferrable = deferrable
         self.stderr_tail_lines = stderr_tail_lines
-        self._hook: FacilityHook | None = None
 
-    @property
+    @cached_property
     def hook(self) -> FacilityHook:
         """The hook of ``facility_conn_id``, kept for the task's lifetime (one client per try)."""
-        if self._hook is None:
-            self._hook = FacilityHook(facility_conn_id=self.facility_conn_id)
-        return self._hook
+        return FacilityHook(facility_conn_id=self.facility_conn_id)
 
     def poke(self, context: Context) -> bool:
         client = self.hook.get_conn()

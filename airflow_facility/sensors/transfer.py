@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
@@ -51,17 +52,14 @@ class FacilityTransferSensor(BaseSensorOperator):
         self.globus_conn_id = None if route else globus_conn_id
         self.route = route
         self.deferrable = deferrable
-        self._hook: GlobusTransferHook | None = None
 
-    @property
+    @cached_property
     def hook(self) -> GlobusTransferHook:
-        if self._hook is None:
-            self._hook = GlobusTransferHook(
-                self.globus_conn_id,
-                [self.route] if self.route else [],
-                poll_interval=float(self.poke_interval),
-            )
-        return self._hook
+        return GlobusTransferHook(
+            self.globus_conn_id,
+            [self.route] if self.route else [],
+            poll_interval=float(self.poke_interval),
+        )
 
     def poke(self, context: Context) -> bool:
         client = self.hook.get_conn()
