@@ -235,11 +235,8 @@ class FacilityProvider(ExecutionProvider, RepresentationMixin):
     def walltime(self, value: str | int | timedelta) -> None:
         """Change the walltime of later blocks (as Parsl's own providers read theirs at each
         submit); checked now, so a bad value fails here and not at the next scale-out."""
-        settings = getattr(self, "_settings", None)
-        parsed = parse_walltime(value)
+        self._settings = dataclasses.replace(self._settings, walltime=parse_walltime(value))
         self._walltime = value
-        if settings is not None:
-            self._settings = dataclasses.replace(settings, walltime=parsed)
 
     # -- what Parsl reads -------------------------------------------------------------------
 

@@ -135,3 +135,16 @@ def test_missing_settings_are_refused() -> None:
         FacilityProvider(facility="iri", resource="polaris")
     with pytest.raises(ValueError, match="facility: name the facility API"):
         FacilityProvider(base_url="http://127.0.0.1:9/api/v1", resource="polaris")
+
+
+def test_a_new_walltime_applies_to_later_blocks_and_is_checked_when_set() -> None:
+    provider = FacilityProvider(
+        facility="iri", base_url="http://127.0.0.1:9/api/v1", resource="polaris", auth=TOKEN, walltime=20
+    )
+    provider.walltime = "00:10:00"
+    assert provider.walltime == "00:10:00"
+    spec = build_job_spec(provider._settings, "parsl.block-1", "#!/bin/bash\n")
+    assert spec.attributes.duration == timedelta(minutes=10)
+    with pytest.raises(ValueError, match="walltime"):
+        provider.walltime = "half an hour"
+    assert provider.walltime == "00:10:00"
