@@ -406,6 +406,17 @@ class ApiSession:
         self, request: ApiRequest, *, resource: str | None = None, timeout: float | None = None
     ) -> httpx.Response:
         """Send ``request`` through :meth:`request`; returns the successful response."""
+        return await self._send(request, resource=resource, timeout=timeout)
+
+    async def _send(
+        self,
+        request: ApiRequest,
+        *,
+        resource: str | None,
+        timeout: float | None = None,
+        reader: BodyReader | None = None,
+    ) -> httpx.Response:
+        """:meth:`request` with the method, path, parameters and body of ``request``."""
         return await self.request(
             request.method,
             request.path,
@@ -419,6 +430,7 @@ class ApiSession:
             idempotent=request.idempotent,
             ok=request.ok,
             timeout=timeout,
+            reader=reader,
         )
 
     async def consume(self, request: ApiRequest, reader: BodyReader, *, resource: str | None = None) -> None:
@@ -427,20 +439,7 @@ class ApiSession:
         part is small beside the whole (the last lines of a job's output), so memory follows the
         part, not the body. Retried as :meth:`send` is, a body broken off included when the call
         is idempotent; ``reader`` is called afresh on every try and must start over each time."""
-        await self.request(
-            request.method,
-            request.path,
-            resource=resource,
-            params=request.params,
-            json=request.json,
-            data=request.data,
-            files=request.files,
-            content=request.content,
-            headers=request.headers,
-            idempotent=request.idempotent,
-            ok=request.ok,
-            reader=reader,
-        )
+        await self._send(request, resource=resource, reader=reader)
 
     async def call(
         self, request: ApiRequest, *, resource: str | None = None, timeout: float | None = None
